@@ -1,0 +1,53 @@
+"""The application factory: each step is a small named function, so the order of set-up reads top to bottom."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from biller_server import __version__
+from biller_server.channels import digiledge, kaleidofin
+from biller_server.config import Settings, load_settings
+from biller_server.extensions import init_extensions
+from biller_server.http import health
+from biller_server.http.channels import ChannelRegistry
+from biller_server.http.errors import ChannelErrorRenderers, register_error_handlers
+from biller_server.http.logging import configure_logging, init_request_logging
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    settings.check_production()
+    configure_logging(settings)
+
+    app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
+    app.config.update(_flask_config(settings))
+    if settings.trust_forwarded_for:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+
+    api = init_extensions(app, settings)
+    init_request_logging(app)
+    renderers = ChannelErrorRenderers()
+    register_error_handlers(app, renderers)
+    app.register_blueprint(health.blueprint)
+    channels = ChannelRegistry(app, api, renderers)
+    channels.register(kaleidofin.channel_spec(settings))
+    channels.register(digiledge.channel_spec(settings))
+    return app
+
+
+def _flask_config(settings: Settings) -> dict[str, object]:
+    return {
+        "MAX_CONTENT_LENGTH": settings.max_request_bytes,
+        "API_TITLE": "biller-server",
+        "API_VERSION": __version__,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "OPENAPI_RAPIDOC_PATH": None,
+        "API_SPEC_OPTIONS": {
+            "info": {"description": "Biller-side BBPS endpoints for lenders. See docs/ for each channel."},
+        },
+    }

@@ -1,0 +1,68 @@
+"""``biller-server serve``: migrate, then run the API under gunicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from gunicorn.app.base import BaseApplication
+
+from biller_server.app import create_app
+from biller_server.extensions import get_db, get_settings
+from biller_server.persistence.migrate import upgrade
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """Gunicorn with our options; each worker process builds its own app (and so its own database pool)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        config_file = self.options.pop("config_file", None)
+        if config_file:
+            self.load_config_from_file(config_file)
+        for key, value in self.options.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
+@click.option("--timeout", default=30, show_default=True, type=int, help="Seconds before a hung worker is killed.")
+@click.option(
+    "--gunicorn-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A gunicorn configuration file (e.g. config/gunicorn.conf.py); flags above win.",
+)
+@with_appcontext
+def serve_command(host: str, port: int, workers: int, threads: int, timeout: int, gunicorn_config: str | None) -> None:
+    """Apply pending migrations, then serve the API under gunicorn."""
+    database = get_db()
+    assert database.engine is not None
+    upgrade(database.engine)
+    database.dispose()  # the workers open their own connections after the fork
+    settings = get_settings()
+    current_app.logger.info("serving on %s:%s", host, port)
+    GunicornServer(
+        {
+            "config_file": gunicorn_config,
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": timeout,
+            "graceful_timeout": 30,
+            "accesslog": None,  # the app writes its own JSON access line per request
+            "loglevel": settings.log_level.lower(),
+        }
+    ).run()

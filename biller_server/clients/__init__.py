@@ -1,0 +1,1 @@
+"""Partner clients: one module per partner, each mapping its statuses to one canonical outcome."""

@@ -1,0 +1,49 @@
+"""The application's extensions: the database and the OpenAPI ``Api``, one of each per app instance.
+
+They are made per app (not module globals) so that several apps, e.g. one on SQLite and one on PostgreSQL in
+the same test run, never share an engine or an OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from flask_smorest import Api
+from sqlalchemy.orm import Session
+
+from biller_server.config import Settings
+from biller_server.persistence.database import Database
+
+DB_KEY = "biller_server.db"
+SETTINGS_KEY = "biller_server.settings"
+
+
+def init_extensions(app: Flask, settings: Settings) -> Api:
+    database = Database()
+    database.configure(settings)
+    app.extensions[DB_KEY] = database
+    app.extensions[SETTINGS_KEY] = settings
+    app.teardown_appcontext(close_request_session)
+    return Api(app)
+
+
+def get_db() -> Database:
+    return current_app.extensions[DB_KEY]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions[SETTINGS_KEY]
+
+
+def request_session() -> Session:
+    """The request's one session, closed when the app context ends."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        session = get_db().new_session()
+        g.db_session = session
+    return session
+
+
+def close_request_session(_exc: BaseException | None = None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()

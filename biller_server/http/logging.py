@@ -1,0 +1,132 @@
+"""JSON log lines, one per request, with a request id; secrets never reach a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+
+from flask import Flask, Response, g, request
+
+from biller_server.config import Settings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+access_logger = logging.getLogger("biller_server.access")
+
+
+class JSONFormatter(logging.Formatter):
+    """Format a record as one JSON object; extra fields given as ``extra={"fields": {...}}`` are merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+JSONFormatter.converter = time.gmtime
+
+
+class RedactSecrets(logging.Filter):
+    """Replace any configured secret that appears anywhere in a record's text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        fields = getattr(record, "fields", None)
+        if any(secret in message for secret in self.secrets):
+            record.msg, record.args = self._redact(message), None
+        if fields:
+            record.fields = {
+                key: self._redact(value) if isinstance(value, str) else value for key, value in fields.items()
+            }
+        return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever sys.stderr is now (a test's capture, a daemon's redirect), not what it was at set-up."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send every log record of the process to stderr as JSON, with secrets redacted."""
+    handler = _StderrHandler()
+    handler.setFormatter(JSONFormatter())
+    handler.addFilter(RedactSecrets(configured_secrets(settings)))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_biller_server", False):
+            root.removeHandler(existing)
+    handler._biller_server = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    names = [name for name in type(settings).model_fields if name.endswith(("_api_key", "_password", "_secret"))]
+    return [value for name in names if (value := settings.secret(name))]
+
+
+def init_request_logging(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_log_request)
+
+
+def current_request_id() -> str:
+    return g.get("request_id") or "-"
+
+
+def _start_request() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _log_request(response: Response) -> Response:
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 3) if started else None
+    access_logger.info(
+        "request",
+        extra={
+            "fields": {
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "remote_addr": request.remote_addr,
+            }
+        },
+    )
+    return response

@@ -1,0 +1,110 @@
+"""Engines and sessions for the embedded SQLite default and for PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from biller_server.config import Settings
+
+
+def create_engine_for(settings: Settings, url: str | None = None) -> Engine:
+    """Build the engine for ``url`` (default: the configured database) with each backend's safety settings."""
+    url = url or settings.resolved_database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, settings)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return _postgresql_engine(parsed, settings)
+    raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: str, settings: Settings) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False},
+    )
+    busy_timeout = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so that "begin" below decides how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front and waits for it under busy_timeout. A deferred
+        # transaction that reads and then writes can fail at once with "database is locked" when another
+        # writer got in between; an immediate one queues instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgresql_engine(url: sa.URL, settings: Settings) -> Engine:
+    options = f"-c statement_timeout={settings.database_statement_timeout_ms}"
+    return sa.create_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 2, "options": options, "application_name": "biller-server"},
+    )
+
+
+class Database:
+    """The engine and session factory of one application (or one CLI run, or one worker)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.sessionmaker: sessionmaker[Session] | None = None
+
+    def configure(self, settings: Settings, url: str | None = None) -> None:
+        self.engine = create_engine_for(settings, url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        assert self.engine is not None, "database is not configured"
+        return self.engine.dialect.name
+
+    def new_session(self) -> Session:
+        assert self.sessionmaker is not None, "database is not configured"
+        return self.sessionmaker()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any error."""
+        session = self.new_session()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        with self.new_session() as session:
+            session.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()

@@ -1,0 +1,295 @@
+"""The schema of the books. Money is integer paise in every column; statuses are stored by their value."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from biller_server.persistence.types import JSONDocument, UTCDateTime, str_enum, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Channel(enum.StrEnum):
+    """Who brought a payment or a message to the biller."""
+
+    KALEIDOFIN = "kaleidofin"
+    DIGILEDGE = "digiledge"
+    OFFLINE = "offline"
+
+
+class IdentifierKind(enum.StrEnum):
+    CUSTOMER_ID = "customer_id"
+    LOAN_ACCOUNT_NUMBER = "loan_account_number"
+    MOBILE = "mobile"
+
+
+class AmountExactness(enum.StrEnum):
+    """BBPS amount exactness (Setu's summary): how a payment's amount may differ from the bill's."""
+
+    EXACT = "EXACT"
+    EXACT_UP = "EXACT_UP"  # at least the amount due
+    EXACT_DOWN = "EXACT_DOWN"  # up to the amount due
+    ANY = "ANY"
+    RANGE = "RANGE"  # between the bill's min and max
+
+
+class BillStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    PARTIALLY_PAID = "PARTIALLY_PAID"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+
+
+class PaymentStatus(enum.StrEnum):
+    RECEIVED = "RECEIVED"  # recorded and receipted; the partner has not yet confirmed the outcome
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"  # the partner says the money did not move: its effect on the bill is reversed
+    UNRESOLVED = "UNRESOLVED"  # confirmation gave up; a person must look
+
+
+class JobKind(enum.StrEnum):
+    CONFIRM_PAYMENT = "confirm_payment"
+    RECORD_OFFLINE_PAYMENT = "record_offline_payment"
+    DELIVER_RESPONSE = "deliver_response"
+    DELIVER_WEBHOOK = "deliver_webhook"
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    STOPPED = "stopped"  # the partner said the request itself is wrong; retrying cannot help
+    UNRESOLVED = "unresolved"  # the schedule ran out
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Customer(TimestampMixin, Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lender_customer_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    mobile: Mapped[str | None] = mapped_column(sa.String(20))
+
+    identifiers: Mapped[list[CustomerIdentifier]] = relationship(back_populates="customer")
+    bills: Mapped[list[Bill]] = relationship(back_populates="customer")
+
+
+class CustomerIdentifier(Base):
+    """A key by which BBPS may look a customer up: customer id, loan account number or mobile."""
+
+    __tablename__ = "customer_identifiers"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "value", "customer_id"),
+        sa.Index(None, "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[IdentifierKind] = mapped_column(str_enum(IdentifierKind))
+    value: Mapped[str] = mapped_column(sa.String(100))
+
+    customer: Mapped[Customer] = relationship(back_populates="identifiers")
+
+
+class Bill(TimestampMixin, Base):
+    """An instalment the customer owes. ``paid_paise`` counts only payments that still stand."""
+
+    __tablename__ = "bills"
+    __table_args__ = (
+        sa.CheckConstraint("amount_paise > 0", name="amount_positive"),
+        sa.CheckConstraint("paid_paise >= 0", name="paid_not_negative"),
+        sa.Index(None, "customer_id", "status"),
+        sa.Index(None, "loan_account_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
+    partner_bill_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    loan_account_number: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    amount_paise: Mapped[int] = mapped_column(sa.BigInteger)
+    paid_paise: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    exactness: Mapped[AmountExactness] = mapped_column(str_enum(AmountExactness))
+    min_amount_paise: Mapped[int | None] = mapped_column(sa.BigInteger)
+    max_amount_paise: Mapped[int | None] = mapped_column(sa.BigInteger)
+    due_date: Mapped[dt.date] = mapped_column(sa.Date)
+    generated_date: Mapped[dt.date] = mapped_column(sa.Date)
+    status: Mapped[BillStatus] = mapped_column(str_enum(BillStatus), default=BillStatus.OPEN)
+
+    customer: Mapped[Customer] = relationship(back_populates="bills")
+    payments: Mapped[list[Payment]] = relationship(back_populates="bill")
+
+    @property
+    def balance_paise(self) -> int:
+        return max(self.amount_paise - self.paid_paise, 0)
+
+
+class ChannelBillReference(Base):
+    """A partner's own id for one of our bills (Kaleidofin's ``systemBillId``), kept for status checks."""
+
+    __tablename__ = "channel_bill_references"
+    __table_args__ = (sa.UniqueConstraint("channel", "partner_bill_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    partner_bill_ref: Mapped[str] = mapped_column(sa.String(64))
+    bill_id: Mapped[int] = mapped_column(sa.ForeignKey("bills.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Payment(TimestampMixin, Base):
+    """Money a channel says a customer paid against a bill; unique per channel and partner reference."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "partner_txn_ref"),
+        sa.UniqueConstraint("channel", "customer_txn_ref"),
+        sa.CheckConstraint("amount_paise > 0", name="amount_positive"),
+        sa.Index(None, "bill_id"),
+        sa.Index(None, "status", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bill_id: Mapped[int] = mapped_column(sa.ForeignKey("bills.id"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    # The partner's transaction reference: Kaleidofin's transactionId, Digiledge's refId.
+    partner_txn_ref: Mapped[str] = mapped_column(sa.String(100))
+    # A second reference some channels carry (Digiledge's txnReferenceId).
+    customer_txn_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    # The partner's id for the bill (Kaleidofin's systemBillId).
+    partner_bill_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    amount_paise: Mapped[int] = mapped_column(sa.BigInteger)
+    declared_bill_amount_paise: Mapped[int | None] = mapped_column(sa.BigInteger)
+    paid_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus), default=PaymentStatus.RECEIVED)
+    status_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    reason_codes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    # Whether the amount currently counts in the bill's paid_paise; a failed payment's effect is reversed.
+    applied_to_bill: Mapped[bool] = mapped_column(default=True)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    flag_reason: Mapped[str | None] = mapped_column(sa.String(200))
+
+    bill: Mapped[Bill] = relationship(back_populates="payments")
+    receipt: Mapped[Receipt | None] = relationship(back_populates="payment")
+    events: Mapped[list[PaymentEvent]] = relationship(back_populates="payment", order_by="PaymentEvent.id")
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), unique=True)
+    receipt_number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    payment: Mapped[Payment] = relationship(back_populates="receipt")
+
+
+class PaymentEvent(Base):
+    """The audit trail of a payment: every change of state, with where it came from and why."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (sa.Index(None, "payment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    from_status: Mapped[str | None] = mapped_column(sa.String(24))
+    to_status: Mapped[str | None] = mapped_column(sa.String(24))
+    source: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+    payment: Mapped[Payment] = relationship(back_populates="events")
+
+
+class InboundMessage(Base):
+    """Append-only log of every call a partner made to us, whatever became of it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        sa.Index(None, "channel", "received_at"),
+        sa.Index(None, "partner_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    channel: Mapped[str] = mapped_column(sa.String(24))
+    method: Mapped[str] = mapped_column(sa.String(10))
+    path: Mapped[str] = mapped_column(sa.String(300))
+    source_address: Mapped[str | None] = mapped_column(sa.String(64))
+    request_id: Mapped[str] = mapped_column(sa.String(64))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    status_code: Mapped[int] = mapped_column()
+    outcome: Mapped[str] = mapped_column(sa.String(48))
+    partner_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duration_ms: Mapped[float | None] = mapped_column()
+
+
+class Job(TimestampMixin, Base):
+    """Durable outbound work (a confirmation, a delivery) claimed by workers; nothing lives only in memory."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.Index(None, "state", "due_at"),
+        sa.Index(None, "payment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(str_enum(JobKind))
+    partner: Mapped[str] = mapped_column(sa.String(24))
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # At most one live job per key (e.g. "confirm_payment:42"), so a retried request cannot enqueue twice.
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(120), unique=True)
+    state: Mapped[JobState] = mapped_column(str_enum(JobState), default=JobState.PENDING)
+    # The schedule is measured from anchor_at (the payment's time), so a restart does not reset it.
+    anchor_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(sa.String(40))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboundCall(Base):
+    """Every call we made to a partner, with secrets redacted."""
+
+    __tablename__ = "outbound_calls"
+    __table_args__ = (sa.Index(None, "job_id"), sa.Index(None, "partner", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    partner: Mapped[str] = mapped_column(sa.String(24))
+    operation: Mapped[str] = mapped_column(sa.String(48))
+    method: Mapped[str] = mapped_column(sa.String(10))
+    url: Mapped[str] = mapped_column(sa.String(500))
+    request_body: Mapped[str | None] = mapped_column(sa.Text)
+    response_status: Mapped[int | None] = mapped_column()
+    response_body: Mapped[str | None] = mapped_column(sa.Text)
+    latency_ms: Mapped[float | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(sa.Text)

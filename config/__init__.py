@@ -1,0 +1,14 @@
+"""Typed settings of biller-server, read once from the environment (prefix ``BILLER_``).
+
+Installed as ``biller_server.config``; see ``config/README.md`` for every variable.
+"""
+
+from biller_server.config.settings import (
+    ChannelAuthScheme,
+    Environment,
+    MissingSettingError,
+    Settings,
+    load_settings,
+)
+
+__all__ = ["ChannelAuthScheme", "Environment", "MissingSettingError", "Settings", "load_settings"]

@@ -1,0 +1,156 @@
+"""Every setting of biller-server, its type and its default.
+
+Settings are read from the environment once, at start-up, with the prefix ``BILLER_`` (``BILLER_DATABASE_URL``
+sets ``database_url``; each channel has flat variables such as ``BILLER_KALEIDOFIN_API_KEY``; lists and maps
+are JSON). ``config/README.md`` documents each variable; a test checks that it names every field declared here.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ChannelAuthScheme(enum.StrEnum):
+    API_KEY = "api_key"
+    BASIC = "basic"
+
+
+class MissingSettingError(RuntimeError):
+    """A setting that production needs has no value."""
+
+
+DEFAULT_INSTANCE_DIR = Path("instance")
+
+# Placeholders used only in development and test, so that a fresh checkout runs without set-up. A production
+# start refuses them (see Settings.check_production).
+DEVELOPMENT_SECRETS = {
+    "kaleidofin_api_key": "dev-kaleidofin-key",
+    "digiledge_api_key": "dev-digiledge-key",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLER_", extra="ignore", case_sensitive=False)
+
+    env: Environment = Environment.DEVELOPMENT
+    instance_dir: Path = DEFAULT_INSTANCE_DIR
+    database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    database_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    log_level: str = "INFO"
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    trust_forwarded_for: bool = False
+
+    # Kaleidofin channel (inbound): /bills/fetchBills and /bills/fetchReceipt.
+    kaleidofin_auth_scheme: ChannelAuthScheme = ChannelAuthScheme.API_KEY
+    kaleidofin_api_key_header: str = "X-API-Key"
+    kaleidofin_api_key: SecretStr | None = None
+    kaleidofin_previous_api_key: SecretStr | None = None
+    kaleidofin_basic_username: str | None = None
+    kaleidofin_basic_password: SecretStr | None = None
+    kaleidofin_allowed_networks: list[str] = Field(default_factory=list)
+    kaleidofin_max_identifiers: int = Field(default=10, ge=1)
+    # Identifier keys the biller accepts (case-insensitive) and what each one means. Keys mapped to "name" are
+    # a check only: they never identify a customer on their own.
+    kaleidofin_identifier_keys: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customerid": "customer_id",
+            "consumerid": "customer_id",
+            "loanaccountnumber": "loan_account_number",
+            "loannumber": "loan_account_number",
+            "mobile": "mobile",
+            "mobilenumber": "mobile",
+            "phonenumber": "mobile",
+            "name": "name",
+        }
+    )
+
+    # Digiledge channel (inbound).
+    digiledge_auth_scheme: ChannelAuthScheme = ChannelAuthScheme.API_KEY
+    digiledge_api_key_header: str = "X-API-Key"
+    digiledge_api_key: SecretStr | None = None
+    digiledge_previous_api_key: SecretStr | None = None
+    digiledge_basic_username: str | None = None
+    digiledge_basic_password: SecretStr | None = None
+    digiledge_allowed_networks: list[str] = Field(default_factory=list)
+    digiledge_path_prefix: str = "/digiledge"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `BILLER_KALEIDOFIN_API_KEY=` in a .env file is no key at all, never an empty key.
+        return None if value == "" else value
+
+    @field_validator("kaleidofin_allowed_networks", "digiledge_allowed_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("kaleidofin_identifier_keys")
+    @classmethod
+    def _identifier_keys_are_known(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = {"customer_id", "loan_account_number", "mobile", "name"}
+        for key, meaning in value.items():
+            if meaning not in allowed:
+                raise ValueError(f"identifier key {key!r} maps to {meaning!r}; expected one of {sorted(allowed)}")
+        return {key.lower(): meaning for key, meaning in value.items()}
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.instance_dir / 'biller.sqlite3').resolve()}"
+
+    def secret(self, name: str) -> str | None:
+        """Return a secret's value, falling back to the development placeholder outside production."""
+        value = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if not self.is_production:
+            return DEVELOPMENT_SECRETS.get(name)
+        return None
+
+    def check_production(self) -> None:
+        """Refuse to start in production without the partner secrets the configured schemes need."""
+        if not self.is_production:
+            return
+        missing = [f"BILLER_{name.upper()}" for name in self._required_secrets() if getattr(self, name) is None]
+        if missing:
+            raise MissingSettingError(
+                "BILLER_ENV=production needs these variables, which are not set: " + ", ".join(missing)
+            )
+
+    def _required_secrets(self) -> list[str]:
+        required: list[str] = []
+        for channel in ("kaleidofin", "digiledge"):
+            scheme = getattr(self, f"{channel}_auth_scheme")
+            if scheme is ChannelAuthScheme.API_KEY:
+                required.append(f"{channel}_api_key")
+            else:
+                required += [f"{channel}_basic_username", f"{channel}_basic_password"]
+        return required
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; keyword overrides win (tests use them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

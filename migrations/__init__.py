@@ -1,0 +1,1 @@
+"""Alembic migrations of the books; installed as biller_server.migrations."""

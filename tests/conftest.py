@@ -1,0 +1,176 @@
+"""Fixtures shared by the whole suite.
+
+Every test that touches the books runs twice, on SQLite and on PostgreSQL (the ``backend`` fixture), inside an
+outer transaction that is rolled back at the end. PostgreSQL comes from ``BILLER_TEST_POSTGRES_URL`` (default: the
+local server, user postgres); a fresh database is created for the run and dropped after. Without a reachable
+server the PostgreSQL half is skipped with the reason, except under CI (``CI=true``), where that is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from biller_server.config import Settings, load_settings
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from biller_server.app import create_app
+from biller_server.extensions import DB_KEY
+from biller_server.persistence.database import create_engine_for
+from biller_server.persistence.migrate import upgrade
+from tests import factories
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+KALEIDOFIN_KEY = "test-kaleidofin-key-0123456789"
+DIGILEDGE_KEY = "test-digiledge-key-0123456789"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "kaleidofin_api_key": KALEIDOFIN_KEY,
+        "digiledge_api_key": DIGILEDGE_KEY,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("BILLER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "biller-test.sqlite3"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin_url = make_url(_postgres_admin_url())
+    if admin_url.drivername == "postgresql":
+        admin_url = admin_url.set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = (
+            f"PostgreSQL is not reachable at {admin_url.render_as_string(hide_password=True)} "
+            f"(set BILLER_TEST_POSTGRES_URL): {exc.orig}"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"biller_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_engines() -> Iterator[dict[str, Engine]]:
+    engines: dict[str, Engine] = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+
+
+@pytest.fixture
+def engine(database_url: str, migrated_engines: dict[str, Engine]) -> Engine:
+    """The backend's engine, its schema created by the real migrations once per run."""
+    if database_url not in migrated_engines:
+        engine = create_engine_for(make_settings(database_url))
+        upgrade(engine)
+        migrated_engines[database_url] = engine
+    return migrated_engines[database_url]
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def bound_sessionmaker(connection: sa.Connection) -> sessionmaker[Session]:
+    # Every session of the test (the app's, the factories', the test's own) works inside the outer
+    # transaction; their commits only release savepoints, so the rollback above undoes everything.
+    return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def session(bound_sessionmaker: sessionmaker[Session]) -> Iterator[Session]:
+    session = bound_sessionmaker()
+    factories.bind(session)
+    try:
+        yield session
+    finally:
+        factories.bind(None)
+        session.close()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Override in a test module to give the app other settings."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    database_url: str,
+    bound_sessionmaker: sessionmaker[Session],
+    session: Session,
+    settings_overrides: dict[str, object],
+) -> Iterator[Flask]:
+    app = create_app(make_settings(database_url, **settings_overrides))
+    database = app.extensions[DB_KEY]
+    database.dispose()
+    database.sessionmaker = bound_sessionmaker
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def kaleidofin_headers() -> dict[str, str]:
+    return {"X-API-Key": KALEIDOFIN_KEY}
+
+
+@pytest.fixture
+def digiledge_headers() -> dict[str, str]:
+    return {"X-API-Key": DIGILEDGE_KEY}

@@ -1,0 +1,104 @@
+"""factory-boy factories for the books, bound to the test's session by the ``session`` fixture."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy.orm import Session
+
+from biller_server.persistence.models import (
+    AmountExactness,
+    Bill,
+    BillStatus,
+    Channel,
+    Customer,
+    CustomerIdentifier,
+    IdentifierKind,
+    Payment,
+    PaymentStatus,
+    Receipt,
+)
+
+TODAY = dt.date(2026, 11, 1)
+
+
+class _Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session = None
+        sqlalchemy_session_persistence = "flush"
+
+
+class CustomerFactory(_Base):
+    class Meta:
+        model = Customer
+
+    lender_customer_id = factory.Sequence(lambda n: f"CUST{n:06d}")
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    mobile = factory.Sequence(lambda n: f"9{n:09d}")
+
+    @factory.post_generation
+    def identifiers(self, create: bool, extracted: list[tuple[IdentifierKind, str]] | None, **_: object) -> None:
+        """Index the customer by its id and mobile, plus any (kind, value) pairs given."""
+        if not create:
+            return
+        pairs = [(IdentifierKind.CUSTOMER_ID, self.lender_customer_id)]
+        if self.mobile:
+            pairs.append((IdentifierKind.MOBILE, self.mobile))
+        pairs += list(extracted or [])
+        session = CustomerFactory._meta.sqlalchemy_session
+        for kind, value in pairs:
+            session.add(CustomerIdentifier(customer=self, kind=kind, value=value))
+        session.flush()
+
+
+class BillFactory(_Base):
+    class Meta:
+        model = Bill
+
+    customer = factory.SubFactory(CustomerFactory)
+    partner_bill_id = factory.Sequence(lambda n: f"BILL-{n:06d}")
+    loan_account_number = factory.Sequence(lambda n: f"LAN{n:08d}")
+    name = "November instalment"
+    amount_paise = 100_000
+    paid_paise = 0
+    exactness = AmountExactness.EXACT
+    due_date = TODAY + dt.timedelta(days=14)
+    generated_date = TODAY
+    status = BillStatus.OPEN
+
+
+class PaymentFactory(_Base):
+    class Meta:
+        model = Payment
+
+    bill = factory.SubFactory(BillFactory)
+    channel = Channel.KALEIDOFIN
+    partner_txn_ref = factory.Sequence(lambda n: f"TXN{n:010d}")
+    amount_paise = factory.LazyAttribute(lambda payment: payment.bill.amount_paise)
+    paid_at = factory.LazyFunction(lambda: dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC))
+    status = PaymentStatus.RECEIVED
+
+
+class ReceiptFactory(_Base):
+    class Meta:
+        model = Receipt
+
+    payment = factory.SubFactory(PaymentFactory)
+    receipt_number = factory.Sequence(lambda n: f"R{n:010d}")
+    issued_at = factory.LazyFunction(lambda: dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC))
+
+
+ALL_FACTORIES: list[type[SQLAlchemyModelFactory]] = [
+    CustomerFactory,
+    BillFactory,
+    PaymentFactory,
+    ReceiptFactory,
+]
+
+
+def bind(session: Session | None) -> None:
+    for factory_class in [_Base, *ALL_FACTORIES]:
+        factory_class._meta.sqlalchemy_session = session

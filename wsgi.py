@@ -1,0 +1,3 @@
+from biller_server.app import create_app
+
+app = create_app()
