@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     kaleidofin_basic_password: SecretStr | None = None
     kaleidofin_allowed_networks: list[str] = Field(default_factory=list)
     kaleidofin_max_identifiers: int = Field(default=10, ge=1)
+    # Which partner's status API confirms the payments this channel brings (see docs/confirmations.md).
+    kaleidofin_confirmed_by: str = "kaleidofin"
     # Identifier keys the biller accepts (case-insensitive) and what each one means. Keys mapped to "name" are
     # a check only: they never identify a customer on their own.
     kaleidofin_identifier_keys: dict[str, str] = Field(
