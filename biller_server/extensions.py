@@ -6,11 +6,12 @@ the same test run, never share an engine or an OpenAPI document.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from flask_smorest import Api
 from sqlalchemy.orm import Session
 
 from biller_server.config import Settings
+from biller_server.http.state import request_state
 from biller_server.persistence.database import Database
 
 DB_KEY = "biller_server.db"
@@ -22,7 +23,7 @@ def init_extensions(app: Flask, settings: Settings) -> Api:
     database.configure(settings)
     app.extensions[DB_KEY] = database
     app.extensions[SETTINGS_KEY] = settings
-    app.teardown_appcontext(close_request_session)
+    app.teardown_request(close_request_session)
     return Api(app)
 
 
@@ -35,15 +36,15 @@ def get_settings() -> Settings:
 
 
 def request_session() -> Session:
-    """The request's one session, closed when the app context ends."""
-    session: Session | None = g.get("db_session")
+    """The request's one session, closed when the request ends."""
+    state = request_state()
+    session: Session | None = state.get("db_session")
     if session is None:
-        session = get_db().new_session()
-        g.db_session = session
+        session = state["db_session"] = get_db().new_session()
     return session
 
 
 def close_request_session(_exc: BaseException | None = None) -> None:
-    session: Session | None = g.pop("db_session", None)
+    session: Session | None = request_state().pop("db_session", None)
     if session is not None:
         session.close()

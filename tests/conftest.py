@@ -25,6 +25,7 @@ from biller_server.app import create_app
 from biller_server.extensions import DB_KEY
 from biller_server.persistence.database import create_engine_for
 from biller_server.persistence.migrate import upgrade
+from biller_server.persistence.models import Base
 from tests import factories
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -159,6 +160,19 @@ def app(
     database.sessionmaker = bound_sessionmaker
     with app.app_context():
         yield app
+
+
+@pytest.fixture
+def committing_app(database_url: str, engine: Engine) -> Iterator[Flask]:
+    """An app whose requests really commit, for races between concurrent requests; every table is emptied after."""
+    app = create_app(make_settings(database_url))
+    try:
+        yield app
+    finally:
+        app.extensions[DB_KEY].dispose()
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
 
 
 @pytest.fixture

@@ -6,14 +6,15 @@ import logging
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from biller_server.extensions import get_db
+from biller_server.extensions import close_request_session, get_db
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.errors import ChannelErrorRenderers, ErrorRenderer
 from biller_server.http.logging import current_request_id
+from biller_server.http.state import request_state
 from biller_server.persistence.models import InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ class ChannelSpec:
 
 def note_inbound_outcome(outcome: str, partner_ref: str | None = None, error: str | None = None) -> None:
     """Tell the inbound log what became of this request (views call this; the log is written after)."""
-    g.inbound_outcome = outcome
+    state = request_state()
+    state["inbound_outcome"] = outcome
     if partner_ref is not None:
-        g.inbound_partner_ref = partner_ref[:100]
+        state["inbound_partner_ref"] = partner_ref[:100]
     if error is not None:
-        g.inbound_error = error
+        state["inbound_error"] = error
 
 
 class ChannelRegistry:
@@ -75,6 +77,9 @@ class ChannelRegistry:
         spec = self.channel_for_path(request.path)
         if spec is None:
             return response
+        # The request's own work is over (committed or not) by the time its response exists: end its session
+        # first, so the log's transaction stands apart from it.
+        close_request_session()
         try:
             with get_db().transaction() as session:
                 session.add(self._inbound_message(spec, response))
@@ -90,7 +95,8 @@ class ChannelRegistry:
             body = request.get_data(cache=True)[:MAX_LOGGED_BODY_BYTES]
         except HTTPException:
             body = b""  # over the size cap: it was never read
-        started = g.get("request_started")
+        state = request_state()
+        started = state.get("request_started")
         return InboundMessage(
             channel=spec.name,
             method=request.method,
@@ -100,9 +106,9 @@ class ChannelRegistry:
             headers=headers,
             body=body,
             status_code=response.status_code,
-            outcome=g.get("inbound_outcome") or _default_outcome(response.status_code),
-            partner_ref=g.get("inbound_partner_ref"),
-            error=g.get("inbound_error"),
+            outcome=state.get("inbound_outcome") or _default_outcome(response.status_code),
+            partner_ref=state.get("inbound_partner_ref"),
+            error=state.get("inbound_error"),
             duration_ms=round((time.perf_counter() - started) * 1000, 3) if started else None,
         )
 

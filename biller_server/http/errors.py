@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from biller_server.domain.errors import DomainError, TransactionConflict
+
 logger = logging.getLogger(__name__)
 
 
@@ -75,12 +77,36 @@ def error_info_from_http(exc: HTTPException) -> ErrorInfo:
     status = exc.code or 500
     code, message = GENERIC_CODES.get(status, ("error", exc.name))
     details = None
-    data = getattr(exc, "data", None)
-    if isinstance(data, dict) and "messages" in data:
+    data = getattr(exc, "data", None) or {}
+    if "messages" in data:
         details = data["messages"]  # webargs' validation messages, field by field
-    if exc.description and status not in (404, 405, 500):
+        code = "invalid-param"
+        message = "The request body does not match the schema: " + _first_messages(details)
+    if "error_code" in data:
+        code = data["error_code"]
+    if "message" in data:
+        message = data["message"]  # flask_smorest.abort(status, message=...)
+    elif exc.description and status not in (404, 405, 500) and "messages" not in data:
         message = exc.description
     return ErrorInfo(status, code, message, details)
+
+
+def _first_messages(details: object, limit: int = 3) -> str:
+    """A one-line summary of marshmallow's nested messages: ``field: reason; ...``."""
+    found: list[str] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
+            found.append(f"{path or 'body'}: {' '.join(node)}")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    walk(details, "")
+    return "; ".join(found[:limit]) or "invalid input"
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -90,7 +116,20 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def error_info_from_domain(exc: DomainError) -> ErrorInfo:
+    # Setu answers every business refusal with 400; a reused transaction reference is a conflict.
+    return ErrorInfo(409 if isinstance(exc, TransactionConflict) else 400, exc.code, exc.message)
+
+
 def register_error_handlers(app: Flask, renderers: ChannelErrorRenderers) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError) -> Response:
+        # Imported here: http.channels imports this module.
+        from biller_server.http.channels import note_inbound_outcome
+
+        note_inbound_outcome(f"refused:{exc.code}", error=exc.message)
+        return renderers.for_request()(error_info_from_domain(exc))
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return renderers.for_request()(error_info_from_http(exc))

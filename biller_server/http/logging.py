@@ -10,9 +10,10 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from biller_server.config import Settings
+from biller_server.http.state import request_state
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -102,19 +103,21 @@ def init_request_logging(app: Flask) -> None:
 
 
 def current_request_id() -> str:
-    return g.get("request_id") or "-"
+    return request_state().get("request_id") or "-"
 
 
 def _start_request() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
-    g.request_started = time.perf_counter()
+    state = request_state()
+    state["request_id"] = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+    state["request_started"] = time.perf_counter()
 
 
 def _log_request(response: Response) -> Response:
-    request_id = g.get("request_id") or uuid.uuid4().hex
+    state = request_state()
+    request_id = state.get("request_id") or uuid.uuid4().hex
     response.headers[REQUEST_ID_HEADER] = request_id
-    started = g.get("request_started")
+    started = state.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 3) if started else None
     access_logger.info(
         "request",

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from biller_server.channels.digiledge.envelope import render_error
 from biller_server.config import Settings
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.channels import ChannelSpec
+from biller_server.http.parsing import ChannelBlueprint
 
 CHANNEL = "digiledge"
 
-blueprint = Blueprint(
+blueprint = ChannelBlueprint(
     "digiledge",
     __name__,
     description="Digiledge biller protocol: payment notification, bill fetch, validation and payment.",

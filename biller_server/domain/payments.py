@@ -1,0 +1,184 @@
+"""Recording a payment against a bill: the one place where a channel's payment changes the books.
+
+Every channel (Kaleidofin's fetchReceipt, Digiledge's payment request, an offline payment) comes through
+``record_payment``: the bill is locked, the transaction reference is checked for a replay, the amount is checked
+against the bill's exactness, then the payment, its receipt, its audit event and its confirmation job are written
+together. The caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from biller_server.domain.confirmations import enqueue_payment_confirmation
+from biller_server.domain.errors import (
+    AmountNotAllowed,
+    BillAlreadyFulfilled,
+    BillCancelled,
+    BillNotFound,
+    TransactionConflict,
+)
+from biller_server.domain.exactness import check_amount_allowed
+from biller_server.domain.money import rupees_text
+from biller_server.domain.receipts import issue_receipt
+from biller_server.persistence.models import (
+    Bill,
+    BillStatus,
+    Channel,
+    ChannelBillReference,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    Receipt,
+)
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """A channel's claim that money was paid against one of our bills, in plain values (paise)."""
+
+    channel: Channel
+    partner_txn_ref: str
+    partner_bill_id: str
+    amount_paise: int
+    declared_bill_amount_paise: int | None = None
+    partner_bill_ref: str | None = None  # the partner's id for our bill (Kaleidofin's systemBillId)
+    customer_txn_ref: str | None = None
+    paid_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    payment: Payment
+    receipt: Receipt
+    replayed: bool  # True when this was a retry of a payment already recorded: nothing changed
+
+
+def record_payment(
+    *, session: Session, request: PaymentRequest, confirm_with: str | None, now: dt.datetime
+) -> RecordedPayment:
+    """Record the payment, reduce the bill's balance and issue a receipt; a retry gets the first receipt.
+
+    ``confirm_with`` names the partner whose status API will confirm the payment (None: no confirmation job).
+    """
+    if request.amount_paise <= 0:
+        raise AmountNotAllowed("The amount paid must be more than zero.")
+    # Lock the bill first: concurrent payments against one bill queue here, and a retry that waited here sees
+    # the payment its twin committed (the replay check below runs after the lock).
+    bill = _lock_bill(session, request.partner_bill_id)
+    existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+    if existing is not None:
+        return _replay(existing, request)
+    if bill is None:
+        raise BillNotFound(f"No bill with partnerBillId {request.partner_bill_id!r}.")
+    _check_payable(bill, request)
+
+    payment = Payment(
+        bill_id=bill.id,
+        channel=request.channel,
+        partner_txn_ref=request.partner_txn_ref,
+        customer_txn_ref=request.customer_txn_ref,
+        partner_bill_ref=request.partner_bill_ref,
+        amount_paise=request.amount_paise,
+        declared_bill_amount_paise=request.declared_bill_amount_paise,
+        paid_at=request.paid_at or now,
+        status=PaymentStatus.RECEIVED,
+        applied_to_bill=True,
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        # The same reference was committed meanwhile against another bill (that bill's lock did not stop it).
+        # The savepoint's rollback has already taken the new payment out of the session.
+        existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is None:
+            raise
+        return _replay(existing, request)
+
+    payment.bill = bill
+    _apply_to_bill(bill, request.amount_paise)
+    receipt = issue_receipt(session=session, payment=payment, now=now)
+    session.add(
+        PaymentEvent(
+            payment=payment,
+            occurred_at=now,
+            kind="received",
+            to_status=PaymentStatus.RECEIVED.value,
+            source=request.channel.value,
+            detail={"amount_paise": request.amount_paise, "receipt_number": receipt.receipt_number},
+        )
+    )
+    if request.partner_bill_ref is not None:
+        _remember_partner_bill_ref(session, request.channel, request.partner_bill_ref, bill)
+    if confirm_with is not None:
+        enqueue_payment_confirmation(session=session, payment=payment, confirm_with=confirm_with, now=now)
+    session.flush()
+    return RecordedPayment(payment, receipt, replayed=False)
+
+
+def _lock_bill(session: Session, partner_bill_id: str) -> Bill | None:
+    query = sa.select(Bill).where(Bill.partner_bill_id == partner_bill_id).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+
+
+def _payment_by_reference(session: Session, channel: Channel, partner_txn_ref: str) -> Payment | None:
+    query = sa.select(Payment).where(Payment.channel == channel, Payment.partner_txn_ref == partner_txn_ref)
+    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+
+
+def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:
+    differences = []
+    if existing.bill.partner_bill_id != request.partner_bill_id:
+        differences.append("bill")
+    if existing.amount_paise != request.amount_paise:
+        differences.append("amount paid")
+    if (
+        request.declared_bill_amount_paise is not None
+        and existing.declared_bill_amount_paise != request.declared_bill_amount_paise
+    ):
+        differences.append("bill amount")
+    if request.partner_bill_ref is not None and existing.partner_bill_ref != request.partner_bill_ref:
+        differences.append("system bill id")
+    if differences:
+        raise TransactionConflict(
+            f"Transaction {request.partner_txn_ref!r} was already recorded with a different "
+            f"{', '.join(differences)}; nothing was changed."
+        )
+    assert existing.receipt is not None, "every recorded payment has a receipt"
+    return RecordedPayment(existing, existing.receipt, replayed=True)
+
+
+def _check_payable(bill: Bill, request: PaymentRequest) -> None:
+    if bill.status is BillStatus.CANCELLED:
+        raise BillCancelled(f"Bill {bill.partner_bill_id} was cancelled by the biller and takes no payment.")
+    if bill.status is BillStatus.PAID or bill.balance_paise == 0:
+        raise BillAlreadyFulfilled(f"Bill {bill.partner_bill_id} is already paid in full.")
+    if request.declared_bill_amount_paise is not None and request.declared_bill_amount_paise != bill.balance_paise:
+        raise AmountNotAllowed(
+            f"billAmount {rupees_text(request.declared_bill_amount_paise)} does not match the amount due on bill "
+            f"{bill.partner_bill_id}, {rupees_text(bill.balance_paise)}."
+        )
+    check_amount_allowed(bill, request.amount_paise)
+
+
+def _apply_to_bill(bill: Bill, amount_paise: int) -> None:
+    bill.paid_paise += amount_paise
+    bill.status = BillStatus.PAID if bill.paid_paise >= bill.amount_paise else BillStatus.PARTIALLY_PAID
+
+
+def _remember_partner_bill_ref(session: Session, channel: Channel, partner_bill_ref: str, bill: Bill) -> None:
+    """Keep the partner's id for this bill (e.g. systemBillId <-> partnerBillId) for later status checks."""
+    known = session.scalars(
+        sa.select(ChannelBillReference).where(
+            ChannelBillReference.channel == channel, ChannelBillReference.partner_bill_ref == partner_bill_ref
+        )
+    ).one_or_none()
+    if known is None:
+        session.add(ChannelBillReference(channel=channel, partner_bill_ref=partner_bill_ref, bill_id=bill.id))
