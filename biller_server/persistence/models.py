@@ -293,3 +293,37 @@ class OutboundCall(Base):
     response_body: Mapped[str | None] = mapped_column(sa.Text)
     latency_ms: Mapped[float | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PaymentNotification(Base):
+    """A partner's push about a payment's fate (Digiledge's Payment Notification), stored whole before the answer.
+
+    An exact repeat (same body) is found by its fingerprint and answered with the acknowledgement the first
+    delivery got. A notification for a payment we never saw, or one contradicting a final verdict, waits here
+    for reconciliation (``needs_reconciliation``).
+    """
+
+    __tablename__ = "payment_notifications"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "fingerprint"),
+        sa.Index(None, "channel", "ref_id"),
+        sa.Index(None, "needs_reconciliation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    ref_id: Mapped[str] = mapped_column(sa.String(100))
+    msg_id: Mapped[str | None] = mapped_column(sa.String(100))
+    # SHA-256 of the body in canonical JSON form: equal bodies, equal fingerprints, whatever the key order.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    reported_status: Mapped[str] = mapped_column(sa.String(100))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    reason_codes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    outcome: Mapped[str] = mapped_column(sa.String(40))
+    ack_code: Mapped[int] = mapped_column()
+    ack_status: Mapped[str] = mapped_column(sa.String(100))
+    ack_reason: Mapped[str] = mapped_column(sa.String(100))
+    needs_reconciliation: Mapped[bool] = mapped_column(default=False)

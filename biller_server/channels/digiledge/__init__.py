@@ -26,3 +26,6 @@ def channel_spec(settings: Settings) -> ChannelSpec:
         auth=ChannelAuth.from_settings(settings, CHANNEL),
         render_error=render_error,
     )
+
+
+from biller_server.channels.digiledge import views  # noqa: E402, F401  (registers the routes)

@@ -1,0 +1,165 @@
+"""Push notifications of a payment's fate (Digiledge's Payment Notification): store, apply once, acknowledge.
+
+The notification is stored whole in the same transaction as its effect, so the answer (sent after the commit)
+always describes something that is in the books. Exact repeats get the first acknowledgement again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from biller_server.clients.base import Outcome
+from biller_server.domain.errors import DomainError
+from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_outcome
+from biller_server.persistence.models import Channel, Payment, PaymentNotification
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The acknowledgement a notification gets: ``{reason, code, status}``."""
+
+    code: int
+    status: str
+    reason: str
+
+
+# The acknowledgements a stored notification can get (docs/channels/digiledge.md publishes this table).
+ACK_APPLIED_SUCCESS = Ack(200, "ACCEPTED", "Payment confirmed")
+ACK_APPLIED_FAILURE = Ack(200, "ACCEPTED", "Payment marked failed; its amount is owed again")
+ACK_ALREADY_KNOWN = Ack(208, "DUPLICATE", "The payment already has this status; nothing changed")
+ACK_UNKNOWN_PAYMENT = Ack(202, "RECORDED", "No payment with this refId; held for reconciliation")
+ACK_CONTRADICTION = Ack(202, "RECORDED", "Contradicts the payment's final status; recorded and flagged")
+
+_SUCCESS_WORDS = {"success", "successful", "succeeded"}
+_FAILURE_WORDS = {"failure", "failed", "fail"}
+
+
+class InvalidNotification(DomainError):
+    code = "invalid-notification"
+
+
+@dataclass(frozen=True)
+class NotificationReport:
+    channel: Channel
+    ref_id: str
+    reported_status: str
+    reason: str | None
+    msg_id: str | None
+    reason_codes: list[dict[str, Any]]
+    body: dict[str, Any]
+
+
+def verdict_of(reported_status: str) -> Outcome:
+    """NPCI's verdict from the notification's ``status`` ("Successful" / "Failure", any case)."""
+    word = reported_status.strip().lower()
+    if word in _SUCCESS_WORDS:
+        return Outcome.SUCCEEDED
+    if word in _FAILURE_WORDS:
+        return Outcome.FAILED
+    raise InvalidNotification(f"status {reported_status!r} is neither Successful nor Failure")
+
+
+def fingerprint_of(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def receive_payment_notification(*, session: Session, report: NotificationReport, now: dt.datetime) -> Ack:
+    """Store the notification and apply its verdict to the payment with that refId; return the acknowledgement."""
+    verdict = verdict_of(report.reported_status)
+    fingerprint = fingerprint_of(report.body)
+    # Lock the payment first: identical notifications arriving together queue here, and each then sees whether
+    # its twin was already stored.
+    payment = session.scalars(
+        sa.select(Payment)
+        .where(Payment.channel == report.channel, Payment.partner_txn_ref == report.ref_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    repeat = _stored(session, report.channel, fingerprint)
+    if repeat is not None:
+        return _ack_of(repeat)
+
+    notification = PaymentNotification(
+        received_at=now,
+        channel=report.channel,
+        ref_id=report.ref_id,
+        msg_id=report.msg_id,
+        fingerprint=fingerprint,
+        body=report.body,
+        reported_status=report.reported_status[:100],
+        reason=report.reason,
+        reason_codes=report.reason_codes or None,
+        payment_id=payment.id if payment is not None else None,
+        outcome="received",
+        ack_code=0,
+        ack_status="",
+        ack_reason="",
+    )
+    try:
+        with session.begin_nested():
+            session.add(notification)
+            session.flush()
+    except IntegrityError:
+        # Its twin for an unknown refId (no payment row to queue on) was committed meanwhile.
+        repeat = _stored(session, report.channel, fingerprint)
+        if repeat is None:
+            raise
+        return _ack_of(repeat)
+
+    if payment is None:
+        outcome, ack, needs_reconciliation = "unknown_payment", ACK_UNKNOWN_PAYMENT, True
+    else:
+        applied = apply_payment_outcome(
+            session=session,
+            payment=payment,
+            outcome=verdict,
+            source=f"{report.channel.value}_notification",
+            reason=report.reason,
+            reason_codes=report.reason_codes or None,
+            now=now,
+        )
+        outcome, ack, needs_reconciliation = _result_of(applied, verdict)
+    notification.outcome = outcome
+    notification.needs_reconciliation = needs_reconciliation
+    notification.ack_code, notification.ack_status, notification.ack_reason = ack.code, ack.status, ack.reason
+    session.flush()
+    return ack
+
+
+def notifications_to_reconcile(*, session: Session, channel: Channel | None = None) -> list[PaymentNotification]:
+    query = sa.select(PaymentNotification).where(PaymentNotification.needs_reconciliation.is_(True))
+    if channel is not None:
+        query = query.where(PaymentNotification.channel == channel)
+    return list(session.scalars(query.order_by(PaymentNotification.id)))
+
+
+def _stored(session: Session, channel: Channel, fingerprint: str) -> PaymentNotification | None:
+    return session.scalars(
+        sa.select(PaymentNotification).where(
+            PaymentNotification.channel == channel, PaymentNotification.fingerprint == fingerprint
+        )
+    ).one_or_none()
+
+
+def _ack_of(notification: PaymentNotification) -> Ack:
+    return Ack(notification.ack_code, notification.ack_status, notification.ack_reason)
+
+
+def _result_of(applied: AppliedOutcome, verdict: Outcome) -> tuple[str, Ack, bool]:
+    match applied:
+        case AppliedOutcome.CONFIRMED | AppliedOutcome.FAILED:
+            return "applied", ACK_APPLIED_SUCCESS if verdict is Outcome.SUCCEEDED else ACK_APPLIED_FAILURE, False
+        case AppliedOutcome.UNCHANGED:
+            return "already_known", ACK_ALREADY_KNOWN, False
+        case AppliedOutcome.FLAGGED:
+            return "contradiction", ACK_CONTRADICTION, True
+    raise AssertionError(applied)
