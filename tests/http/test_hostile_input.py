@@ -1,0 +1,122 @@
+"""Hostile input on every partner endpoint: a 4xx in the channel's own shape, nothing written but the inbound log."""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from biller_server.persistence.models import Base, InboundMessage
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
+
+KALEIDOFIN = {"X-API-Key": KALEIDOFIN_KEY}
+DIGILEDGE = {"X-API-Key": DIGILEDGE_KEY}
+ENDPOINTS = [
+    ("/bills/fetchBills", KALEIDOFIN, "kaleidofin"),
+    ("/bills/fetchReceipt", KALEIDOFIN, "kaleidofin"),
+    ("/digiledge/payment-notification", DIGILEDGE, "digiledge"),
+]
+INJECTIONS = ["' OR '1'='1", "1; DROP TABLE bills; --", "<script>alert(1)</script>", "\u0000", "../../etc/passwd"]
+
+
+def hostile_bodies():
+    deep = "[" * 20_000 + "]" * 20_000
+    yield "deeply nested", deep.encode(), "application/json"
+    yield "not utf-8", b'{"refId": "\xff\xfe\xfa"}', "application/json"
+    yield (
+        "latin-1 array",
+        '[{"identifierKey": "name", "identifierValue": "J\xf6rg"}]'.encode("latin-1"),
+        ("application/json"),
+    )
+    yield "huge exponent", b'{"paymentDetails": {"amountPaid": 1e309}}', "application/json"
+    yield "NaN", b'{"paymentDetails": {"amountPaid": NaN}}', "application/json"
+    yield "20-digit amount", b'{"paymentDetails": {"amountPaid": 12345678901234567890}}', "application/json"
+    yield "negative amount", b'{"paymentDetails": {"amountPaid": -5}}', "application/json"
+    yield "form body", b"refId=1&status=Successful", "application/x-www-form-urlencoded"
+    yield "xml body", b"<xml/>", "application/xml"
+    yield "no content type", b"{}", ""
+    yield "empty body", b"", "application/json"
+    yield "a bare string", b'"hello"', "application/json"
+    yield "null", b"null", "application/json"
+    yield "oversized", b'["' + b"x" * 70_000 + b'"]', "application/json"
+    for fragment in INJECTIONS:
+        text = json.dumps(
+            {
+                "refId": fragment,
+                "status": fragment,
+                "reason": fragment,
+                "ack": {"msgId": fragment, "rspCd": fragment, "ts": fragment},
+                "systemBillId": fragment,
+                "partnerBillId": fragment,
+                "paymentDetails": {"billAmount": fragment, "amountPaid": fragment, "transactionId": fragment},
+            }
+        )
+        yield f"injection {fragment!r} object", text.encode(), "application/json"
+        text = json.dumps([{"identifierKey": fragment, "identifierValue": fragment}])
+        yield f"injection {fragment!r} array", text.encode(), "application/json"
+
+
+CASES = [
+    (path, headers, channel, name, body, ctype)
+    for path, headers, channel in ENDPOINTS
+    for name, body, ctype in hostile_bodies()
+]
+
+
+def assert_channel_shape(channel, response):
+    body = response.json
+    if channel == "kaleidofin":
+        assert body["success"] is False
+        assert body["status"] == response.status_code
+        assert body["error"]["code"]
+    else:
+        assert set(body) == {"reason", "code", "status"}
+        assert body["code"] == response.status_code
+
+
+def written_rows(session):
+    return {
+        table.name: session.scalar(sa.select(sa.func.count()).select_from(table))
+        for table in Base.metadata.sorted_tables
+        if table.name != "inbound_messages"
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "channel", "name", "body", "ctype"), CASES, ids=[f"{c[0]}-{c[3]}" for c in CASES]
+)
+def test_hostile_body_gets_a_4xx_in_the_channel_shape_and_writes_nothing(
+    client, session, path, headers, channel, name, body, ctype
+):
+    before = written_rows(session)
+    response = client.post(path, data=body, headers={**headers, "Content-Type": ctype} if ctype else headers)
+    assert 400 <= response.status_code < 500, (name, response.status_code, response.data[:300])
+    assert_channel_shape(channel, response)
+    assert b"Traceback" not in response.data
+    assert written_rows(session) == before
+    logged = session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+    assert logged is not None and logged.status_code == response.status_code
+
+
+@pytest.mark.parametrize(("path", "headers", "channel"), ENDPOINTS)
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"X-API-Key": ""}, {"X-API-Key": "0" * len(KALEIDOFIN_KEY)}, {"Authorization": "Bearer x"}],
+)
+def test_wrong_credentials_are_401_in_the_channel_shape(client, session, path, headers, channel, credentials):
+    before = written_rows(session)
+    response = client.post(path, json={}, headers=credentials)
+    assert response.status_code == 401
+    assert_channel_shape(channel, response)
+    assert written_rows(session) == before
+
+
+@pytest.mark.parametrize(("path", "headers", "channel"), ENDPOINTS)
+def test_other_methods_are_405_in_the_channel_shape(client, path, headers, channel):
+    response = client.get(path, headers=headers)
+    assert response.status_code == 405
+    assert_channel_shape(channel, response)
+
+
+def test_a_key_for_one_channel_does_not_open_another(client):
+    assert client.post("/bills/fetchBills", json=[], headers=DIGILEDGE).status_code == 401
+    assert client.post("/digiledge/payment-notification", json={}, headers=KALEIDOFIN).status_code == 401
