@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from biller_server.app import create_app
+from biller_server.cli.bills import bills_group
 from biller_server.cli.db import db_group
 from biller_server.cli.serve import serve_command
 from biller_server.config import MissingSettingError
@@ -28,6 +29,7 @@ cli = FlaskGroup(
     create_app=_create_app_for_cli,
     help="Biller-side BBPS server: serve the partner channels and operate the books.",
 )
+cli.add_command(bills_group)
 cli.add_command(db_group)
 cli.add_command(serve_command)
 

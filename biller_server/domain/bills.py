@@ -34,7 +34,9 @@ def list_bills(
 
 def cancel_bill(*, session: Session, partner_bill_id: str) -> Bill:
     """Cancel a bill so BBPS is no longer offered it; a bill with any payment is refused. Cancelling twice is fine."""
-    bill = session.scalar(sa.select(Bill).where(Bill.partner_bill_id == partner_bill_id).with_for_update())
+    query = sa.select(Bill).where(Bill.partner_bill_id == partner_bill_id).with_for_update()
+    # Locked and read afresh: a payment being recorded for this bill right now finishes first, and is seen.
+    bill = session.scalar(query.execution_options(populate_existing=True))
     if bill is None:
         raise BillNotFound(f"no bill with partner_bill_id {partner_bill_id!r}")
     if bill.status == BillStatus.CANCELLED:
