@@ -90,6 +90,43 @@ class Settings(BaseSettings):
     digiledge_basic_password: SecretStr | None = None
     digiledge_allowed_networks: list[str] = Field(default_factory=list)
     digiledge_path_prefix: str = "/digiledge"
+    # Which partner's status API confirms the payments Digiledge brings (see docs/confirmations.md).
+    digiledge_confirmed_by: str = "digiledge"
+
+    # Outbound calls to partners (docs/confirmations.md). URLs and credentials are needed only for the partners a
+    # channel is confirmed by (and Kaleidofin's payment and fetch URLs only for offline payments).
+    partner_connect_timeout_seconds: float = Field(default=3.05, gt=0)
+    partner_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    partner_token_refresh_margin_seconds: float = Field(default=60.0, ge=0)
+    kaleidofin_status_url: str | None = None
+    kaleidofin_payment_url: str | None = None
+    kaleidofin_fetch_bills_url: str | None = None
+    kaleidofin_biller_id: str | None = None
+    kaleidofin_outbound_api_key: SecretStr | None = None
+    kaleidofin_outbound_api_key_header: str = "X-API-Key"
+    digiledge_payment_status_url: str | None = None
+    digiledge_biller_id: str | None = None
+    digiledge_outbound_api_key: SecretStr | None = None
+    digiledge_outbound_api_key_header: str = "X-API-Key"
+    payu_base_url: str | None = None
+    payu_token_url: str | None = None
+    payu_client_id: str | None = None
+    payu_client_secret: SecretStr | None = None
+    cashfree_base_url: str | None = None
+    cashfree_client_id: str | None = None
+    cashfree_client_secret: SecretStr | None = None
+    setu_payment_status_url: str | None = None
+    setu_token_url: str | None = None
+    setu_client_id: str | None = None
+    setu_client_secret: SecretStr | None = None
+    setu_product_instance_id: str | None = None
+
+    # The confirmation worker (biller-server worker; serve runs one beside the API).
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    worker_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long a claimed job stays a worker's: longer than the slowest call it can make (a token fetch, a call,
+    # and once more after a 401), so a live worker never loses its job to another.
+    worker_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -103,6 +140,14 @@ class Settings(BaseSettings):
         for network in value:
             ipaddress.ip_network(network, strict=False)
         return value
+
+    @field_validator("kaleidofin_confirmed_by", "digiledge_confirmed_by")
+    @classmethod
+    def _confirmed_by_a_known_partner(cls, value: str) -> str:
+        known = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "fake")
+        if value.lower() not in known:
+            raise ValueError(f"{value!r} is not a partner with a status client; expected one of {list(known)}")
+        return value.lower()
 
     @field_validator("kaleidofin_identifier_keys")
     @classmethod
@@ -141,6 +186,8 @@ class Settings(BaseSettings):
             raise MissingSettingError(
                 "BILLER_ENV=production needs these variables, which are not set: " + ", ".join(missing)
             )
+        if "fake" in (self.kaleidofin_confirmed_by, self.digiledge_confirmed_by):
+            raise MissingSettingError("BILLER_ENV=production cannot confirm payments with the 'fake' partner client")
 
     def _required_secrets(self) -> list[str]:
         required: list[str] = []
@@ -150,7 +197,19 @@ class Settings(BaseSettings):
                 required.append(f"{channel}_api_key")
             else:
                 required += [f"{channel}_basic_username", f"{channel}_basic_password"]
+        for partner in sorted({self.kaleidofin_confirmed_by, self.digiledge_confirmed_by}):
+            required += PARTNER_CLIENT_SETTINGS.get(partner, [])
         return required
+
+
+# What each partner's outbound client needs, required in production only when a channel is confirmed by it.
+PARTNER_CLIENT_SETTINGS: dict[str, list[str]] = {
+    "kaleidofin": ["kaleidofin_status_url"],
+    "digiledge": ["digiledge_payment_status_url", "digiledge_biller_id"],
+    "payu": ["payu_base_url", "payu_token_url", "payu_client_id", "payu_client_secret"],
+    "cashfree": ["cashfree_base_url", "cashfree_client_id", "cashfree_client_secret"],
+    "setu": ["setu_payment_status_url", "setu_token_url", "setu_client_id", "setu_client_secret"],
+}
 
 
 def load_settings(**overrides: object) -> Settings:

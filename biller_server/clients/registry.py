@@ -1,0 +1,93 @@
+"""Which client talks to which partner, built from the settings. The engine asks by name (``Job.partner``)."""
+
+from __future__ import annotations
+
+from biller_server.clients.base import PartnerClient, PartnerNotConfigured
+from biller_server.clients.cashfree import CashfreeClient
+from biller_server.clients.digiledge import DigiledgeClient
+from biller_server.clients.fake import FakePartnerClient
+from biller_server.clients.http import Timeouts
+from biller_server.clients.kaleidofin import KaleidofinClient
+from biller_server.clients.payu import PayUClient
+from biller_server.clients.setu import SetuClient
+from biller_server.config import Settings
+
+PARTNERS = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "fake")
+
+
+def _secret(value: object) -> str | None:
+    return None if value is None else value.get_secret_value()  # type: ignore[attr-defined]
+
+
+def build_client(name: str, settings: Settings) -> PartnerClient:
+    """Build the named partner's client; settings it lacks are reported when it is first used."""
+    timeouts = Timeouts(settings.partner_connect_timeout_seconds, settings.partner_read_timeout_seconds)
+    margin = settings.partner_token_refresh_margin_seconds
+    match name:
+        case "kaleidofin":
+            return KaleidofinClient(
+                status_url=settings.kaleidofin_status_url,
+                payment_url=settings.kaleidofin_payment_url,
+                fetch_bills_url=settings.kaleidofin_fetch_bills_url,
+                biller_id=settings.kaleidofin_biller_id,
+                api_key=_secret(settings.kaleidofin_outbound_api_key),
+                api_key_header=settings.kaleidofin_outbound_api_key_header,
+                timeouts=timeouts,
+            )
+        case "digiledge":
+            return DigiledgeClient(
+                payment_status_url=settings.digiledge_payment_status_url,
+                biller_id=settings.digiledge_biller_id,
+                api_key=_secret(settings.digiledge_outbound_api_key),
+                api_key_header=settings.digiledge_outbound_api_key_header,
+                timeouts=timeouts,
+            )
+        case "payu":
+            return PayUClient(
+                base_url=settings.payu_base_url,
+                token_url=settings.payu_token_url,
+                client_id=settings.payu_client_id,
+                client_secret=_secret(settings.payu_client_secret),
+                timeouts=timeouts,
+                token_refresh_margin_seconds=margin,
+            )
+        case "cashfree":
+            return CashfreeClient(
+                base_url=settings.cashfree_base_url,
+                client_id=settings.cashfree_client_id,
+                client_secret=_secret(settings.cashfree_client_secret),
+                timeouts=timeouts,
+            )
+        case "setu":
+            return SetuClient(
+                payment_status_url=settings.setu_payment_status_url,
+                token_url=settings.setu_token_url,
+                client_id=settings.setu_client_id,
+                client_secret=_secret(settings.setu_client_secret),
+                product_instance_id=settings.setu_product_instance_id,
+                timeouts=timeouts,
+                token_refresh_margin_seconds=margin,
+            )
+        case "fake":
+            return FakePartnerClient()
+    raise PartnerNotConfigured(f"no client for partner {name!r} (known: {', '.join(PARTNERS)})")
+
+
+class PartnerClients:
+    """The clients of one worker thread, built on first use and closed together."""
+
+    def __init__(self, settings: Settings | None = None, clients: dict[str, PartnerClient] | None = None) -> None:
+        self._settings = settings
+        self._clients: dict[str, PartnerClient] = dict(clients or {})
+
+    def get(self, name: str) -> PartnerClient:
+        if name not in self._clients:
+            if self._settings is None:
+                raise PartnerNotConfigured(f"no client for partner {name!r}")
+            self._clients[name] = build_client(name, self._settings)
+        return self._clients[name]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()

@@ -1,0 +1,1 @@
+from tests.fakes.fixtures import fake_partner  # noqa: F401 (a fixture)
