@@ -1,18 +1,31 @@
 """Confirmation work: every accepted payment gets a durable job to confirm its outcome with a partner.
 
 The job row is written in the same transaction as the payment, so a payment can never exist without the work
-that will confirm it. The engine that carries the work out lives in ``biller_server.jobs``.
+that will confirm it. The engine that carries the work out lives in ``biller_server.jobs``; what an outcome does
+to the books lives in ``biller_server.domain.payment_outcomes``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.persistence.models import Job, JobKind, Payment
+from biller_server.persistence.models import (
+    Channel,
+    ChannelBillReference,
+    Job,
+    JobKind,
+    Payment,
+    Receipt,
+)
 
 FIRST_CHECK_DELAY = dt.timedelta(seconds=5)
+# An offline payment's date is a calendar date in India; it is kept as the start of that day in IST.
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+OFFLINE_POSTING_PARTNER = "kaleidofin"
 
 
 def enqueue_payment_confirmation(*, session: Session, payment: Payment, confirm_with: str, now: dt.datetime) -> Job:
@@ -28,3 +41,81 @@ def enqueue_payment_confirmation(*, session: Session, payment: Payment, confirm_
     )
     session.add(job)
     return job
+
+
+def enqueue_offline_payment_posting(
+    *, session: Session, payment: Payment, system_bill_id: str | None, now: dt.datetime
+) -> Job:
+    """Schedule the one call to Kaleidofin's Payment API for an offline payment, then its status checks.
+
+    ``system_bill_id`` None: the job first looks it up with Fetch Bills (read-only) before it posts.
+    """
+    job = Job(
+        kind=JobKind.RECORD_OFFLINE_PAYMENT,
+        partner=OFFLINE_POSTING_PARTNER,
+        payment_id=payment.id,
+        payload={"system_bill_id": system_bill_id, "post_attempted_at": None},
+        dedupe_key=f"{JobKind.RECORD_OFFLINE_PAYMENT}:{payment.id}",
+        anchor_at=now,
+        due_at=now + FIRST_CHECK_DELAY,
+    )
+    session.add(job)
+    return job
+
+
+@dataclass(frozen=True)
+class RecordedOfflinePayment:
+    payment: Payment
+    receipt: Receipt
+    job: Job | None  # None when this was a replay of a payment already recorded
+    replayed: bool
+
+
+def record_offline_payment(
+    *,
+    session: Session,
+    partner_bill_id: str,
+    amount_paise: int,
+    transaction_id: str,
+    paid_on: dt.date,
+    system_bill_id: str | None,
+    now: dt.datetime,
+) -> RecordedOfflinePayment:
+    """Record a payment made outside BBPS against a bill and queue its one posting to Kaleidofin.
+
+    The books change at once (same exactness rules as any channel); Kaleidofin learns of it from the worker.
+    Recording the same transaction id again returns the first payment and queues nothing.
+    """
+    # Imported here: payments imports this module for enqueue_payment_confirmation.
+    from biller_server.domain.payments import PaymentRequest, record_payment
+
+    recorded = record_payment(
+        session=session,
+        request=PaymentRequest(
+            channel=Channel.OFFLINE,
+            partner_txn_ref=transaction_id,
+            partner_bill_id=partner_bill_id,
+            amount_paise=amount_paise,
+            paid_at=dt.datetime.combine(paid_on, dt.time(), tzinfo=IST).astimezone(dt.UTC),
+        ),
+        confirm_with=None,
+        now=now,
+    )
+    payment = recorded.payment
+    if recorded.replayed:
+        return RecordedOfflinePayment(payment, recorded.receipt, job=None, replayed=True)
+    system_bill_id = system_bill_id or _known_system_bill_id(session, payment.bill_id)
+    payment.partner_bill_ref = system_bill_id
+    job = enqueue_offline_payment_posting(session=session, payment=payment, system_bill_id=system_bill_id, now=now)
+    session.flush()
+    return RecordedOfflinePayment(payment, recorded.receipt, job=job, replayed=False)
+
+
+def _known_system_bill_id(session: Session, bill_id: int) -> str | None:
+    """Kaleidofin's systemBillId for the bill, if Kaleidofin has told us it (its fetchReceipt carries it)."""
+    return session.scalars(
+        sa.select(ChannelBillReference.partner_bill_ref)
+        .where(ChannelBillReference.bill_id == bill_id, ChannelBillReference.channel == Channel.KALEIDOFIN)
+        .order_by(ChannelBillReference.id.desc())
+        .limit(1)
+    ).first()

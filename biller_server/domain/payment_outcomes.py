@@ -1,0 +1,159 @@
+"""What a partner's word about a payment does to the books.
+
+Used by the confirmation engine (status checks) and by push notifications (Digiledge's Payment Notification):
+both hand the outcome to ``apply_payment_outcome`` and get the same rules. A final outcome is applied once; a
+later answer that contradicts it never flips the payment silently, it flags it for a person. The caller holds
+the payment row locked (SELECT ... FOR UPDATE) and commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from biller_server.clients.base import Outcome
+from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
+
+_FINAL_STATUS = {Outcome.SUCCEEDED: PaymentStatus.CONFIRMED, Outcome.FAILED: PaymentStatus.FAILED}
+
+
+class AppliedOutcome(enum.StrEnum):
+    """What ``apply_payment_outcome`` did."""
+
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    UNCHANGED = "unchanged"  # the payment already had this outcome, or the answer was not final
+    FLAGGED = "flagged"  # the answer contradicts the payment's final status; a person must look
+
+
+def apply_payment_outcome(
+    *,
+    session: Session,
+    payment: Payment,
+    outcome: Outcome | str,
+    source: str,
+    reason: str | None = None,
+    reason_codes: list[dict[str, Any]] | None = None,
+    now: dt.datetime,
+) -> AppliedOutcome:
+    """Apply a partner's outcome to the payment: confirm it, fail it (reversing its effect on the bill) or flag it.
+
+    ``pending`` and ``not_found`` change nothing. An UNRESOLVED payment still takes a final answer: a late answer
+    is what the person looking at it was waiting for.
+    """
+    outcome = Outcome(outcome)
+    if not outcome.is_final:
+        return AppliedOutcome.UNCHANGED
+    target = _FINAL_STATUS[outcome]
+    current = payment.status
+    if current is target:
+        return AppliedOutcome.UNCHANGED
+    if current in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
+        return _flag_contradiction(session, payment, outcome, source, reason, reason_codes, now)
+
+    if outcome is Outcome.FAILED:
+        _reverse_bill_effect(session, payment)
+        payment.reason_codes = list(reason_codes) if reason_codes else None
+    payment.status = target
+    payment.status_reason = _short(reason)
+    session.add(
+        PaymentEvent(
+            payment_id=payment.id,
+            occurred_at=now,
+            kind=target.value.lower(),
+            from_status=current.value,
+            to_status=target.value,
+            source=source,
+            detail=_detail(reason, reason_codes),
+        )
+    )
+    session.flush()
+    return AppliedOutcome.CONFIRMED if outcome is Outcome.SUCCEEDED else AppliedOutcome.FAILED
+
+
+def mark_payment_unresolved(*, session: Session, payment: Payment, source: str, reason: str, now: dt.datetime) -> bool:
+    """Hand a payment whose outcome could not be established to a person; its effect on the bill stays.
+
+    Only a payment still waiting (RECEIVED) is marked: one confirmed or failed by another source keeps its status.
+    """
+    if payment.status is not PaymentStatus.RECEIVED:
+        return False
+    payment.status = PaymentStatus.UNRESOLVED
+    payment.status_reason = _short(reason)
+    session.add(
+        PaymentEvent(
+            payment_id=payment.id,
+            occurred_at=now,
+            kind="unresolved",
+            from_status=PaymentStatus.RECEIVED.value,
+            to_status=PaymentStatus.UNRESOLVED.value,
+            source=source,
+            detail={"reason": reason},
+        )
+    )
+    session.flush()
+    return True
+
+
+def _reverse_bill_effect(session: Session, payment: Payment) -> None:
+    """Take a failed payment's amount back off its bill; the receipt row stays as the record of what was issued."""
+    if not payment.applied_to_bill:
+        return
+    # Lock the bill: a concurrent payment against it must see the reversed balance.
+    bill = session.scalars(
+        sa.select(Bill).where(Bill.id == payment.bill_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    bill.paid_paise = max(bill.paid_paise - payment.amount_paise, 0)
+    if bill.status is not BillStatus.CANCELLED:
+        if bill.paid_paise == 0:
+            bill.status = BillStatus.OPEN
+        elif bill.paid_paise < bill.amount_paise:
+            bill.status = BillStatus.PARTIALLY_PAID
+        else:
+            bill.status = BillStatus.PAID
+    payment.applied_to_bill = False
+
+
+def _flag_contradiction(
+    session: Session,
+    payment: Payment,
+    outcome: Outcome,
+    source: str,
+    reason: str | None,
+    reason_codes: list[dict[str, Any]] | None,
+    now: dt.datetime,
+) -> AppliedOutcome:
+    payment.flagged = True
+    payment.flag_reason = _short(f"{source} reported {outcome.value} for a payment already {payment.status.value}")
+    detail = _detail(reason, reason_codes)
+    detail["reported_outcome"] = outcome.value
+    session.add(
+        PaymentEvent(
+            payment_id=payment.id,
+            occurred_at=now,
+            kind="outcome_contradicted",
+            from_status=payment.status.value,
+            to_status=payment.status.value,
+            source=source,
+            detail=detail,
+        )
+    )
+    session.flush()
+    return AppliedOutcome.FLAGGED
+
+
+def _detail(reason: str | None, reason_codes: list[dict[str, Any]] | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    if reason:
+        detail["reason"] = reason
+    if reason_codes:
+        detail["reason_codes"] = reason_codes
+    return detail
+
+
+def _short(text: str | None) -> str | None:
+    return None if text is None else text[:200]

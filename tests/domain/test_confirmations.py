@@ -1,0 +1,122 @@
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from biller_server.domain.confirmations import enqueue_payment_confirmation, record_offline_payment
+from biller_server.domain.errors import AmountNotAllowed, BillNotFound
+from biller_server.persistence.models import (
+    BillStatus,
+    Channel,
+    ChannelBillReference,
+    Job,
+    JobKind,
+    JobState,
+    PaymentStatus,
+)
+from tests.factories import BillFactory, PaymentFactory
+
+NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+
+
+def test_confirmation_is_scheduled_five_seconds_after_the_payment(session):
+    payment = PaymentFactory()
+
+    job = enqueue_payment_confirmation(session=session, payment=payment, confirm_with="payu", now=NOW)
+    session.flush()
+
+    assert (job.kind, job.partner, job.state) == (JobKind.CONFIRM_PAYMENT, "payu", JobState.PENDING)
+    assert (job.anchor_at, job.due_at) == (NOW, NOW + dt.timedelta(seconds=5))
+
+
+def test_offline_payment_reduces_the_balance_and_queues_one_posting(session):
+    bill = BillFactory(partner_bill_id="LOAN-7", amount_paise=100_000)
+
+    recorded = record_offline_payment(
+        session=session,
+        partner_bill_id="LOAN-7",
+        amount_paise=100_000,
+        transaction_id="CASH-0001",
+        paid_on=dt.date(2026, 11, 1),
+        system_bill_id="19",
+        now=NOW,
+    )
+
+    payment = recorded.payment
+    assert (payment.channel, payment.status, payment.partner_bill_ref) == (
+        Channel.OFFLINE,
+        PaymentStatus.RECEIVED,
+        "19",
+    )
+    assert payment.paid_at == dt.datetime(2026, 10, 31, 18, 30, tzinfo=dt.UTC)  # 1 Nov 00:00 IST
+    assert (bill.paid_paise, bill.status) == (100_000, BillStatus.PAID)
+    assert recorded.receipt.receipt_number
+    job = recorded.job
+    assert (job.kind, job.partner, job.payload) == (
+        JobKind.RECORD_OFFLINE_PAYMENT,
+        "kaleidofin",
+        {"system_bill_id": "19", "post_attempted_at": None},
+    )
+
+
+def test_offline_payment_recorded_twice_queues_nothing_more(session):
+    BillFactory(partner_bill_id="LOAN-8", amount_paise=100_000, exactness="ANY")
+    values = dict(
+        partner_bill_id="LOAN-8",
+        amount_paise=10_000,
+        transaction_id="CASH-0002",
+        paid_on=dt.date(2026, 11, 1),
+        system_bill_id="20",
+        now=NOW,
+    )
+    first = record_offline_payment(session=session, **values)
+
+    again = record_offline_payment(session=session, **values)
+
+    assert again.replayed is True
+    assert again.payment.id == first.payment.id
+    assert again.job is None
+    assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
+
+
+def test_offline_payment_uses_the_system_bill_id_kaleidofin_told_us(session):
+    bill = BillFactory(partner_bill_id="LOAN-9")
+    session.add(ChannelBillReference(channel=Channel.KALEIDOFIN, partner_bill_ref="77", bill_id=bill.id))
+    session.flush()
+
+    recorded = record_offline_payment(
+        session=session,
+        partner_bill_id="LOAN-9",
+        amount_paise=bill.amount_paise,
+        transaction_id="CASH-0003",
+        paid_on=dt.date(2026, 11, 1),
+        system_bill_id=None,
+        now=NOW,
+    )
+
+    assert recorded.job.payload["system_bill_id"] == "77"
+
+
+def test_offline_payment_follows_the_bill_rules(session):
+    BillFactory(partner_bill_id="LOAN-10", amount_paise=100_000)
+
+    with pytest.raises(AmountNotAllowed):
+        record_offline_payment(
+            session=session,
+            partner_bill_id="LOAN-10",
+            amount_paise=5_000,
+            transaction_id="CASH-0004",
+            paid_on=dt.date(2026, 11, 1),
+            system_bill_id="1",
+            now=NOW,
+        )
+    with pytest.raises(BillNotFound):
+        record_offline_payment(
+            session=session,
+            partner_bill_id="NOPE",
+            amount_paise=5_000,
+            transaction_id="CASH-0005",
+            paid_on=dt.date(2026, 11, 1),
+            system_bill_id="1",
+            now=NOW,
+        )
