@@ -8,6 +8,7 @@ HTTP request per call (no automatic retries anywhere in ``PartnerHttp``).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from biller_server.clients.base import (
@@ -21,6 +22,9 @@ from biller_server.clients.base import (
 )
 from biller_server.clients.http import PartnerHttp, Timeouts
 from biller_server.domain.money import rupees_json
+
+# Kaleidofin's dates (paymentDate) are calendar dates in India.
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 
 # billStatus values. Kaleidofin's page shows BILL_CREATED and PAYMENT_SUCCESSFUL and says "etc."; the others are
 # the bill statuses of the Setu platform Kaleidofin's contract mirrors (setu-billcollect-summary.md section 5).
@@ -82,7 +86,7 @@ class KaleidofinClient:
             "systemBillId": _system_bill_id_json(context.partner_bill_ref),
             "transactionId": context.partner_txn_ref,
             "amountPaid": rupees_json(context.amount_paise),
-            "paymentDate": context.paid_at.date().isoformat(),
+            "paymentDate": context.paid_at.astimezone(IST).date().isoformat(),
         }
         response = self.http.request(
             operation="payment", method="POST", url=self.payment_url, json_body=body, headers=self._headers, calls=calls
