@@ -1,0 +1,265 @@
+"""The confirmation engine: claim a due job, ask its partner outside any transaction, record the answer.
+
+Two kinds of job:
+
+- ``confirm_payment``: ask the partner's status API what became of a payment, on the schedule in
+  ``biller_server.jobs.schedule``.
+- ``record_offline_payment``: tell Kaleidofin (Payment API) about a payment made outside BBPS, then confirm it
+  with the Status API. The Payment API moves money, so it is called at most once per payment: the claim that
+  precedes the call marks the job "post attempted" and commits before any byte is sent. Whatever happens after
+  (timeout, refused connection, a worker killed mid-call), no later run ever posts again; it asks the Status API
+  (Setu's rule: never repeat make-payment for the same context).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
+
+from biller_server.clients.base import (
+    CallRecord,
+    Outcome,
+    PartnerError,
+    PartnerRejectedRequest,
+    PartnerUnavailable,
+    PaymentContext,
+    StatusResult,
+)
+from biller_server.clients.registry import PartnerClients
+from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.jobs import queue
+from biller_server.jobs.clock import Clock
+from biller_server.jobs.schedule import next_check_at
+from biller_server.persistence.models import (
+    Bill,
+    Job,
+    JobKind,
+    JobState,
+    OutboundCall,
+    Payment,
+    PaymentStatus,
+)
+
+logger = logging.getLogger("biller_server.jobs")
+
+KINDS = (JobKind.CONFIRM_PAYMENT, JobKind.RECORD_OFFLINE_PAYMENT)
+DEFAULT_LEASE = dt.timedelta(seconds=120)
+
+
+class Step(enum.StrEnum):
+    CHECK = "check"  # a status read: safe to repeat
+    RESOLVE = "resolve"  # find Kaleidofin's systemBillId with Fetch Bills: safe to repeat
+    POST = "post"  # Kaleidofin's Payment API: moves money, at most once
+
+
+@dataclass(frozen=True)
+class ClaimedWork:
+    """What a claim hands to the call: everything the call needs, so no transaction stays open during it."""
+
+    job_id: int
+    kind: JobKind
+    partner: str
+    step: Step
+    anchor_at: dt.datetime
+    context: PaymentContext
+
+
+@dataclass
+class CallOutcome:
+    started_at: dt.datetime
+    result: StatusResult | None = None
+    error: PartnerError | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    system_bill_id: str | None = None  # what a RESOLVE step found
+
+
+class ConfirmationEngine:
+    """One worker thread's engine; any number of them, in any number of processes, share the queue safely."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        clients: PartnerClients,
+        clock: Clock,
+        worker_id: str,
+        lease: dt.timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.sessions = sessions
+        self.clients = clients
+        self.clock = clock
+        self.worker_id = worker_id
+        self.lease = lease
+
+    def run_once(self) -> bool:
+        """Carry out one due job, if there is one; return whether there was."""
+        work = self.claim()
+        if work is None:
+            return False
+        self.record(work, self.call(work))
+        return True
+
+    def claim(self) -> ClaimedWork | None:
+        """Claim a due job in a short transaction of its own, committed before the partner is called."""
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            while True:
+                job = queue.claim_next_job(
+                    session=session, kinds=KINDS, worker_id=self.worker_id, now=now, lease=self.lease
+                )
+                if job is None:
+                    return None
+                # The payment with its bill and customer in one round trip: the call needs all three.
+                payment = session.scalars(
+                    sa.select(Payment)
+                    .where(Payment.id == job.payment_id)
+                    .options(joinedload(Payment.bill).joinedload(Bill.customer))
+                ).first()
+                if payment is not None:
+                    break
+                queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error="the job has no payment")
+            step = _step_for(job)
+            if step is Step.POST:
+                # Durable before the call: from this commit on, no run of this job will ever post again.
+                job.payload = {**job.payload, "post_attempted_at": now.isoformat(), "post_attempted_by": self.worker_id}
+            work = ClaimedWork(
+                job_id=job.id,
+                kind=job.kind,
+                partner=job.partner,
+                step=step,
+                anchor_at=job.anchor_at,
+                context=_context_of(payment, job),
+            )
+        logger.debug("claimed job %s (%s, %s)", work.job_id, work.kind.value, work.step.value)
+        return work
+
+    def call(self, work: ClaimedWork) -> CallOutcome:
+        """Ask the partner. No database here: the call may take as long as its timeouts allow."""
+        outcome = CallOutcome(started_at=self.clock.now())
+        try:
+            client: Any = self.clients.get(work.partner)
+            if work.step is Step.POST:
+                outcome.result = client.post_payment(work.context, calls=outcome.calls)
+            elif work.step is Step.RESOLVE:
+                outcome.system_bill_id = client.find_system_bill_id(work.context, calls=outcome.calls)
+                if outcome.system_bill_id is None:
+                    outcome.result = StatusResult(Outcome.NOT_FOUND, raw_status=None, reason="bill not in Fetch Bills")
+            else:
+                outcome.result = client.check_payment(work.context, calls=outcome.calls)
+        except PartnerError as exc:
+            outcome.error = exc
+        except Exception as exc:
+            # A bug or an unexpected answer must not kill the worker or leave the job held: retry on the schedule.
+            logger.exception("job %s: unexpected error calling %s", work.job_id, work.partner)
+            outcome.error = PartnerUnavailable(f"unexpected error: {type(exc).__name__}: {exc}")
+        return outcome
+
+    def record(self, work: ClaimedWork, outcome: CallOutcome) -> None:
+        """Record the calls and apply the answer, only if the job is still ours."""
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            for call in outcome.calls:
+                session.add(_outbound_call(call, job_id=work.job_id, at=outcome.started_at))
+            job = queue.lock_owned_job(session=session, job_id=work.job_id, worker_id=self.worker_id)
+            if job is None:
+                # Our lease ran out and another worker took the job over: its answer counts, not ours.
+                logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
+                return
+            payment = session.scalars(
+                sa.select(Payment)
+                .where(Payment.id == job.payment_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            self._apply(session, job, payment, work, outcome, now)
+
+    def _apply(
+        self, session: Session, job: Job, payment: Payment, work: ClaimedWork, outcome: CallOutcome, now: dt.datetime
+    ) -> None:
+        source = f"{work.partner}:{work.step.value}"
+        error, result = outcome.error, outcome.result
+        if isinstance(error, PartnerRejectedRequest):
+            queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error=str(error))
+            mark_payment_unresolved(
+                session=session, payment=payment, source=source, reason=f"confirmation stopped: {error}", now=now
+            )
+            return
+        if error is not None:
+            job.last_error = str(error)
+        if result is not None and result.outcome.is_final:
+            apply_payment_outcome(
+                session=session,
+                payment=payment,
+                outcome=result.outcome,
+                source=source,
+                reason=result.reason or result.raw_status,
+                reason_codes=result.reason_codes,
+                now=now,
+            )
+            queue.finish(job, state=JobState.DONE, outcome=result.outcome.value, now=now)
+            return
+        if work.step is Step.RESOLVE and outcome.system_bill_id is not None:
+            job.payload = {**job.payload, "system_bill_id": outcome.system_bill_id}
+            payment.partner_bill_ref = outcome.system_bill_id
+            job.outcome = "resolved"
+            queue.reschedule(job, due_at=now)  # post at once: the bill is known now
+            return
+        job.outcome = result.outcome.value if result is not None else "error"
+        if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
+            # Another source (a push notification) settled it meanwhile; nothing left to ask.
+            queue.finish(job, state=JobState.DONE, outcome="superseded", now=now)
+            return
+        due_at = next_check_at(anchor_at=work.anchor_at, after=now)
+        if due_at is not None:
+            queue.reschedule(job, due_at=due_at)
+            return
+        queue.finish(job, state=JobState.UNRESOLVED, outcome=job.outcome, now=now)
+        last = f"{result.outcome.value} ({result.raw_status})" if result else f"error ({error})"
+        mark_payment_unresolved(
+            session=session,
+            payment=payment,
+            source=source,
+            reason=f"no final answer from {work.partner} within a day; last: {last}",
+            now=now,
+        )
+
+
+def _step_for(job: Job) -> Step:
+    if job.kind is not JobKind.RECORD_OFFLINE_PAYMENT:
+        return Step.CHECK
+    if job.payload.get("post_attempted_at"):
+        return Step.CHECK
+    if not job.payload.get("system_bill_id"):
+        return Step.RESOLVE
+    return Step.POST
+
+
+def _context_of(payment: Payment, job: Job) -> PaymentContext:
+    bill = payment.bill
+    system_bill_id = job.payload.get("system_bill_id") or payment.partner_bill_ref
+    extra = {key: value for key, value in job.payload.items() if key not in ("system_bill_id", "post_attempted_at")}
+    return PaymentContext(
+        payment_id=payment.id,
+        channel=payment.channel.value,
+        partner_txn_ref=payment.partner_txn_ref,
+        amount_paise=payment.amount_paise,
+        paid_at=payment.paid_at,
+        partner_bill_id=bill.partner_bill_id,
+        partner_bill_ref=None if system_bill_id is None else str(system_bill_id),
+        customer_txn_ref=payment.customer_txn_ref,
+        lender_customer_id=bill.customer.lender_customer_id,
+        extra=extra,
+    )
+
+
+def _outbound_call(call: CallRecord, *, job_id: int, at: dt.datetime) -> OutboundCall:
+    values = dataclasses.asdict(call)
+    return OutboundCall(job_id=job_id, created_at=at, **values)

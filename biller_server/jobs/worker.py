@@ -1,0 +1,115 @@
+"""The worker loop behind ``biller-server worker``: N threads, each claiming and carrying out one job at a time.
+
+SIGTERM or SIGINT asks it to stop: every thread finishes the job it holds (its calls are bounded by the partner
+timeouts), records the answer, and exits. Nothing is held in memory between jobs, so even SIGKILL loses nothing:
+the held job's lease runs out and another worker takes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from sqlalchemy.orm import Session
+
+from biller_server.clients.registry import PartnerClients
+from biller_server.jobs.clock import Clock, SystemClock
+from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationEngine
+
+logger = logging.getLogger("biller_server.jobs")
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        clients: Callable[[], PartnerClients],
+        clock: Clock | None = None,
+        concurrency: int = 1,
+        poll_interval_seconds: float = 1.0,
+        lease: dt.timedelta = DEFAULT_LEASE,
+        name: str | None = None,
+        parent_pid: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clients = clients
+        self.clock = clock or SystemClock()
+        self.concurrency = concurrency
+        self.poll_interval_seconds = poll_interval_seconds
+        self.lease = lease
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.parent_pid = parent_pid
+        self.stopping = threading.Event()
+        self._processed = 0
+        self._count_lock = threading.Lock()
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if not self.stopping.is_set():
+            logger.info("worker %s stopping (signal %s): finishing the jobs in hand", self.name, signum)
+        self.stopping.set()
+
+    @contextmanager
+    def stop_on_signals(self) -> Iterator[None]:
+        """While inside, SIGTERM and SIGINT ask the worker to stop gracefully; the old handlers come back after."""
+        previous = {signum: signal.signal(signum, self.request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def run(self, *, once: bool = False) -> int:
+        """Work until asked to stop (or, with ``once``, until nothing is due); return the number of jobs done."""
+        threads = [
+            threading.Thread(target=self._loop, args=(index, once), name=f"worker-{index}", daemon=True)
+            for index in range(self.concurrency)
+        ]
+        logger.info("worker %s started with %d thread(s)", self.name, len(threads))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            # Join in slices so the main thread keeps handling signals.
+            while thread.is_alive():
+                thread.join(0.2)
+                if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                    self.request_stop()  # the serve process that started us is gone
+        logger.info("worker %s stopped after %d job(s)", self.name, self._processed)
+        return self._processed
+
+    def _loop(self, index: int, once: bool) -> None:
+        clients = self.clients()
+        engine = ConfirmationEngine(
+            sessions=self.sessions,
+            clients=clients,
+            clock=self.clock,
+            worker_id=f"{self.name}/{index}",
+            lease=self.lease,
+        )
+        try:
+            while not self.stopping.is_set():
+                try:
+                    worked = engine.run_once()
+                except Exception:
+                    # The database is down or a statement failed: the claim (if any) rolled back or its lease
+                    # will run out. Wait and try again rather than die.
+                    logger.exception("worker %s: error while working a job", engine.worker_id)
+                    worked = False
+                    if once:
+                        break
+                if worked:
+                    with self._count_lock:
+                        self._processed += 1
+                    continue
+                if once:
+                    break
+                self.stopping.wait(self.poll_interval_seconds)
+        finally:
+            clients.close()
