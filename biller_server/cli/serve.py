@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -44,25 +47,56 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
     type=click.Path(exists=True, dir_okay=False),
     help="A gunicorn configuration file (e.g. config/gunicorn.conf.py); flags above win.",
 )
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not run the confirmation worker beside the API (run `biller-server worker` elsewhere).",
+)
 @with_appcontext
-def serve_command(host: str, port: int, workers: int, threads: int, timeout: int, gunicorn_config: str | None) -> None:
-    """Apply pending migrations, then serve the API under gunicorn."""
+def serve_command(
+    host: str, port: int, workers: int, threads: int, timeout: int, gunicorn_config: str | None, no_worker: bool
+) -> None:
+    """Apply pending migrations, then serve the API under gunicorn (with one confirmation worker beside it)."""
     database = get_db()
     assert database.engine is not None
     upgrade(database.engine)
     database.dispose()  # the workers open their own connections after the fork
     settings = get_settings()
     current_app.logger.info("serving on %s:%s", host, port)
-    GunicornServer(
-        {
-            "config_file": gunicorn_config,
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "timeout": timeout,
-            "graceful_timeout": 30,
-            "accesslog": None,  # the app writes its own JSON access line per request
-            "loglevel": settings.log_level.lower(),
-        }
-    ).run()
+    worker = None if no_worker else start_worker_process()
+    try:
+        GunicornServer(
+            {
+                "config_file": gunicorn_config,
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "timeout": timeout,
+                "graceful_timeout": 30,
+                "accesslog": None,  # the app writes its own JSON access line per request
+                "loglevel": settings.log_level.lower(),
+            }
+        ).run()
+    finally:
+        if worker is not None:
+            stop_worker_process(worker, grace_seconds=settings.worker_lease_seconds)
+
+
+def start_worker_process(**popen_options: Any) -> subprocess.Popen[bytes]:
+    """Run `biller-server worker` as a child: its own process, so a stuck partner call never touches the API."""
+    command = [sys.executable, "-c", "from biller_server.cli import main; main()", "worker"]
+    # The worker exits by itself if this process dies without stopping it (e.g. SIGKILL).
+    return subprocess.Popen([*command, "--parent-pid", str(os.getpid())], **popen_options)  # noqa: S603
+
+
+def stop_worker_process(worker: subprocess.Popen[bytes], *, grace_seconds: float) -> None:
+    """SIGTERM lets the worker finish the job in hand; it is killed only if it outlasts its lease."""
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
