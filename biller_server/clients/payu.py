@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import requests
+
 from biller_server.clients.base import (
     CallRecord,
     Outcome,
@@ -90,7 +92,7 @@ class PayUClient:
             reason=None,
         )
 
-    def _get_status(self, url: str, ref_id: str, calls: list[CallRecord]):  # type: ignore[no-untyped-def]
+    def _get_status(self, url: str, ref_id: str, calls: list[CallRecord]) -> requests.Response:
         token = self.tokens.get(calls)
         return self.http.request(
             operation="status",

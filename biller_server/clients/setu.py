@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import requests
+
 from biller_server.clients.base import (
     CallRecord,
     Outcome,
@@ -93,7 +95,7 @@ class SetuClient:
             reason_codes=_codes_of(document),
         )
 
-    def _post_status(self, body: Any, calls: list[CallRecord]):  # type: ignore[no-untyped-def]
+    def _post_status(self, body: Any, calls: list[CallRecord]) -> requests.Response:
         assert self.payment_status_url
         headers = {"Authorization": f"Bearer {self.tokens.get(calls)}"}
         if self.product_instance_id:
