@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import operator
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,7 @@ NON_EMPTY = (
     "generated_date",
     "amount_exactness",
 )
+_EXACTNESS = {exactness.value: exactness.value for exactness in AmountExactness}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CACHE_LIMIT = 4096  # parsed dates and amounts repeat a lot in a file; a bounded cache keeps memory flat
 
@@ -174,11 +176,17 @@ class BillCsv:
 
     def __iter__(self) -> Iterator[BillRow | RejectedRow]:
         width = len(self._columns)
+        # Values are picked in COLUMNS order; optional columns absent from the header read as empty.
+        absent = [name for name in COLUMNS if name not in self._columns]
+        padding = [""] * len(absent)
+        positions = {**self._columns, **{name: width + offset for offset, name in enumerate(absent)}}
+        pick = operator.itemgetter(*(positions[name] for name in COLUMNS))
         last_line = self._reader.line_num
         while (record := self._next_record()) is not None:
             line = last_line + 1  # where the record starts: a quoted value may span lines
             last_line = self._reader.line_num
-            if not any(value.strip() for value in record):
+            joined = "".join(record)
+            if not joined.strip():
                 continue  # blank lines, and spreadsheets' trailing ",,,," lines
             self.rows_read += 1
             if self._on_progress is not None and self.rows_read % 5000 == 0:
@@ -186,58 +194,89 @@ class BillCsv:
             if len(record) != width:
                 yield RejectedRow(line, ((None, f"has {len(record)} fields; the header has {width}"),))
                 continue
-            if any("\x00" in value for value in record):
+            if "\x00" in joined:
                 # Python's csv reads NUL characters, but no database column can hold one.
                 yield RejectedRow(line, ((None, "contains a NUL character"),))
                 continue
-            yield self._check(line, record)
+            if padding:
+                record += padding
+            yield self._check(line, [value.strip() for value in pick(record)])
         if self._on_progress is not None:
             self._on_progress(self.size)
         if self.rows_read == 0:
             raise UploadFileError(f"{self.path.name} has a header but no bills")
 
-    def _check(self, line: int, record: list[str]) -> BillRow | RejectedRow:
-        """Apply every rule that a single row can be judged by."""
-        columns = self._columns
-        value = {name: record[position].strip() for name, position in columns.items()}
+    def _check(self, line: int, values: list[str]) -> BillRow | RejectedRow:
+        """Apply every rule that a single row can be judged by (``values`` in COLUMNS order, trimmed)."""
+        (
+            customer_id,
+            customer_name,
+            mobile,
+            loan_account_number,
+            partner_bill_id,
+            bill_name,
+            amount_text,
+            due_text,
+            generated_text,
+            exactness_text,
+            min_text,
+            max_text,
+        ) = values
         problems: list[tuple[str | None, str]] = []
-        for name in NON_EMPTY:
-            if not value[name]:
-                problems.append((name, "is required"))
-        for name, limit in MAX_LENGTHS.items():
-            if len(value[name]) > limit:
-                problems.append((name, f"is {len(value[name])} characters long; at most {limit} fit"))
+        # The common case, every value present and short enough, is decided without a loop.
+        if not (
+            customer_id
+            and customer_name
+            and partner_bill_id
+            and bill_name
+            and amount_text
+            and due_text
+            and generated_text
+            and exactness_text
+        ):
+            named = dict(zip(COLUMNS, values, strict=True))
+            problems += [(name, "is required") for name in NON_EMPTY if not named[name]]
+        if (
+            len(customer_id) > 64
+            or len(customer_name) > 200
+            or len(loan_account_number) > 64
+            or len(partner_bill_id) > 64
+            or len(bill_name) > 100
+        ):
+            named = dict(zip(COLUMNS, values, strict=True))
+            problems += [
+                (name, f"is {len(named[name])} characters long; at most {limit} fit")
+                for name, limit in MAX_LENGTHS.items()
+                if len(named[name]) > limit
+            ]
 
-        mobile = value["mobile"]
         if mobile and not (len(mobile) == 10 and mobile.isascii() and mobile.isdigit()):
             problems.append(("mobile", f"{mobile!r} is not a 10-digit mobile number"))
 
-        amount = self._amount("amount", value["amount"], problems)
-        min_amount = self._amount("min_amount", value.get("min_amount", ""), problems)
-        max_amount = self._amount("max_amount", value.get("max_amount", ""), problems)
+        amount = self._amount("amount", amount_text, problems)
+        min_amount = self._amount("min_amount", min_text, problems) if min_text else None
+        max_amount = self._amount("max_amount", max_text, problems) if max_text else None
 
-        exactness_text = value["amount_exactness"].upper()
-        exactness = exactness_text if exactness_text in AmountExactness.__members__ else None
+        exactness = _EXACTNESS.get(exactness_text) or _EXACTNESS.get(exactness_text.upper())
         if exactness is None and exactness_text:
-            problems.append(
-                ("amount_exactness", f"{value['amount_exactness']!r} is not one of {', '.join(AmountExactness)}")
-            )
+            problems.append(("amount_exactness", f"{exactness_text!r} is not one of {', '.join(AmountExactness)}"))
         if exactness == AmountExactness.RANGE:
-            if min_amount is None and value.get("min_amount", "") == "":
+            if not min_text:
                 problems.append(("min_amount", "is required for a RANGE bill"))
-            if max_amount is None and value.get("max_amount", "") == "":
+            if not max_text:
                 problems.append(("max_amount", "is required for a RANGE bill"))
             if min_amount is not None and max_amount is not None and min_amount > max_amount:
                 problems.append(
                     ("min_amount", f"{rupees_text(min_amount)} is more than max_amount {rupees_text(max_amount)}")
                 )
         elif exactness is not None:
-            for name in ("min_amount", "max_amount"):
-                if value.get(name, ""):
-                    problems.append((name, f"only a RANGE bill has one; leave it empty for {exactness}"))
+            if min_text:
+                problems.append(("min_amount", f"only a RANGE bill has one; leave it empty for {exactness}"))
+            if max_text:
+                problems.append(("max_amount", f"only a RANGE bill has one; leave it empty for {exactness}"))
 
-        due_date = self._date("due_date", value["due_date"], problems)
-        generated_date = self._date("generated_date", value["generated_date"], problems)
+        due_date = self._date("due_date", due_text, problems)
+        generated_date = self._date("generated_date", generated_text, problems)
         if generated_date is not None:
             if generated_date > self.today:
                 problems.append(("generated_date", f"{generated_date} is in the future (today is {self.today})"))
@@ -252,12 +291,12 @@ class BillCsv:
         assert amount is not None and exactness is not None and due_date is not None and generated_date is not None
         return BillRow(
             line,
-            value["customer_id"],
-            value["customer_name"],
+            customer_id,
+            customer_name,
             mobile or None,
-            value["loan_account_number"] or None,
-            value["partner_bill_id"],
-            value["bill_name"],
+            loan_account_number or None,
+            partner_bill_id,
+            bill_name,
             amount,
             exactness,
             min_amount,

@@ -132,6 +132,15 @@ def test_upload_creates_customers_bills_and_their_identifiers(session, upload):
     assert identifiers(session, "C2") == {("customer_id", "C2")}
 
 
+def test_names_with_commas_quotes_backslashes_and_newlines_arrive_intact(session, upload):
+    name = 'Instalment "7", part\\2\n\\.\nसात'  # a line of just \. would end COPY data if unquoted
+
+    upload(bill_row(bill_name=name, customer_name="D'Souza, Maria \\N"))
+
+    bill = bills(session)["B1"]
+    assert (bill.name, bill.customer.name) == (name, "D'Souza, Maria \\N")
+
+
 def test_upload_same_file_twice_changes_nothing(session, upload):
     rows = [bill_row(), bill_row(customer_id="C2", customer_name="Ravi", mobile="", partner_bill_id="B2")]
     upload(*rows)

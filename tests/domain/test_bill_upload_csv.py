@@ -101,6 +101,12 @@ def test_min_and_max_columns_may_be_left_out_of_the_header(tmp_path):
     assert isinstance(rows[0], BillRow)
 
 
+def test_range_bill_in_a_file_without_a_max_amount_column_is_rejected(tmp_path):
+    rows = read(tmp_path, csv_text({**GOOD, "amount_exactness": "RANGE", "min_amount": "1"}, columns=COLUMNS[:-1]))
+
+    assert str(rows[0]) == "line 2: max_amount: is required for a RANGE bill"
+
+
 @pytest.mark.parametrize(
     "column",
     [
