@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from biller_server.clients.registry import PartnerClients
 from biller_server.jobs.clock import Clock, SystemClock
+from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationEngine
 
 logger = logging.getLogger("biller_server.jobs")
@@ -93,10 +94,20 @@ class Worker:
             worker_id=f"{self.name}/{index}",
             lease=self.lease,
         )
+        deliveries = DeliveryEngine(
+            sessions=self.sessions,
+            clients=clients,
+            clock=self.clock,
+            worker_id=f"{self.name}/{index}",
+            lease=self.lease,
+        )
         try:
             while not self.stopping.is_set():
                 try:
-                    worked = engine.run_once()
+                    # Confirmations and deliveries share the thread: one due job of each kind per turn, so
+                    # neither can starve the other.
+                    confirmed = engine.run_once()
+                    worked = deliveries.run_once() or confirmed
                 except Exception:
                     # The database is down or a statement failed: the claim (if any) rolled back or its lease
                     # will run out. Wait and try again rather than die.

@@ -1,0 +1,167 @@
+"""Deliveries: messages the biller owes someone (Digiledge's BillFetchResponse and its siblings, the lender's
+webhook), sent at least once through the durable queue and never again once the receiver acknowledged them.
+
+A delivery is a job whose payload holds the message; ``Job.partner`` names who receives it, and that partner's
+client (from ``PartnerClients``) sends it with ``deliver``. A client returns normally when the receiver
+acknowledged the message, raises ``PartnerUnavailable`` to try again on the engine's schedule (5 s steps for five
+minutes, then 5 min steps for a day, counted from when the message was queued) and ``PartnerRejectedRequest`` to
+stop: the receiver says the message itself is wrong, and sending it again cannot help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from biller_server.clients.base import CallRecord, PartnerError, PartnerRejectedRequest, PartnerUnavailable
+from biller_server.clients.registry import PartnerClients
+from biller_server.jobs import queue
+from biller_server.jobs.clock import Clock
+from biller_server.jobs.schedule import next_check_at
+from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
+
+logger = logging.getLogger("biller_server.jobs")
+
+DELIVERY_KINDS = (JobKind.DELIVER_RESPONSE, JobKind.DELIVER_WEBHOOK)
+DEFAULT_LEASE = dt.timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to deliver, as claimed: everything the send needs, so no transaction stays open during it."""
+
+    job_id: int
+    kind: JobKind
+    receiver: str  # Job.partner: whose client delivers it
+    operation: str  # e.g. "BillFetchResponse", "payment.confirmed"
+    body: dict[str, Any]
+    attempt: int
+    queued_at: dt.datetime
+
+
+class Deliverer(Protocol):
+    def deliver(self, message: OutboundMessage, *, calls: list[CallRecord]) -> None:
+        """Send the message; return only if the receiver acknowledged it."""
+        ...
+
+
+def enqueue_delivery(
+    *,
+    session: Session,
+    kind: JobKind,
+    receiver: str,
+    operation: str,
+    body: dict[str, Any],
+    now: dt.datetime,
+    dedupe_key: str | None = None,
+    payment_id: int | None = None,
+) -> Job:
+    """Queue a message for delivery as soon as a worker is free; written in the caller's transaction."""
+    if kind not in DELIVERY_KINDS:
+        raise ValueError(f"{kind} is not a delivery")
+    job = Job(
+        kind=kind,
+        partner=receiver,
+        payment_id=payment_id,
+        payload={"operation": operation, "body": body},
+        dedupe_key=dedupe_key,
+        anchor_at=now,
+        due_at=now,
+    )
+    session.add(job)
+    return job
+
+
+@dataclass
+class _SendResult:
+    started_at: dt.datetime
+    error: PartnerError | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+
+
+class DeliveryEngine:
+    """Claims due deliveries from the shared queue; any number of them, in any number of processes."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        clients: PartnerClients,
+        clock: Clock,
+        worker_id: str,
+        lease: dt.timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.sessions = sessions
+        self.clients = clients
+        self.clock = clock
+        self.worker_id = worker_id
+        self.lease = lease
+
+    def run_once(self) -> bool:
+        """Deliver one due message, if there is one; return whether there was."""
+        message = self.claim()
+        if message is None:
+            return False
+        self.record(message, self.send(message))
+        return True
+
+    def claim(self) -> OutboundMessage | None:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            job = queue.claim_next_job(
+                session=session, kinds=DELIVERY_KINDS, worker_id=self.worker_id, now=now, lease=self.lease
+            )
+            if job is None:
+                return None
+            return OutboundMessage(
+                job_id=job.id,
+                kind=job.kind,
+                receiver=job.partner,
+                operation=str(job.payload.get("operation", "")),
+                body=dict(job.payload.get("body") or {}),
+                attempt=job.attempts,
+                queued_at=job.anchor_at,
+            )
+
+    def send(self, message: OutboundMessage) -> _SendResult:
+        """Hand the message to its receiver's client. No database here."""
+        result = _SendResult(started_at=self.clock.now())
+        try:
+            deliverer: Any = self.clients.get(message.receiver)
+            deliverer.deliver(message, calls=result.calls)
+        except PartnerError as exc:
+            result.error = exc
+        except Exception as exc:
+            logger.exception("delivery %s: unexpected error sending to %s", message.job_id, message.receiver)
+            result.error = PartnerUnavailable(f"unexpected error: {type(exc).__name__}: {exc}")
+        return result
+
+    def record(self, message: OutboundMessage, result: _SendResult) -> None:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            for call in result.calls:
+                session.add(
+                    OutboundCall(job_id=message.job_id, created_at=result.started_at, **dataclasses.asdict(call))
+                )
+            job = queue.lock_owned_job(session=session, job_id=message.job_id, worker_id=self.worker_id)
+            if job is None:
+                logger.warning("delivery %s: lease lost before the result was recorded", message.job_id)
+                return
+            if result.error is None:
+                queue.finish(job, state=JobState.DONE, outcome="delivered", now=now)
+            elif isinstance(result.error, PartnerRejectedRequest):
+                queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error=str(result.error))
+            else:
+                job.last_error = str(result.error)
+                job.outcome = "error"
+                due_at = next_check_at(anchor_at=job.anchor_at, after=now)
+                if due_at is None:
+                    queue.finish(job, state=JobState.UNRESOLVED, outcome="undelivered", now=now)
+                else:
+                    queue.reschedule(job, due_at=due_at)
