@@ -24,6 +24,7 @@ class Environment(enum.StrEnum):
 class ChannelAuthScheme(enum.StrEnum):
     API_KEY = "api_key"
     BASIC = "basic"
+    JWT = "jwt"  # Setu's scheme: an HS256 bearer token per request, with aud, iat and a unique jti
 
 
 class MissingSettingError(RuntimeError):
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     database_statement_timeout_ms: int = Field(default=10_000, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
+    # Signed requests (auth scheme jwt): how old a token may be, and how far ahead of our clock it may claim to be.
+    jwt_max_age_seconds: int = Field(default=120, ge=1)
+    jwt_clock_skew_seconds: int = Field(default=5, ge=0)
     log_level: str = "INFO"
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     trust_forwarded_for: bool = False
@@ -62,6 +66,8 @@ class Settings(BaseSettings):
     kaleidofin_previous_api_key: SecretStr | None = None
     kaleidofin_basic_username: str | None = None
     kaleidofin_basic_password: SecretStr | None = None
+    kaleidofin_jwt_secret: SecretStr | None = None
+    kaleidofin_jwt_audience: str | None = None
     kaleidofin_allowed_networks: list[str] = Field(default_factory=list)
     kaleidofin_max_identifiers: int = Field(default=10, ge=1)
     # Which partner's status API confirms the payments this channel brings (see docs/confirmations.md).
@@ -88,6 +94,8 @@ class Settings(BaseSettings):
     digiledge_previous_api_key: SecretStr | None = None
     digiledge_basic_username: str | None = None
     digiledge_basic_password: SecretStr | None = None
+    digiledge_jwt_secret: SecretStr | None = None
+    digiledge_jwt_audience: str | None = None
     digiledge_allowed_networks: list[str] = Field(default_factory=list)
     digiledge_path_prefix: str = "/digiledge"
     # Which partner's status API confirms the payments Digiledge brings (see docs/confirmations.md).
@@ -195,6 +203,8 @@ class Settings(BaseSettings):
             scheme = getattr(self, f"{channel}_auth_scheme")
             if scheme is ChannelAuthScheme.API_KEY:
                 required.append(f"{channel}_api_key")
+            elif scheme is ChannelAuthScheme.JWT:
+                required += [f"{channel}_jwt_secret", f"{channel}_jwt_audience"]
             else:
                 required += [f"{channel}_basic_username", f"{channel}_basic_password"]
         for partner in sorted({self.kaleidofin_confirmed_by, self.digiledge_confirmed_by}):

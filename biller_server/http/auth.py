@@ -1,17 +1,38 @@
-"""Channel authentication: an API key header or HTTP Basic, compared in constant time, and a source allow-list."""
+"""Channel authentication: an API key header, HTTP Basic or a signed JWT, and a source allow-list.
+
+Secrets are compared in constant time. A JWT (Setu's scheme: HS256, ``aud`` the agreed audience, ``iat`` at most
+two minutes old, a unique ``jti``) is also protected against replay: each ``jti`` is remembered until its token
+would have expired anyway, and a second request with it is refused (425 ``duplicate-request``).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hmac
 import ipaddress
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import jwt
 from flask import Request
-from werkzeug.exceptions import Forbidden, Unauthorized
+from flask_smorest import abort
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from biller_server.config import ChannelAuthScheme, Settings
+
+# remember_nonce(channel, nonce, expires_at) -> True when the nonce is new, False when it was seen before.
+NonceStore = Callable[[str, str, dt.datetime], bool]
+
+
+class TooEarly(HTTPException):
+    """425: Setu's answer to a signed request whose id was already used."""
+
+    code = 425
+    description = "This request was already received (its jti was used before)."
 
 
 @dataclass(frozen=True)
@@ -25,9 +46,15 @@ class ChannelAuth:
     basic_username: str | None = None
     basic_password: str | None = None
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default_factory=tuple)
+    channel: str = ""
+    jwt_secret: str | None = None
+    jwt_audience: str | None = None
+    jwt_max_age_seconds: int = 120
+    jwt_clock_skew_seconds: int = 5
+    remember_nonce: NonceStore | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, channel: str) -> ChannelAuth:
+    def from_settings(cls, settings: Settings, channel: str, remember_nonce: NonceStore | None = None) -> ChannelAuth:
         keys = tuple(
             key
             for key in (settings.secret(f"{channel}_api_key"), settings.secret(f"{channel}_previous_api_key"))
@@ -43,6 +70,12 @@ class ChannelAuth:
                 ipaddress.ip_network(network, strict=False)
                 for network in getattr(settings, f"{channel}_allowed_networks")
             ),
+            channel=channel,
+            jwt_secret=settings.secret(f"{channel}_jwt_secret"),
+            jwt_audience=getattr(settings, f"{channel}_jwt_audience"),
+            jwt_max_age_seconds=settings.jwt_max_age_seconds,
+            jwt_clock_skew_seconds=settings.jwt_clock_skew_seconds,
+            remember_nonce=remember_nonce,
         )
 
     @property
@@ -57,6 +90,8 @@ class ChannelAuth:
             presented = request.headers.get(self.api_key_header, "")
             if not presented or not _matches_any(presented, self.api_keys):
                 raise Unauthorized(f"Missing or invalid {self.api_key_header} header.")
+        elif self.scheme is ChannelAuthScheme.JWT:
+            self._check_jwt(request.headers.get("Authorization", ""))
         else:
             username, password = _basic_credentials(request.headers.get("Authorization", ""))
             expected_user, expected_password = self.basic_username or "", self.basic_password or ""
@@ -64,6 +99,36 @@ class ChannelAuth:
             password_ok = hmac.compare_digest(password.encode(), expected_password.encode())
             if not (expected_user and expected_password and user_ok and password_ok):
                 raise Unauthorized("Missing or invalid HTTP Basic credentials.")
+
+    def _check_jwt(self, header: str) -> None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip() or not self.jwt_secret or not self.jwt_audience:
+            abort(401, message="Missing bearer token.", error_code="jwt-verification-failed")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token.strip(),
+                self.jwt_secret,
+                algorithms=["HS256"],
+                audience=self.jwt_audience,
+                options={"require": ["aud", "iat", "jti"], "verify_iat": False},
+            )
+        except jwt.PyJWTError as exc:
+            abort(401, message=f"Token refused: {type(exc).__name__}.", error_code="jwt-verification-failed")
+        issued_at = claims["iat"]
+        if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+            abort(401, message="Token refused: iat is not a number.", error_code="jwt-verification-failed")
+        age = time.time() - issued_at
+        if age > self.jwt_max_age_seconds:
+            abort(401, message="Token is older than the accepted window.", error_code="jwt-token-expired")
+        if age < -self.jwt_clock_skew_seconds:
+            abort(401, message="Token is issued in the future.", error_code="jwt-verification-failed")
+        nonce = str(claims["jti"])[:128]
+        if not nonce:
+            abort(401, message="Token refused: empty jti.", error_code="jwt-verification-failed")
+        # Remember the id until the token could no longer pass the age check anyway.
+        expires_at = dt.datetime.fromtimestamp(issued_at + self.jwt_max_age_seconds + 1, dt.UTC)
+        if self.remember_nonce is not None and not self.remember_nonce(self.channel, nonce, expires_at):
+            raise TooEarly()
 
     def _source_allowed(self, address: str | None) -> bool:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from biller_server.extensions import close_request_session, get_db
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.errors import ChannelErrorRenderers, ErrorRenderer
 from biller_server.http.logging import current_request_id
+from biller_server.http.replay import remember_nonce
 from biller_server.http.state import request_state
 from biller_server.persistence.models import InboundMessage
 
@@ -52,6 +54,7 @@ class ChannelRegistry:
         app.after_request(self._log_inbound_message)
 
     def register(self, spec: ChannelSpec) -> None:
+        spec = dataclasses.replace(spec, auth=dataclasses.replace(spec.auth, remember_nonce=remember_nonce))
         self.api.register_blueprint(spec.blueprint, url_prefix=spec.path_prefixes[0])
         self.renderers.register(spec.blueprint.name, spec.path_prefixes, spec.render_error)
         self.channels.append(spec)

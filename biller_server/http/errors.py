@@ -38,6 +38,7 @@ GENERIC_CODES: dict[int, tuple[str, str]] = {
     413: ("payload-too-large", "The request body is larger than this endpoint accepts."),
     415: ("unsupported-media-type", "The request body must be application/json."),
     422: ("invalid-param", "The request body does not match the schema."),
+    425: ("duplicate-request", "This request was already received."),
     429: ("too-many-requests", "Too many requests."),
     500: ("unable-to-fulfil-request", "The request could not be processed."),
     503: ("service-unavailable", "The service is temporarily unavailable; retry later."),

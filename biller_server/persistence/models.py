@@ -327,3 +327,17 @@ class PaymentNotification(Base):
     ack_status: Mapped[str] = mapped_column(sa.String(100))
     ack_reason: Mapped[str] = mapped_column(sa.String(100))
     needs_reconciliation: Mapped[bool] = mapped_column(default=False)
+
+
+class RequestNonce(Base):
+    """A signed request's unique id (a JWT's ``jti``), kept until its token could no longer be accepted anyway,
+    so that a captured request replayed inside its time window is refused."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (sa.UniqueConstraint("channel", "nonce"), sa.Index(None, "expires_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(24))
+    nonce: Mapped[str] = mapped_column(sa.String(128))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,6 +1,6 @@
 """payment notifications
 
-Revision ID: 0003
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import biller_server.persistence.types
 
-revision: str = '0003'
+revision: str = '0002'
 down_revision: str | Sequence[str] | None = '0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
