@@ -46,6 +46,28 @@ class FetchBills(MethodView):
         ],
     )
     @blueprint.response(200, s.FetchBillsResponseSchema)
+    @blueprint.doc(
+        requestBody={
+            "content": {
+                "application/json": {
+                    # At most BILLER_KALEIDOFIN_MAX_IDENTIFIERS (10 by default) identifiers are accepted.
+                    "schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10,
+                        "items": {
+                            "type": "object",
+                            "required": ["identifierKey", "identifierValue"],
+                            "properties": {
+                                "identifierKey": {"type": "string", "minLength": 1, "maxLength": 50},
+                                "identifierValue": {"type": "string", "minLength": 1, "maxLength": 100},
+                            },
+                        },
+                    }
+                }
+            }
+        }
+    )
     @_document_errors
     def post(self, items: list[dict[str, str]]) -> Any:
         """Fetch a customer's payable bills by the identifiers the customer entered."""
