@@ -35,11 +35,17 @@ def paise_from_rupees(value: Decimal | int) -> int:
     amount = Decimal(value)
     if not amount.is_finite():
         raise AmountError("amount must be a finite number")
+    # Checked before any arithmetic: 1e999999999 would overflow the decimal context itself, and 1e-999999999
+    # would quietly round to zero.
+    if amount and amount.adjusted() > 15:
+        raise AmountError("amount is too large")
+    if amount and amount.adjusted() < -2:
+        raise AmountError("amount has more than two decimals")
     try:
         paise = amount * 100
         if paise != paise.to_integral_value():
             raise AmountError("amount has more than two decimals")
-    except decimal.InvalidOperation:
+    except decimal.DecimalException:
         raise AmountError("amount is not a valid number") from None
     if abs(paise) >= MAX_PAISE:
         raise AmountError("amount is too large")

@@ -16,8 +16,30 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def parse_exact_json(data: bytes) -> Any:
-    """Parse a JSON body with Decimal numbers; NaN and Infinity are refused."""
-    return json.loads(data.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+    """Parse a JSON body with Decimal numbers; NaN, Infinity and NUL characters are refused.
+
+    NUL ("\\u0000") is valid JSON but no database text column can hold it (PostgreSQL refuses it outright): a
+    body carrying one is malformed for every endpoint here.
+    """
+    document = json.loads(data.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+    if _has_nul(document):
+        raise ValueError("the body contains a NUL character")
+    return document
+
+
+def _has_nul(document: Any) -> bool:
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 class ExactJSONParser(FlaskParser):

@@ -56,3 +56,14 @@ def test_whole_rupees_render_as_integers():
 def test_rupees_text_has_two_decimals():
     assert rupees_text(100_050) == "1000.50"
     assert rupees_text(5) == "0.05"
+
+
+@pytest.mark.parametrize("text", ["1e999999999", "-1e999999999", "1E+100000"])
+def test_amounts_too_large_for_any_arithmetic_are_refused_not_crashed(text):
+    with pytest.raises(AmountError, match="too large"):
+        paise_from_rupees(Decimal(text))
+
+
+def test_tiny_exponents_still_need_two_decimals():
+    with pytest.raises(AmountError, match="more than two decimals"):
+        paise_from_rupees(Decimal("1e-999999999"))

@@ -28,6 +28,7 @@ def hostile_bodies():
         ("application/json"),
     )
     yield "huge exponent", b'{"paymentDetails": {"amountPaid": 1e309}}', "application/json"
+    yield "decimal-overflowing exponent", b'{"paymentDetails": {"amountPaid": 1e999999999}}', "application/json"
     yield "NaN", b'{"paymentDetails": {"amountPaid": NaN}}', "application/json"
     yield "20-digit amount", b'{"paymentDetails": {"amountPaid": 12345678901234567890}}', "application/json"
     yield "negative amount", b'{"paymentDetails": {"amountPaid": -5}}', "application/json"
@@ -115,6 +116,66 @@ def test_other_methods_are_405_in_the_channel_shape(client, path, headers, chann
     response = client.get(path, headers=headers)
     assert response.status_code == 405
     assert_channel_shape(channel, response)
+
+
+# Schema-valid bodies but for one NUL character, in the field that reaches the database first.
+NUL_BODIES = [
+    ("/bills/fetchBills", KALEIDOFIN, "kaleidofin", [{"identifierKey": "customerId", "identifierValue": "AY\u00001"}]),
+    (
+        "/bills/fetchReceipt",
+        KALEIDOFIN,
+        "kaleidofin",
+        {
+            "systemBillId": 14,
+            "partnerBillId": "SAMPLE\u0000ID",
+            "paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "T1"},
+        },
+    ),
+    (
+        "/bills/fetchReceipt",
+        KALEIDOFIN,
+        "kaleidofin",
+        {
+            "systemBillId": 14,
+            "partnerBillId": "SAMPLE_ID",
+            "paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "T\u00001"},
+        },
+    ),
+    (
+        "/digiledge/payment-notification",
+        DIGILEDGE,
+        "digiledge",
+        {
+            "refId": "REF\u00001",
+            "status": "Successful",
+            "reason": "",
+            "ack": {"msgId": "M1", "rspCd": "000", "ts": "2026-11-23T10:15:00+05:30"},
+        },
+    ),
+    (
+        "/digiledge/payment-notification",
+        DIGILEDGE,
+        "digiledge",
+        {
+            "refId": "REF1",
+            "status": "Successful",
+            "reason": "",
+            "\u0000": "in a key",
+            "ack": {"msgId": "M1", "rspCd": "000", "ts": "2026-11-23T10:15:00+05:30"},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "headers", "channel", "body"), NUL_BODIES)
+def test_a_nul_character_anywhere_is_a_400_not_a_database_error(client, session, path, headers, channel, body):
+    before = written_rows(session)
+    text = json.dumps(body)  # the NUL travels as the JSON escape \\u0000, as a partner would send it
+    assert "\\u0000" in text
+    response = client.post(path, data=text, headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert_channel_shape(channel, response)
+    assert written_rows(session) == before
 
 
 def test_a_key_for_one_channel_does_not_open_another(client):
