@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     digiledge_path_prefix: str = "/digiledge"
     # Which partner's status API confirms the payments Digiledge brings (see docs/confirmations.md).
     digiledge_confirmed_by: str = "digiledge"
+    # Where the biller posts its responses (BillFetchResponse, BillPaymentResponse, ...): the BOU's base URL.
+    digiledge_bou_base_url: str | None = None
+    # customerParams names the biller accepts (case and spaces ignored) and what each one means, as for Kaleidofin.
+    digiledge_customer_params: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customerid": "customer_id",
+            "consumerid": "customer_id",
+            "loanaccountnumber": "loan_account_number",
+            "loannumber": "loan_account_number",
+            "mobile": "mobile",
+            "mobilenumber": "mobile",
+            "registeredmobilenumber": "mobile",
+            "name": "name",
+            "customername": "name",
+        }
+    )
+    # tenantId sent back when the request carried none (Digiledge's payment and status requests show none).
+    digiledge_tenant_id: str | None = None
 
     # Outbound calls to partners (docs/confirmations.md). URLs and credentials are needed only for the partners a
     # channel is confirmed by (and Kaleidofin's payment and fetch URLs only for offline payments).
@@ -165,6 +183,13 @@ class Settings(BaseSettings):
             if meaning not in allowed:
                 raise ValueError(f"identifier key {key!r} maps to {meaning!r}; expected one of {sorted(allowed)}")
         return {key.lower(): meaning for key, meaning in value.items()}
+
+    @field_validator("digiledge_customer_params")
+    @classmethod
+    def _customer_params_are_known(cls, value: dict[str, str]) -> dict[str, str]:
+        # Matched ignoring case and spaces: NPCI registers names such as "Loan Account Number".
+        cls._identifier_keys_are_known(value)
+        return {"".join(key.split()).lower(): meaning for key, meaning in value.items()}
 
     @property
     def is_production(self) -> bool:

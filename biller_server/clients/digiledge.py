@@ -1,24 +1,32 @@
-"""Digiledge's Payment Status API (digiledge-payment-status-api.md): ``POST {refId, billerId}``.
+"""Digiledge's protocol server (BOU), as the biller calls it.
 
-The answer has the Payment Notification's shape (digiledge-payment-notification.txt): ``status``
-Successful/Failure, ``reason``, and ``ack.errorMessages`` with ``errorCd``/``errorDtl``. The page's own response
-example is cut off, so the notification page is the reference; ``errorMessages`` is read as a list (the example)
-or a single object (the table).
+- Payment Status API (digiledge-payment-status-api.md): ``POST {refId, billerId}``. The answer has the Payment
+  Notification's shape (digiledge-payment-notification.txt): ``status`` Successful/Failure, ``reason``, and
+  ``ack.errorMessages`` with ``errorCd``/``errorDtl``. The page's own response example is cut off, so the
+  notification page is the reference; ``errorMessages`` is read as a list (the example) or a single object (the
+  table).
+- The biller's responses (``deliver``): ``POST {BILLER_DIGILEDGE_BOU_BASE_URL}/{operation}`` (BillFetchResponse,
+  BillValidationResponse, BillPaymentResponse, TxnStatusResponse), answered with the ``{reason, code, status}``
+  acknowledgement. docs/channels/digiledge.md says what counts as acknowledged, retried and stopped.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biller_server.clients.base import (
     CallRecord,
     Outcome,
     PartnerNotConfigured,
+    PartnerRejectedRequest,
     PartnerUnavailable,
     PaymentContext,
     StatusResult,
 )
 from biller_server.clients.http import PartnerHttp, Timeouts
+
+if TYPE_CHECKING:
+    from biller_server.jobs.deliveries import OutboundMessage
 
 STATUS_OUTCOMES = {
     "SUCCESSFUL": Outcome.SUCCEEDED,
@@ -36,12 +44,14 @@ class DigiledgeClient:
         *,
         payment_status_url: str | None,
         biller_id: str | None,
+        bou_base_url: str | None = None,
         api_key: str | None = None,
         api_key_header: str = "X-API-Key",
         timeouts: Timeouts,
     ) -> None:
         self.payment_status_url = payment_status_url
         self.biller_id = biller_id
+        self.bou_base_url = bou_base_url.rstrip("/") if bou_base_url else None
         self._headers = {api_key_header: api_key} if api_key else {}
         self.http = PartnerHttp(partner=self.name, timeouts=timeouts, secrets=lambda: [api_key or ""])
 
@@ -71,6 +81,28 @@ class DigiledgeClient:
             raise PartnerUnavailable("digiledge payment_status: the answer has no status")
         return status_result_from_notification(document)
 
+    def deliver(self, message: OutboundMessage, *, calls: list[CallRecord]) -> None:
+        """Post one of the biller's responses to the BOU; return only when the BOU acknowledged it."""
+        if not self.bou_base_url:
+            raise PartnerNotConfigured("BILLER_DIGILEDGE_BOU_BASE_URL must be set to deliver Digiledge responses")
+        operation = message.operation
+        response = self.http.request(
+            operation=operation,
+            method="POST",
+            url=f"{self.bou_base_url}/{operation}",
+            json_body=message.body,
+            headers=self._headers,
+            calls=calls,
+        )
+        record = calls[-1]
+        if response.status_code == 404:
+            # A wrong base URL or a path the BOU does not serve yet: configuration an operator can fix while the
+            # schedule runs, never a verdict on the message.
+            record.error = "HTTP 404"
+            raise PartnerUnavailable(f"digiledge {operation}: HTTP 404 (check BILLER_DIGILEDGE_BOU_BASE_URL)")
+        self.http.check_http_status(response, operation, record=record)
+        check_acknowledgement(self.http.json_of(response, operation, record=record), operation, record=record)
+
 
 def status_result_from_notification(document: dict[str, Any]) -> StatusResult:
     """Read a Payment Notification (or a Payment Status answer, the same shape) as a canonical result.
@@ -86,6 +118,28 @@ def status_result_from_notification(document: dict[str, Any]) -> StatusResult:
         reason=None if reason in (None, "") else str(reason),
         reason_codes=_reason_codes(document.get("ack")),
     )
+
+
+def check_acknowledgement(document: Any, operation: str, *, record: CallRecord) -> None:
+    """Read the BOU's ``{reason, code, status}``: a 2xx code is acknowledged, a 4xx code stops, the rest is retried.
+
+    The code may be a number or a digit string (the pages type it both ways). A 4xx code that means "not now" or
+    "credentials" (401, 403, 408, 425, 429) is retried, as over HTTP. Anything unreadable is retried: the message
+    is delivered at least once, and the BOU's own answer is the only proof that it arrived.
+    """
+    code = document.get("code") if isinstance(document, dict) else None
+    if isinstance(code, bool) or not (isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit())):
+        record.error = "no acknowledgement code in the answer"
+        raise PartnerUnavailable(f"digiledge {operation}: the answer is no {{reason, code, status}} acknowledgement")
+    number = int(code)
+    said = f"code {number} {document.get('status')!s}: {document.get('reason')!s}"[:300]
+    if 200 <= number < 300:
+        return
+    if 400 <= number < 500 and number not in (401, 403, 408, 425, 429):
+        record.error = f"rejected: {said}"
+        raise PartnerRejectedRequest(f"digiledge {operation}: {said}")
+    record.error = f"not acknowledged: {said}"
+    raise PartnerUnavailable(f"digiledge {operation}: {said}")
 
 
 def _reason_codes(ack: Any) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from biller_server.clients.base import PaymentContext
+from tests.fakes.digiledge_bou import FakeDigiledgeBou
 from tests.fakes.server import FakePartnerServer
 
 
@@ -34,3 +35,12 @@ def payment_context(**overrides: object) -> PaymentContext:
     }
     values.update(overrides)
     return PaymentContext(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def digiledge_bou() -> Iterator[FakeDigiledgeBou]:
+    bou = FakeDigiledgeBou()
+    try:
+        yield bou
+    finally:
+        bou.close()
