@@ -181,3 +181,19 @@ def test_a_nul_character_anywhere_is_a_400_not_a_database_error(client, session,
 def test_a_key_for_one_channel_does_not_open_another(client):
     assert client.post("/bills/fetchBills", json=[], headers=DIGILEDGE).status_code == 401
     assert client.post("/digiledge/payment-notification", json={}, headers=KALEIDOFIN).status_code == 401
+
+
+def test_no_secret_reaches_any_log_line_whatever_the_input(client, capsys):
+    import logging
+
+    logging.getLogger("biller_server").setLevel(logging.DEBUG)
+    for path, headers, _ in ENDPOINTS:
+        for _, body, ctype in hostile_bodies():
+            client.post(path, data=body, headers={**headers, "Content-Type": ctype or "application/json"})
+        # A partner that echoes a key into the body, or sends the other channel's key.
+        client.post(path, json={"refId": KALEIDOFIN_KEY, "note": DIGILEDGE_KEY}, headers=headers)
+        client.post(path, json=[], headers={"X-API-Key": DIGILEDGE_KEY if headers is KALEIDOFIN else KALEIDOFIN_KEY})
+    logged = capsys.readouterr().err
+    assert logged  # the requests were logged at all
+    assert KALEIDOFIN_KEY not in logged
+    assert DIGILEDGE_KEY not in logged
