@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     # and once more after a 401), so a live worker never loses its job to another.
     worker_lease_seconds: float = Field(default=120.0, gt=0)
 
+    # Operations (docs/operations.md): the lender's webhook for payments reaching a final state, and /metrics.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+
     @field_validator("*", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
