@@ -13,6 +13,7 @@ from biller_server.http import health
 from biller_server.http.channels import ChannelRegistry
 from biller_server.http.errors import ChannelErrorRenderers, register_error_handlers
 from biller_server.http.logging import configure_logging, init_request_logging
+from biller_server.http.metrics import init_metrics
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     renderers = ChannelErrorRenderers()
     register_error_handlers(app, renderers)
     app.register_blueprint(health.blueprint)
+    init_metrics(app)
     channels = ChannelRegistry(app, api, renderers)
     channels.register(kaleidofin.channel_spec(settings))
     channels.register(digiledge.channel_spec(settings))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from flask import current_app
 from flask.cli import with_appcontext
 from gunicorn.app.base import BaseApplication
 
 from biller_server.app import create_app
 from biller_server.extensions import get_db, get_settings
+from biller_server.instruments import MULTIPROC_ENV, prepare_multiprocess_dir, use_multiprocess_values
 from biller_server.persistence.migrate import upgrade
 
 
@@ -27,12 +31,16 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         config_file = self.options.pop("config_file", None)
         if config_file:
-            self.load_config_from_file(config_file)
+            # BaseApplication has no load_config_from_file (gunicorn's Application, which parses sys.argv, has).
+            for key, value in runpy.run_path(config_file).items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key.lower(), value)
         for key, value in self.options.items():
             if value is not None:
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
+        use_multiprocess_values()  # in the forked worker, before any metric value exists
         return create_app()
 
 
@@ -62,25 +70,47 @@ def serve_command(
     upgrade(database.engine)
     database.dispose()  # the workers open their own connections after the fork
     settings = get_settings()
-    current_app.logger.info("serving on %s:%s", host, port)
-    worker = None if no_worker else start_worker_process()
+    # Prometheus multiprocess mode (docs/operations.md): every gunicorn worker and the worker process beside them
+    # write their metrics to this directory, emptied now, and /metrics adds them up. Set before any child starts.
+    metrics_dir = os.environ.get(MULTIPROC_ENV) or str(settings.instance_dir / "prometheus")
+    metrics_dir = str(prepare_multiprocess_dir(Path(metrics_dir)))
+    current_app.logger.info("serving on %s:%s (metrics in %s)", host, port, metrics_dir)
+    options: dict[str, Any] = {
+        "config_file": gunicorn_config,
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "accesslog": None,  # the app writes its own JSON access line per request
+        "loglevel": settings.log_level.lower(),
+    }
+    if gunicorn_config:
+        # The file decides what no flag on the command line says (the flags' defaults would otherwise win).
+        context = click.get_current_context()
+        for name in ("workers", "threads", "timeout"):
+            if context.get_parameter_source(name) is ParameterSource.DEFAULT:
+                del options[name]
+        del options["worker_class"], options["graceful_timeout"]
+    previous_metrics_dir = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    worker: subprocess.Popen[bytes] | None = None
     try:
-        GunicornServer(
-            {
-                "config_file": gunicorn_config,
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "timeout": timeout,
-                "graceful_timeout": 30,
-                "accesslog": None,  # the app writes its own JSON access line per request
-                "loglevel": settings.log_level.lower(),
-            }
-        ).run()
+        if not no_worker:
+            worker = start_worker_process()
+        GunicornServer(options).run()
     finally:
         if worker is not None:
             stop_worker_process(worker, grace_seconds=settings.worker_lease_seconds)
+        _restore_env(MULTIPROC_ENV, previous_metrics_dir)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def start_worker_process(**popen_options: Any) -> subprocess.Popen[bytes]:

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from biller_server.clients.base import CallRecord, PartnerRejectedRequest, PartnerUnavailable
+from biller_server.instruments import http_result, observe_partner_call
 
 REDACTED = "[REDACTED]"
 # Keys whose values are never stored: tokens, client secrets, API keys, passwords, Authorization headers.
@@ -131,15 +132,24 @@ class PartnerHttp:
         except requests.Timeout as exc:
             record.latency_ms = _elapsed_ms(started)
             record.error = f"timeout: {type(exc).__name__}"
+            self._observe(operation, "timeout", started)
             raise PartnerUnavailable(f"{self.partner} {operation}: no answer in time ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
             record.latency_ms = _elapsed_ms(started)
             record.error = f"{type(exc).__name__}: {_short(exc)}"
+            self._observe(operation, "connection_error", started)
             raise PartnerUnavailable(f"{self.partner} {operation}: {type(exc).__name__}: {_short(exc)}") from exc
         record.latency_ms = _elapsed_ms(started)
         record.response_status = response.status_code
         record.response_body = redact_text(response.text, self._secrets())
+        self._observe(operation, http_result(response.status_code), started)
         return response
+
+    def _observe(self, operation: str, result: str, started: float) -> None:
+        # Prometheus (docs/operations.md): every call counted by result, answered or not.
+        observe_partner_call(
+            partner=self.partner, operation=operation, result=result, seconds=time.perf_counter() - started
+        )
 
     def check_http_status(self, response: requests.Response, operation: str, *, record: CallRecord) -> None:
         """Turn a non-2xx answer into the engine's two kinds of failure (404 is left to the client to read)."""

@@ -1,0 +1,222 @@
+"""``GET /metrics``: Prometheus text format, for the whole host (every gunicorn worker) and for the books.
+
+Two kinds of figures:
+
+- counters and histograms kept by the processes themselves (requests, partner calls; biller_server/instruments.py),
+  added up over every process of the host in multiprocess mode;
+- gauges read from the database at scrape time (payments by channel and state, the job queue's depth and lag,
+  notifications held for reconciliation, recent outbound call errors). Every API host reports the same database
+  figures: aggregate them with ``max``, not ``sum`` (docs/operations.md).
+
+When ``BILLER_METRICS_TOKEN`` is set the endpoint needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.orm import Session
+
+from biller_server.extensions import get_db, get_settings
+from biller_server.http.state import request_state
+from biller_server.instruments import HTTP_LATENCY, HTTP_REQUESTS, INSTRUMENTS, multiprocess_dir
+from biller_server.persistence.models import (
+    Channel,
+    Job,
+    JobKind,
+    JobState,
+    OutboundCall,
+    Payment,
+    PaymentNotification,
+    PaymentStatus,
+)
+from biller_server.persistence.types import utcnow
+
+logger = logging.getLogger("biller_server.metrics")
+
+blueprint = Blueprint("metrics", __name__)
+
+RECENT_CALLS_WINDOW = dt.timedelta(minutes=15)
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def init_metrics(app: Flask) -> None:
+    """Serve /metrics and time every request of the app."""
+    app.register_blueprint(blueprint)
+    app.before_request(_start_timer)
+    app.after_request(_count_request)
+
+
+def _start_timer() -> None:
+    request_state()["metrics_started"] = time.perf_counter()
+
+
+def _count_request(response: Response) -> Response:
+    # The URL rule, never the raw path: a path carrying ids would make a new series per request.
+    endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+    HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    started = request_state().get("metrics_started")
+    if started is not None:
+        HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+    return response
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition: this host's processes' counters plus the database's gauges."""
+    token = get_settings().metrics_token
+    if token is not None and not _bearer_matches(token.get_secret_value()):
+        return Response(
+            "metrics need a bearer token\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    registry = CollectorRegistry()
+    if multiprocess_dir():
+        MultiProcessCollector(registry)
+    else:
+        registry.register(INSTRUMENTS)  # type: ignore[arg-type]  # a registry is a collector too
+    registry.register(DatabaseCollector(get_db().new_session))  # type: ignore[arg-type]
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _bearer_matches(expected: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+class DatabaseCollector:
+    """Gauges read from the books at scrape time; a database that does not answer gives biller_database_up 0."""
+
+    def __init__(self, sessions: Callable[[], Session], now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("biller_database_up", "1 when the database answered this scrape's queries, else 0.")
+        try:
+            with self.sessions() as session:
+                families = list(self._families(session, self.now()))
+        except Exception:
+            logger.exception("metrics: the database did not answer")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
+        payments = GaugeMetricFamily(
+            "biller_payments", "Payments in the books, by channel and status (all days).", labels=["channel", "status"]
+        )
+        counts = {(c.value, s.value): 0 for c in Channel for s in PaymentStatus}
+        rows = session.execute(
+            sa.select(Payment.channel, Payment.status, sa.func.count()).group_by(Payment.channel, Payment.status)
+        )
+        for channel, status, count in rows:
+            counts[(channel.value, status.value)] = count
+        for (channel, status), count in sorted(counts.items()):
+            payments.add_metric([channel, status], count)
+        yield payments
+
+        flagged = GaugeMetricFamily(
+            "biller_payments_flagged",
+            "Payments flagged because a partner contradicted their final status; a person must look.",
+            labels=["channel"],
+        )
+        flagged_counts = {c.value: 0 for c in Channel}
+        rows = session.execute(
+            sa.select(Payment.channel, sa.func.count()).where(Payment.flagged.is_(True)).group_by(Payment.channel)
+        )
+        for channel, count in rows:
+            flagged_counts[channel.value] = count
+        for channel, count in sorted(flagged_counts.items()):
+            flagged.add_metric([channel], count)
+        yield flagged
+
+        jobs = GaugeMetricFamily(
+            "biller_jobs",
+            "Jobs not done, by kind and state: pending (queued or being worked), stopped, unresolved.",
+            labels=["kind", "state"],
+        )
+        job_counts = {(k.value, s.value): 0 for k in JobKind for s in JobState if s is not JobState.DONE}
+        rows = session.execute(
+            sa.select(Job.kind, Job.state, sa.func.count())
+            .where(Job.state != JobState.DONE)
+            .group_by(Job.kind, Job.state)
+        )
+        for kind, state, count in rows:
+            job_counts[(kind.value, state.value)] = count
+        for (kind, state), count in sorted(job_counts.items()):
+            jobs.add_metric([kind, state], count)
+        yield jobs
+
+        due = GaugeMetricFamily(
+            "biller_jobs_due", "Pending jobs whose time has come (the confirmation queue's depth).", labels=["kind"]
+        )
+        lag = GaugeMetricFamily(
+            "biller_jobs_oldest_due_age_seconds",
+            "How long the oldest due pending job has waited past its due time (queue lag); 0 when none is due.",
+            labels=["kind"],
+        )
+        due_counts = {k.value: (0, 0.0) for k in JobKind}
+        rows = session.execute(
+            sa.select(Job.kind, sa.func.count(), sa.func.min(Job.due_at))
+            .where(Job.state == JobState.PENDING, Job.due_at <= now)
+            .group_by(Job.kind)
+        )
+        for kind, count, oldest in rows:
+            due_counts[kind.value] = (count, max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+        for kind, (count, age) in sorted(due_counts.items()):
+            due.add_metric([kind], count)
+            lag.add_metric([kind], age)
+        yield due
+        yield lag
+
+        held = GaugeMetricFamily(
+            "biller_notifications_needing_reconciliation",
+            "Partner payment notifications held for a person: unknown payment, or contradicting a final status.",
+            labels=["channel"],
+        )
+        held_counts = {c.value: 0 for c in Channel}
+        rows = session.execute(
+            sa.select(PaymentNotification.channel, sa.func.count())
+            .where(PaymentNotification.needs_reconciliation.is_(True))
+            .group_by(PaymentNotification.channel)
+        )
+        for channel, count in rows:
+            held_counts[channel.value] = count
+        for channel, count in sorted(held_counts.items()):
+            held.add_metric([channel], count)
+        yield held
+
+        recent = GaugeMetricFamily(
+            "biller_partner_calls_recent",
+            "Outbound calls recorded in the last 15 minutes by every worker of every host, by partner and result "
+            "(error: no usable answer).",
+            labels=["partner", "result"],
+        )
+        rows = session.execute(
+            sa.select(OutboundCall.partner, OutboundCall.error.is_(None), sa.func.count())
+            .where(OutboundCall.created_at >= now - RECENT_CALLS_WINDOW)
+            .group_by(OutboundCall.partner, OutboundCall.error.is_(None))
+        )
+        recent_counts: dict[tuple[str, str], int] = {}
+        for partner, ok, count in rows:
+            for result in ("ok", "error"):
+                recent_counts.setdefault((partner, result), 0)
+            recent_counts[(partner, "ok" if ok else "error")] += count
+        for (partner, result), count in sorted(recent_counts.items()):
+            recent.add_metric([partner, result], count)
+        yield recent

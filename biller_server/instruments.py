@@ -1,0 +1,94 @@
+"""The Prometheus instruments every process updates (API requests, partner calls), and multiprocess mode.
+
+Under gunicorn each worker is its own process, so a counter kept in memory would show one worker's share on each
+scrape. In prometheus-client's multiprocess mode every process writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them up. ``biller-server serve`` prepares the directory and
+sets the variable for its children (gunicorn's workers, the worker process); see docs/operations.md.
+
+Every instrument here has labels, so no value exists until a process first uses it: a value is always created in
+the process that updates it, after the mode is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Not the library's global registry: /metrics decides what it exposes (see biller_server/http/metrics.py).
+INSTRUMENTS = CollectorRegistry()
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "biller_http_requests",
+    "HTTP requests answered, by route (the URL rule, not the raw path) and status code.",
+    ["method", "endpoint", "status"],
+    registry=INSTRUMENTS,
+)
+HTTP_LATENCY = Histogram(
+    "biller_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route.",
+    ["method", "endpoint"],
+    buckets=_LATENCY_BUCKETS,
+    registry=INSTRUMENTS,
+)
+PARTNER_CALLS = Counter(
+    "biller_partner_calls",
+    "Outbound calls to partners and the lender's webhook, by result: 2xx, 3xx, 4xx, 5xx, timeout, connection_error.",
+    ["partner", "operation", "result"],
+    registry=INSTRUMENTS,
+)
+PARTNER_LATENCY = Histogram(
+    "biller_partner_call_duration_seconds",
+    "Time an outbound partner call took, answered or not.",
+    ["partner", "operation"],
+    buckets=_LATENCY_BUCKETS,
+    registry=INSTRUMENTS,
+)
+
+
+def observe_partner_call(*, partner: str, operation: str, result: str, seconds: float) -> None:
+    PARTNER_CALLS.labels(partner, operation, result).inc()
+    PARTNER_LATENCY.labels(partner, operation).observe(seconds)
+
+
+def http_result(status: int) -> str:
+    """A status code's class, the ``result`` label of a partner call that got an answer."""
+    return f"{status // 100}xx"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess_dir(path: Path) -> Path:
+    """Create ``path`` empty, for a new run of ``serve``: call before any process that writes to it starts.
+
+    The values of a previous run are removed (their processes are gone; counters start again from zero, which
+    Prometheus reads as a restart).
+    """
+    path = path.resolve()
+    if path.exists():
+        for entry in path.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def use_multiprocess_values() -> None:
+    """In a process forked after ``PROMETHEUS_MULTIPROC_DIR`` was set, make every new value file-backed.
+
+    prometheus-client picks its value class when it is first imported, which in ``serve`` happened before the
+    variable was set (the app imports it); a gunicorn worker forked from it calls this before it builds the app.
+    A process started with the variable already set (``biller-server worker``, plain gunicorn) needs nothing.
+    """
+    if multiprocess_dir() and not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.get_value_class()

@@ -1,0 +1,178 @@
+"""``/metrics`` under a real gunicorn with two workers: every worker's requests are counted, and summed."""
+
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from biller_server.cli import serve as serve_module
+from biller_server.cli.serve import GunicornServer, serve_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _healthz_count(family_samples):
+    return sum(
+        sample.value
+        for sample in family_samples
+        if sample.name == "biller_http_requests_total"
+        and sample.labels.get("endpoint") == "/healthz"
+        and sample.labels.get("status") == "200"
+    )
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_999999.db").write_bytes(b"left over from the last run")
+    environment = {
+        **os.environ,
+        "BILLER_ENV": "test",
+        "BILLER_DATABASE_URL": f"sqlite:///{tmp_path / 'biller.sqlite3'}",
+        "BILLER_INSTANCE_DIR": str(tmp_path),
+        "BILLER_LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 (our own command line)
+        [
+            sys.executable,
+            "-c",
+            "from biller_server.cli import main; main()",
+            "serve",
+            "--no-worker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--gunicorn-config",
+            str(ROOT / "config" / "gunicorn.conf.py"),
+        ],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve did not start:\n{(tmp_path / 'serve.log').read_text()}")
+            time.sleep(0.1)
+        yield url, metrics_dir, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_metrics_add_up_the_requests_of_both_workers(server):
+    url, metrics_dir, process = server
+    assert not (metrics_dir / "counter_999999.db").exists()  # serve emptied the directory it was given
+    sent = 1  # the readiness probe
+
+    def hit(_):
+        # A new connection each time, so the two workers share the requests.
+        return requests.get(f"{url}/healthz", headers={"Connection": "close"}, timeout=5).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(40):
+            assert set(pool.map(hit, range(16))) == {200}
+            sent += 16
+            if len(glob.glob(str(metrics_dir / "counter_*.db"))) >= 2:
+                break
+    files = sorted(glob.glob(str(metrics_dir / "counter_*.db")))
+    assert len(files) == 2, "both workers should have answered some requests"
+
+    response = requests.get(f"{url}/metrics", timeout=5)
+
+    assert response.status_code == 200
+    samples = [sample for family in text_string_to_metric_families(response.text) for sample in family.samples]
+    assert _healthz_count(samples) == sent
+    per_worker = [
+        _healthz_count([s for metric in MultiProcessCollector.merge([file]) for s in metric.samples]) for file in files
+    ]
+    assert all(count > 0 for count in per_worker) and sum(per_worker) == sent
+    histogram_count = sum(
+        s.value
+        for s in samples
+        if s.name == "biller_http_request_duration_seconds_count" and s.labels.get("endpoint") == "/healthz"
+    )
+    assert histogram_count == sent
+    assert any(s.name == "biller_database_up" and s.value == 1 for s in samples)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(20) == 0
+
+
+def test_the_config_files_settings_apply_and_flags_given_win():
+    config = GunicornServer({"config_file": str(ROOT / "config" / "gunicorn.conf.py"), "workers": 3}).cfg
+
+    assert config.workers == 3  # given on the command line
+    assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == ("gthread", 8, 30, 30)
+    assert (config.keepalive, config.max_requests, config.max_requests_jitter) == (75, 5000, 500)
+    assert config.child_exit.__name__ == "child_exit" and config.child_exit.__module__ != "gunicorn.config"
+
+
+class TestServeOptions:
+    @pytest.fixture
+    def settings_overrides(self, tmp_path):
+        return {"instance_dir": tmp_path}
+
+    @pytest.fixture
+    def captured(self, monkeypatch):
+        options = {}
+        monkeypatch.setattr(serve_module, "upgrade", lambda engine: None)
+        monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self: None)
+        monkeypatch.setattr(serve_module.GunicornServer, "__init__", lambda self, o: options.update(o))
+        return options
+
+    def test_with_a_config_file_only_the_flags_given_override_it(self, app, captured, tmp_path, monkeypatch):
+        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+        config_file = str(ROOT / "config" / "gunicorn.conf.py")
+        result = app.test_cli_runner().invoke(
+            serve_command, ["--no-worker", "--gunicorn-config", config_file, "--threads", "4"]
+        )
+
+        assert result.exit_code == 0, result.output
+        assert captured["threads"] == 4
+        assert not {"workers", "timeout", "graceful_timeout", "worker_class"} & set(captured)
+        assert (tmp_path / "prometheus").is_dir()  # the multiprocess directory, under the instance folder
+        assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # set only while serving
+
+    def test_without_one_the_flags_defaults_apply(self, app, captured):
+        result = app.test_cli_runner().invoke(serve_command, ["--no-worker"])
+
+        assert result.exit_code == 0, result.output
+        assert (captured["workers"], captured["threads"], captured["worker_class"]) == (2, 8, "gthread")
