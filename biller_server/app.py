@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from biller_server import __version__
 from biller_server.channels import digiledge, kaleidofin
 from biller_server.config import Settings, load_settings
+from biller_server.domain.payment_events import PaymentEvents, configure_payment_events
 from biller_server.extensions import init_extensions
 from biller_server.http import health
 from biller_server.http.channels import ChannelRegistry
@@ -20,6 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.check_production()
     configure_logging(settings)
+    # Process-wide, like logging: final payment states are queued for the lender's webhook only when it is set.
+    configure_payment_events(PaymentEvents() if settings.webhook_url else None)
 
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.config.update(_flask_config(settings))

@@ -10,9 +10,10 @@ from biller_server.clients.http import Timeouts
 from biller_server.clients.kaleidofin import KaleidofinClient
 from biller_server.clients.payu import PayUClient
 from biller_server.clients.setu import SetuClient
+from biller_server.clients.webhook import WebhookClient
 from biller_server.config import Settings
 
-PARTNERS = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "fake")
+PARTNERS = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "webhook", "fake")
 
 
 def _secret(value: object) -> str | None:
@@ -68,6 +69,10 @@ def build_client(name: str, settings: Settings) -> PartnerClient:
                 product_instance_id=settings.setu_product_instance_id,
                 timeouts=timeouts,
                 token_refresh_margin_seconds=margin,
+            )
+        case "webhook":
+            return WebhookClient(  # type: ignore[return-value]  # a deliverer, not a status client
+                url=settings.webhook_url, secret=_secret(settings.webhook_secret), timeouts=timeouts
             )
         case "fake":
             return FakePartnerClient()

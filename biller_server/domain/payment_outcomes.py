@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.clients.base import Outcome
+from biller_server.domain.payment_events import announce_final_state
 from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
 
 _FINAL_STATUS = {Outcome.SUCCEEDED: PaymentStatus.CONFIRMED, Outcome.FAILED: PaymentStatus.FAILED}
@@ -71,6 +72,7 @@ def apply_payment_outcome(
             detail=_detail(reason, reason_codes),
         )
     )
+    announce_final_state(session=session, payment=payment, previous=current, now=now)  # the lender's webhook
     session.flush()
     return AppliedOutcome.CONFIRMED if outcome is Outcome.SUCCEEDED else AppliedOutcome.FAILED
 
@@ -95,6 +97,7 @@ def mark_payment_unresolved(*, session: Session, payment: Payment, source: str, 
             detail={"reason": reason},
         )
     )
+    announce_final_state(session=session, payment=payment, previous=PaymentStatus.RECEIVED, now=now)
     session.flush()
     return True
 
