@@ -9,7 +9,9 @@ from flask.cli import FlaskGroup
 from biller_server.app import create_app
 from biller_server.cli.bills import bills_group
 from biller_server.cli.db import db_group
+from biller_server.cli.inbound import inbound_group
 from biller_server.cli.payments import payments_group
+from biller_server.cli.report import report_group
 from biller_server.cli.serve import serve_command
 from biller_server.cli.worker import worker_command
 from biller_server.config import MissingSettingError
@@ -36,6 +38,8 @@ cli.add_command(db_group)
 cli.add_command(serve_command)
 cli.add_command(payments_group)
 cli.add_command(worker_command)
+cli.add_command(report_group)
+cli.add_command(inbound_group)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 
 import click
@@ -13,6 +15,8 @@ from sqlalchemy.orm import Session
 from biller_server.domain.confirmations import record_offline_payment
 from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
+from biller_server.domain.payment_export import COLUMNS, export_rows
+from biller_server.domain.reports import india_day_bounds
 from biller_server.extensions import get_db, get_settings
 from biller_server.persistence.models import (
     Channel,
@@ -174,6 +178,39 @@ def record_offline_command(
         f"recorded payment {payment.id} of {rupees_text(payment.amount_paise)} against bill {partner_bill_id}, "
         f"receipt {receipt.receipt_number}; posting to Kaleidofin queued"
     )
+
+
+@payments_group.command("export")
+@click.option("--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--to", "last_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (included).")
+@click.option("--format", "output_format", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default: stdout).")
+@with_appcontext
+def export_command(first_day: dt.datetime, last_day: dt.datetime, output_format: str, output: io.TextIOBase) -> None:
+    """One CSV row per payment made in the days given (India time), for the lender's loan management system.
+
+    Rows are in payment-time order and are written as they are read (a page at a time): any range fits in memory.
+    """
+    if last_day < first_day:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    starts_at, _ = india_day_bounds(first_day.date())
+    _, ends_at = india_day_bounds(last_day.date())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def flush() -> None:
+        output.write(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+
+    writer.writerow(COLUMNS)
+    rows = export_rows(sessions=get_db().new_session, starts_at=starts_at, ends_at=ends_at)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if count % 500 == 0:
+            flush()
+    flush()
+    output.flush()
 
 
 def _echo_payments(session: Session, payments: list[Payment]) -> None:
