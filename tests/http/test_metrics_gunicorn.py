@@ -52,7 +52,7 @@ def server(tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 (our own command line)
+    process = subprocess.Popen(
         [
             sys.executable,
             "-c",
