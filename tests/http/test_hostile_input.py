@@ -14,6 +14,10 @@ ENDPOINTS = [
     ("/bills/fetchBills", KALEIDOFIN, "kaleidofin"),
     ("/bills/fetchReceipt", KALEIDOFIN, "kaleidofin"),
     ("/digiledge/payment-notification", DIGILEDGE, "digiledge"),
+    ("/digiledge/fetch", DIGILEDGE, "digiledge"),
+    ("/digiledge/validation", DIGILEDGE, "digiledge"),
+    ("/digiledge/payment", DIGILEDGE, "digiledge"),
+    ("/digiledge/TxnStatus402", DIGILEDGE, "digiledge"),
 ]
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE bills; --", "<script>alert(1)</script>", "\u0000", "../../etc/passwd"]
 
