@@ -13,7 +13,11 @@ from biller_server.jobs.worker import Worker
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Work every job due now, then exit (for cron or a one-off catch-up).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Work every job due now, then exit (for cron or a one-off catch-up); exit status 1 if a turn failed.",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
@@ -38,3 +42,7 @@ def worker_command(once: bool, concurrency: int | None, parent_pid: int | None) 
         processed = worker.run(once=once)
     if once:
         click.echo(f"{processed} job(s) worked")
+        if worker.failed_turns:
+            # Cron must tell an outage from "nothing was due": the errors are in the log.
+            click.echo(f"{worker.failed_turns} turn(s) failed (see the log); exiting with status 1", err=True)
+            click.get_current_context().exit(1)

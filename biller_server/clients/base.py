@@ -84,6 +84,12 @@ class PartnerNotConfigured(PartnerError):
     """The client for this partner lacks a setting; the message names the variable."""
 
 
+class PartnerRequestNotSent(PartnerError):
+    """The call stopped before any byte left for the partner (a missing setting or id): the partner cannot have
+    seen it. Raised only from checks made before the request is sent, never once sending may have begun, so a
+    call that moves money may safely be made again later. Often combined with one of the errors above."""
+
+
 class PartnerClient(Protocol):
     """The interface the engine uses. Real clients and the fakes used by tests both implement it."""
 

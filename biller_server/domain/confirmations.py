@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from biller_server.domain.errors import DomainError
 from biller_server.persistence.models import (
     Channel,
     ChannelBillReference,
@@ -26,6 +27,8 @@ FIRST_CHECK_DELAY = dt.timedelta(seconds=5)
 # An offline payment's date is a calendar date in India; it is kept as the start of that day in IST.
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 OFFLINE_POSTING_PARTNER = "kaleidofin"
+# The channels whose Payment.partner_bill_ref is a Kaleidofin systemBillId.
+KALEIDOFIN_BILL_CHANNELS = (Channel.KALEIDOFIN, Channel.OFFLINE)
 
 
 def enqueue_payment_confirmation(*, session: Session, payment: Payment, confirm_with: str, now: dt.datetime) -> Job:
@@ -85,10 +88,26 @@ def record_offline_payment(
 
     The books change at once (same exactness rules as any channel); Kaleidofin learns of it from the worker.
     Recording the same transaction id again returns the first payment and queues nothing.
+
+    The posting never goes to a systemBillId that already carries a payment of ours (a BBPS payment Kaleidofin
+    told us of in fetchReceipt, another offline payment): Kaleidofin's Status API answers per bill, so that
+    payment's status could pass for this posting's. A given ``system_bill_id`` that does is refused; a known one
+    that does is not used (the worker then looks for an open bill with Fetch Bills).
     """
     # Imported here: payments imports this module for enqueue_payment_confirmation.
     from biller_server.domain.payments import PaymentRequest, record_payment
 
+    if system_bill_id:
+        # Checked before anything is written. A replay of this same transaction is not "another payment".
+        same = session.scalars(
+            sa.select(Payment.id).where(Payment.channel == Channel.OFFLINE, Payment.partner_txn_ref == transaction_id)
+        ).first()
+        if system_bill_id_carries_a_payment(session, system_bill_id, other_than=same):
+            raise DomainError(
+                f"Kaleidofin's systemBillId {system_bill_id} already carries another payment; an offline payment is "
+                "posted only to a bill Kaleidofin holds no payment on. Nothing was recorded.",
+                code="system-bill-id-in-use",
+            )
     recorded = record_payment(
         session=session,
         request=PaymentRequest(
@@ -111,11 +130,29 @@ def record_offline_payment(
     return RecordedOfflinePayment(payment, recorded.receipt, job=job, replayed=False)
 
 
+def system_bill_id_carries_a_payment(session: Session, system_bill_id: str, *, other_than: int | None) -> bool:
+    """Whether a payment of ours (other than ``other_than``), whatever its status, is on this systemBillId."""
+    query = sa.select(Payment.id).where(
+        Payment.partner_bill_ref == str(system_bill_id), Payment.channel.in_(KALEIDOFIN_BILL_CHANNELS)
+    )
+    if other_than is not None:
+        query = query.where(Payment.id != other_than)
+    return session.scalars(query.limit(1)).first() is not None
+
+
 def _known_system_bill_id(session: Session, bill_id: int) -> str | None:
-    """Kaleidofin's systemBillId for the bill, if Kaleidofin has told us it (its fetchReceipt carries it)."""
+    """Kaleidofin's systemBillId for the bill, if Kaleidofin has told us one that carries no payment of ours."""
+    carried = sa.select(Payment.id).where(
+        Payment.partner_bill_ref == ChannelBillReference.partner_bill_ref,
+        Payment.channel.in_(KALEIDOFIN_BILL_CHANNELS),
+    )
     return session.scalars(
         sa.select(ChannelBillReference.partner_bill_ref)
-        .where(ChannelBillReference.bill_id == bill_id, ChannelBillReference.channel == Channel.KALEIDOFIN)
+        .where(
+            ChannelBillReference.bill_id == bill_id,
+            ChannelBillReference.channel == Channel.KALEIDOFIN,
+            ~carried.exists(),
+        )
         .order_by(ChannelBillReference.id.desc())
         .limit(1)
     ).first()

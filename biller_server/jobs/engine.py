@@ -8,7 +8,17 @@ Two kinds of job:
   with the Status API. The Payment API moves money, so it is called at most once per payment: the claim that
   precedes the call marks the job "post attempted" and commits before any byte is sent. Whatever happens after
   (timeout, refused connection, a worker killed mid-call), no later run ever posts again; it asks the Status API
-  (Setu's rule: never repeat make-payment for the same context).
+  (Setu's rule: never repeat make-payment for the same context). The one exception is a call that stopped before
+  any byte left (``PartnerRequestNotSent``: a missing setting, no client): the mark is taken back, so a later run
+  may post, once.
+
+An offline payment is money the lender already holds, so no answer ever reverses it: Kaleidofin saying "failed"
+(to the post, or about the bill) means the posting did not land, and the payment becomes UNRESOLVED for a person.
+It is confirmed only by the answer to our own post, or by a status answer that names the posting
+(``KaleidofinClient.check_this_payment``), never by the bill's status alone.
+
+A partner whose status API answers per bill rather than per payment (Kaleidofin) offers ``check_this_payment``,
+which only gives a final outcome the answer can be pinned on; the engine prefers it to ``check_payment``.
 """
 
 from __future__ import annotations
@@ -29,17 +39,20 @@ from biller_server.clients.base import (
     Outcome,
     PartnerError,
     PartnerRejectedRequest,
+    PartnerRequestNotSent,
     PartnerUnavailable,
     PaymentContext,
     StatusResult,
 )
 from biller_server.clients.registry import PartnerClients
+from biller_server.domain.confirmations import system_bill_id_carries_a_payment
 from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs import queue
 from biller_server.jobs.clock import Clock
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (
     Bill,
+    Channel,
     Job,
     JobKind,
     JobState,
@@ -52,6 +65,8 @@ logger = logging.getLogger("biller_server.jobs")
 
 KINDS = (JobKind.CONFIRM_PAYMENT, JobKind.RECORD_OFFLINE_PAYMENT)
 DEFAULT_LEASE = dt.timedelta(seconds=120)
+# The "post attempted" mark in a record_offline_payment job's payload (never handed to the client).
+POST_MARK_KEYS = ("post_attempted_at", "post_attempted_by")
 
 
 class Step(enum.StrEnum):
@@ -79,6 +94,8 @@ class CallOutcome:
     error: PartnerError | None = None
     calls: list[CallRecord] = field(default_factory=list)
     system_bill_id: str | None = None  # what a RESOLVE step found
+    # The call stopped before any byte left for the partner: a POST step may be made again.
+    nothing_sent: bool = False
 
 
 class ConfirmationEngine:
@@ -121,7 +138,7 @@ class ConfirmationEngine:
                 payment = session.scalars(
                     sa.select(Payment)
                     .where(Payment.id == job.payment_id)
-                    .options(joinedload(Payment.bill).joinedload(Bill.customer))
+                    .options(joinedload(Payment.bill).joinedload(Bill.customer), joinedload(Payment.receipt))
                 ).first()
                 if payment is not None:
                     break
@@ -146,16 +163,25 @@ class ConfirmationEngine:
         outcome = CallOutcome(started_at=self.clock.now())
         try:
             client: Any = self.clients.get(work.partner)
+        except PartnerError as exc:
+            # No client, so no request: nothing can have reached the partner.
+            outcome.error, outcome.nothing_sent = exc, True
+            return outcome
+        try:
             if work.step is Step.POST:
                 outcome.result = client.post_payment(work.context, calls=outcome.calls)
             elif work.step is Step.RESOLVE:
                 outcome.system_bill_id = client.find_system_bill_id(work.context, calls=outcome.calls)
                 if outcome.system_bill_id is None:
-                    outcome.result = StatusResult(Outcome.NOT_FOUND, raw_status=None, reason="bill not in Fetch Bills")
+                    outcome.result = StatusResult(
+                        Outcome.NOT_FOUND, raw_status="no open bill", reason="no BILL_CREATED bill in Fetch Bills"
+                    )
             else:
-                outcome.result = client.check_payment(work.context, calls=outcome.calls)
+                check = getattr(client, "check_this_payment", None) or client.check_payment
+                outcome.result = check(work.context, calls=outcome.calls)
         except PartnerError as exc:
             outcome.error = exc
+            outcome.nothing_sent = isinstance(exc, PartnerRequestNotSent)
         except Exception as exc:
             # A bug or an unexpected answer must not kill the worker or leave the job held: retry on the schedule.
             logger.exception("job %s: unexpected error calling %s", work.job_id, work.partner)
@@ -186,6 +212,14 @@ class ConfirmationEngine:
     ) -> None:
         source = f"{work.partner}:{work.step.value}"
         error, result = outcome.error, outcome.result
+        offline = work.kind is JobKind.RECORD_OFFLINE_PAYMENT
+        if work.step is Step.POST and outcome.nothing_sent:
+            # Not a byte left: take back the mark the claim committed, so a later run may post (once).
+            job.payload = {key: value for key, value in job.payload.items() if key not in POST_MARK_KEYS}
+            logger.info("job %s: the post was not sent (%s); a later run may post", work.job_id, error)
+        if work.step is Step.POST and result is not None and result.receipt:
+            # Kaleidofin's receipt for our posting: a later status answer naming it is about this posting.
+            job.payload = {**job.payload, "posting_receipt": result.receipt}
         if isinstance(error, PartnerRejectedRequest):
             queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error=str(error))
             mark_payment_unresolved(
@@ -194,6 +228,19 @@ class ConfirmationEngine:
             return
         if error is not None:
             job.last_error = str(error)
+        if offline and result is not None and result.outcome is Outcome.FAILED:
+            # Money already in the lender's hands: Kaleidofin's "failed" means the posting did not land. Never
+            # reverse the payment on the bill; stop, and let a person post it again or ask Kaleidofin.
+            said = f"{result.raw_status}" + (f": {result.reason}" if result.reason else "")
+            queue.finish(job, state=JobState.STOPPED, outcome="not_posted", now=now, error=f"kaleidofin said {said}")
+            mark_payment_unresolved(
+                session=session,
+                payment=payment,
+                source=source,
+                reason=f"offline payment not posted to Kaleidofin ({said}); collected, so not reversed",
+                now=now,
+            )
+            return
         if result is not None and result.outcome.is_final:
             apply_payment_outcome(
                 session=session,
@@ -206,6 +253,11 @@ class ConfirmationEngine:
             )
             queue.finish(job, state=JobState.DONE, outcome=result.outcome.value, now=now)
             return
+        found = outcome.system_bill_id if work.step is Step.RESOLVE else None
+        if found is not None and system_bill_id_carries_a_payment(session, found, other_than=payment.id):
+            # Kaleidofin lists the bill as unpaid, but a payment of ours is on it already: not for this posting.
+            outcome.system_bill_id = None
+            result = StatusResult(Outcome.NOT_FOUND, raw_status="no open bill", reason="the open bill has a payment")
         if work.step is Step.RESOLVE and outcome.system_bill_id is not None:
             job.payload = {**job.payload, "system_bill_id": outcome.system_bill_id}
             payment.partner_bill_ref = outcome.system_bill_id
@@ -245,7 +297,10 @@ def _step_for(job: Job) -> Step:
 def _context_of(payment: Payment, job: Job) -> PaymentContext:
     bill = payment.bill
     system_bill_id = job.payload.get("system_bill_id") or payment.partner_bill_ref
-    extra = {key: value for key, value in job.payload.items() if key not in ("system_bill_id", "post_attempted_at")}
+    extra = {key: value for key, value in job.payload.items() if key not in ("system_bill_id", *POST_MARK_KEYS)}
+    if payment.channel is Channel.KALEIDOFIN and payment.receipt is not None:
+        # The receipt we gave Kaleidofin in fetchReceipt: a status answer naming it is about this payment.
+        extra.setdefault("receipt_number", payment.receipt.receipt_number)
     return PaymentContext(
         payment_id=payment.id,
         channel=payment.channel.value,

@@ -50,7 +50,14 @@ class Worker:
         self.parent_pid = parent_pid
         self.stopping = threading.Event()
         self._processed = 0
+        self._failed_turns = 0
         self._count_lock = threading.Lock()
+
+    @property
+    def failed_turns(self) -> int:
+        """Turns that ended in an error (the database down, a statement that failed), over all threads."""
+        with self._count_lock:
+            return self._failed_turns
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if not self.stopping.is_set():
@@ -68,7 +75,11 @@ class Worker:
                 signal.signal(signum, handler)
 
     def run(self, *, once: bool = False) -> int:
-        """Work until asked to stop (or, with ``once``, until nothing is due); return the number of jobs done."""
+        """Work until asked to stop (or, with ``once``, until nothing is due); return the number of jobs done.
+
+        ``failed_turns`` says afterwards how many turns failed: with ``once``, a thread stops at its first failed
+        turn, so "0 jobs done" may mean an outage as well as "nothing was due".
+        """
         threads = [
             threading.Thread(target=self._loop, args=(index, once), name=f"worker-{index}", daemon=True)
             for index in range(self.concurrency)
@@ -112,6 +123,8 @@ class Worker:
                     # The database is down or a statement failed: the claim (if any) rolled back or its lease
                     # will run out. Wait and try again rather than die.
                     logger.exception("worker %s: error while working a job", engine.worker_id)
+                    with self._count_lock:
+                        self._failed_turns += 1
                     worked = False
                     if once:
                         break

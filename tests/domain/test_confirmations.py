@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.domain.confirmations import enqueue_payment_confirmation, record_offline_payment
-from biller_server.domain.errors import AmountNotAllowed, BillNotFound
+from biller_server.domain.errors import AmountNotAllowed, BillNotFound, DomainError
 from biller_server.persistence.models import (
     BillStatus,
     Channel,
@@ -12,6 +12,7 @@ from biller_server.persistence.models import (
     Job,
     JobKind,
     JobState,
+    Payment,
     PaymentStatus,
 )
 from tests.factories import BillFactory, PaymentFactory
@@ -120,3 +121,78 @@ def test_offline_payment_follows_the_bill_rules(session):
             system_bill_id="1",
             now=NOW,
         )
+
+
+def _bbps_payment_on_system_bill(session, bill, system_bill_id):
+    from biller_server.domain.payments import PaymentRequest, record_payment
+
+    return record_payment(
+        session=session,
+        request=PaymentRequest(
+            channel=Channel.KALEIDOFIN,
+            partner_txn_ref=f"K-{system_bill_id}",
+            partner_bill_id=bill.partner_bill_id,
+            amount_paise=40_000,
+            partner_bill_ref=system_bill_id,
+        ),
+        confirm_with=None,
+        now=NOW,
+    ).payment
+
+
+def test_offline_payment_never_reuses_a_system_bill_id_that_carries_a_bbps_payment(session):
+    bill = BillFactory(partner_bill_id="LOAN-11", amount_paise=100_000, exactness="ANY")
+    _bbps_payment_on_system_bill(session, bill, "14")  # Kaleidofin's fetchReceipt told us of systemBill 14
+
+    recorded = record_offline_payment(
+        session=session,
+        partner_bill_id="LOAN-11",
+        amount_paise=60_000,
+        transaction_id="CASH-0006",
+        paid_on=dt.date(2026, 11, 1),
+        system_bill_id=None,
+        now=NOW,
+    )
+
+    assert recorded.payment.partner_bill_ref is None  # the worker looks for an open bill with Fetch Bills
+    assert recorded.job.payload == {"system_bill_id": None, "post_attempted_at": None}
+
+
+def test_offline_payment_uses_a_known_system_bill_id_that_carries_no_payment(session):
+    bill = BillFactory(partner_bill_id="LOAN-12", amount_paise=100_000, exactness="ANY")
+    _bbps_payment_on_system_bill(session, bill, "30")
+    session.add(ChannelBillReference(channel=Channel.KALEIDOFIN, partner_bill_ref="31", bill_id=bill.id))
+    session.flush()
+
+    recorded = record_offline_payment(
+        session=session,
+        partner_bill_id="LOAN-12",
+        amount_paise=60_000,
+        transaction_id="CASH-0007",
+        paid_on=dt.date(2026, 11, 1),
+        system_bill_id=None,
+        now=NOW,
+    )
+
+    assert recorded.payment.partner_bill_ref == "31"
+
+
+def test_offline_payment_refuses_a_given_system_bill_id_that_carries_another_payment(session):
+    bill = BillFactory(partner_bill_id="LOAN-13", amount_paise=100_000, exactness="ANY")
+    _bbps_payment_on_system_bill(session, bill, "40")
+    session.flush()
+
+    with pytest.raises(DomainError, match="systemBillId 40 already carries another payment") as raised:
+        record_offline_payment(
+            session=session,
+            partner_bill_id="LOAN-13",
+            amount_paise=60_000,
+            transaction_id="CASH-0008",
+            paid_on=dt.date(2026, 11, 1),
+            system_bill_id="40",
+            now=NOW,
+        )
+
+    assert raised.value.code == "system-bill-id-in-use"
+    assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+    assert (bill.paid_paise, session.scalar(sa.select(sa.func.count()).select_from(Payment))) == (40_000, 1)

@@ -272,3 +272,13 @@ PAYU_TOKEN = {
     "scope": "read_transactions",
     "created_at": 1700000000,
 }
+
+
+def kaleidofin_status_naming(bill_status: str, *, receipt: str | None = None, transaction_id: str | None = None) -> str:
+    """A Status API answer that names a payment: its ``receipt``, and (not in Kaleidofin's example, read if sent)
+    its ``transactionId``."""
+    document = json.loads(kaleidofin_status_with(bill_status))
+    document["billStatus"]["receipt"] = receipt
+    if transaction_id is not None:
+        document["billStatus"]["transactionId"] = transaction_id
+    return json.dumps(document)

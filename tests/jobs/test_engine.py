@@ -10,6 +10,7 @@ from biller_server.clients.base import (
 )
 from biller_server.clients.fake import FakePartnerClient
 from biller_server.clients.http import Timeouts
+from biller_server.clients.kaleidofin import KaleidofinClient
 from biller_server.clients.payu import PayUClient
 from biller_server.domain.payment_outcomes import apply_payment_outcome
 from biller_server.jobs.schedule import check_offsets
@@ -270,3 +271,64 @@ def test_every_outbound_call_is_recorded_against_its_job_without_secrets(session
     stored = " ".join(str(value) for c in calls for value in (c.url, c.request_body, c.response_body, c.error))
     assert "payu-very-secret" not in stored
     assert payloads.PAYU_TOKEN["access_token"] not in stored
+
+
+# --- Kaleidofin answers per bill: a bill-level failure fails a BBPS payment only when it names the payment. ---
+
+
+def _kaleidofin(fake_partner):
+    return KaleidofinClient(status_url=f"{fake_partner.url}/status", timeouts=Timeouts(0.5, 0.5))
+
+
+def test_a_bill_level_failure_that_does_not_name_the_payment_never_reverses_it(
+    session, make_engine, clock, fake_partner
+):
+    payment = received_payment(session, confirm_with="kaleidofin", partner_bill_ref="15")
+    bill = payment.bill
+    fake_partner.reply("GET", "/status/15", Reply(body=payloads.kaleidofin_status_with("PAYMENT_FAILED")))
+    clock.set(START + dt.timedelta(hours=23, minutes=55))
+    client = _kaleidofin(fake_partner)
+
+    run_until_idle(make_engine({"kaleidofin": client}), clock, until=A_DAY)
+    client.close()
+
+    assert len(fake_partner.received("GET", "/status/15")) == 2
+    session.refresh(payment)
+    session.refresh(bill)
+    assert (payment.status, payment.applied_to_bill) == (PaymentStatus.UNRESOLVED, True)
+    assert "last: pending (PAYMENT_FAILED)" in payment.status_reason
+    assert bill.paid_paise == payment.amount_paise
+    assert job_of(session, payment).state is JobState.UNRESOLVED
+
+
+def test_a_bill_level_failure_naming_the_payments_receipt_fails_it(session, make_engine, clock, fake_partner):
+    payment = received_payment(session, confirm_with="kaleidofin", partner_bill_ref="15")
+    bill = payment.bill
+    fake_partner.reply(
+        "GET",
+        "/status/15",
+        Reply(body=payloads.kaleidofin_status_naming("PAYMENT_FAILED", receipt="R-ANOTHER-PAYMENT")),
+        Reply(body=payloads.kaleidofin_status_naming("PAYMENT_FAILED", receipt=payment.receipt.receipt_number)),
+    )
+    client = _kaleidofin(fake_partner)
+
+    run_until_idle(make_engine({"kaleidofin": client}), clock, until=A_DAY)
+    client.close()
+
+    assert len(fake_partner.received("GET", "/status/15")) == 2
+    session.refresh(payment)
+    session.refresh(bill)
+    assert payment.status is PaymentStatus.FAILED
+    assert (bill.paid_paise, bill.status) == (0, BillStatus.OPEN)
+
+
+def test_a_bill_level_success_still_confirms_a_bbps_payment(session, make_engine, clock, fake_partner):
+    payment = received_payment(session, confirm_with="kaleidofin", partner_bill_ref="15")
+    fake_partner.reply("GET", "/status/15", Reply(body=payloads.kaleidofin_status_with("PAYMENT_SUCCESSFUL")))
+    client = _kaleidofin(fake_partner)
+
+    run_until_idle(make_engine({"kaleidofin": client}), clock, until=A_DAY)
+    client.close()
+
+    session.refresh(payment)
+    assert payment.status is PaymentStatus.CONFIRMED

@@ -177,9 +177,14 @@ def test_sigterm_lets_the_worker_process_finish_its_call_and_record_it(
     if backend != "sqlite":
         pytest.skip("the same process code on both databases; one real process start is enough here")
     payment_id, _ = now_payment
+    with committed() as session:
+        receipt = session.get(Payment, payment_id).receipt.receipt_number
     partner_holds = threading.Event()
+    # A bill-level failure fails a BBPS payment only when it names it: here by the receipt we gave in fetchReceipt.
     fake_partner.reply(
-        "GET", "/status/15", Reply(body=payloads.kaleidofin_status_with("PAYMENT_FAILED"), hang=partner_holds)
+        "GET",
+        "/status/15",
+        Reply(body=payloads.kaleidofin_status_naming("PAYMENT_FAILED", receipt=receipt), hang=partner_holds),
     )
     process = _worker_process(database_url, fake_partner.url, tmp_path)
     try:
