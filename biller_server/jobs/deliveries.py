@@ -13,23 +13,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from biller_server.clients.base import CallRecord, PartnerError, PartnerRejectedRequest, PartnerUnavailable
-from biller_server.clients.registry import PartnerClients
 from biller_server.jobs import queue
-from biller_server.jobs.clock import Clock
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
 
 logger = logging.getLogger("biller_server.jobs")
 
 DELIVERY_KINDS = (JobKind.DELIVER_RESPONSE, JobKind.DELIVER_WEBHOOK)
-DEFAULT_LEASE = dt.timedelta(seconds=120)
 
 
 @dataclass(frozen=True)
@@ -85,31 +81,8 @@ class _SendResult:
     calls: list[CallRecord] = field(default_factory=list)
 
 
-class DeliveryEngine:
+class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
     """Claims due deliveries from the shared queue; any number of them, in any number of processes."""
-
-    def __init__(
-        self,
-        *,
-        sessions: Callable[[], Session],
-        clients: PartnerClients,
-        clock: Clock,
-        worker_id: str,
-        lease: dt.timedelta = DEFAULT_LEASE,
-    ) -> None:
-        self.sessions = sessions
-        self.clients = clients
-        self.clock = clock
-        self.worker_id = worker_id
-        self.lease = lease
-
-    def run_once(self) -> bool:
-        """Deliver one due message, if there is one; return whether there was."""
-        message = self.claim()
-        if message is None:
-            return False
-        self.record(message, self.send(message))
-        return True
 
     def claim(self) -> OutboundMessage | None:
         now = self.clock.now()
@@ -129,7 +102,7 @@ class DeliveryEngine:
                 queued_at=job.anchor_at,
             )
 
-    def send(self, message: OutboundMessage) -> _SendResult:
+    def call(self, message: OutboundMessage) -> _SendResult:
         """Hand the message to its receiver's client. No database here."""
         result = _SendResult(started_at=self.clock.now())
         try:

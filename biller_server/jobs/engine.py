@@ -27,7 +27,6 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +43,9 @@ from biller_server.clients.base import (
     PaymentContext,
     StatusResult,
 )
-from biller_server.clients.registry import PartnerClients
 from biller_server.domain.confirmations import system_bill_id_carries_a_payment
 from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs import queue
-from biller_server.jobs.clock import Clock
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (
     Bill,
@@ -64,7 +61,7 @@ from biller_server.persistence.models import (
 logger = logging.getLogger("biller_server.jobs")
 
 KINDS = (JobKind.CONFIRM_PAYMENT, JobKind.RECORD_OFFLINE_PAYMENT)
-DEFAULT_LEASE = dt.timedelta(seconds=120)
+DEFAULT_LEASE = queue.DEFAULT_LEASE
 # The "post attempted" mark in a record_offline_payment job's payload (never handed to the client).
 POST_MARK_KEYS = ("post_attempted_at", "post_attempted_by")
 
@@ -98,31 +95,8 @@ class CallOutcome:
     nothing_sent: bool = False
 
 
-class ConfirmationEngine:
+class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
     """One worker thread's engine; any number of them, in any number of processes, share the queue safely."""
-
-    def __init__(
-        self,
-        *,
-        sessions: Callable[[], Session],
-        clients: PartnerClients,
-        clock: Clock,
-        worker_id: str,
-        lease: dt.timedelta = DEFAULT_LEASE,
-    ) -> None:
-        self.sessions = sessions
-        self.clients = clients
-        self.clock = clock
-        self.worker_id = worker_id
-        self.lease = lease
-
-    def run_once(self) -> bool:
-        """Carry out one due job, if there is one; return whether there was."""
-        work = self.claim()
-        if work is None:
-            return False
-        self.record(work, self.call(work))
-        return True
 
     def claim(self) -> ClaimedWork | None:
         """Claim a due job in a short transaction of its own, committed before the partner is called."""

@@ -12,12 +12,59 @@ transaction. A worker that dies in between loses nothing: its lease runs out and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from biller_server.clients.registry import PartnerClients
+from biller_server.jobs.clock import Clock
 from biller_server.persistence.models import Job, JobKind, JobState
+
+DEFAULT_LEASE = dt.timedelta(seconds=120)
+Work = TypeVar("Work")
+Result = TypeVar("Result")
+
+
+class LeasedWorkEngine(Generic[Work, Result]):
+    """Claim a due job (committed), act on it outside any transaction, record the result (if still ours).
+
+    The confirmation engine and the delivery engine are two of these; they differ in what they claim, what the
+    call does and what the result means.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        clients: PartnerClients,
+        clock: Clock,
+        worker_id: str,
+        lease: dt.timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.sessions = sessions
+        self.clients = clients
+        self.clock = clock
+        self.worker_id = worker_id
+        self.lease = lease
+
+    def run_once(self) -> bool:
+        """Carry out one due job, if there is one; return whether there was."""
+        work = self.claim()
+        if work is None:
+            return False
+        self.record(work, self.call(work))
+        return True
+
+    def claim(self) -> Work | None:
+        raise NotImplementedError
+
+    def call(self, work: Work) -> Result:
+        raise NotImplementedError
+
+    def record(self, work: Work, result: Result) -> None:
+        raise NotImplementedError
 
 
 def claim_next_job(
