@@ -19,6 +19,7 @@ ERROR_STATUS_WORDS = {
     409: "CONFLICT",
     413: "INVALID",
     415: "INVALID",
+    425: "DUPLICATE_REQUEST",  # auth scheme jwt: a signed request replayed
     500: "ERROR",
     503: "TEMPORARILY_UNAVAILABLE",
 }
