@@ -1,8 +1,9 @@
 """Channel authentication: an API key header, HTTP Basic or a signed JWT, and a source allow-list.
 
 Secrets are compared in constant time. A JWT (Setu's scheme: HS256, ``aud`` the agreed audience, ``iat`` at most
-two minutes old, a unique ``jti``) is also protected against replay: each ``jti`` is remembered until its token
-would have expired anyway, and a second request with it is refused (425 ``duplicate-request``).
+two minutes old, a unique ``jti``) is also protected against replay: each ``jti`` is remembered with its request's
+body until its token would have expired anyway; the same ``jti`` with another body is refused (425
+``duplicate-request``), while an exact retry is let through to the idempotent endpoint.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import hmac
 import ipaddress
 import time
@@ -24,15 +26,15 @@ from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from biller_server.config import ChannelAuthScheme, Settings
 
-# remember_nonce(channel, nonce, expires_at) -> True when the nonce is new, False when it was seen before.
-NonceStore = Callable[[str, str, dt.datetime], bool]
+# remember_nonce(channel, nonce, expires_at, body_sha256) -> False when the nonce was used with another body.
+NonceStore = Callable[[str, str, dt.datetime, str], bool]
 
 
 class TooEarly(HTTPException):
     """425: Setu's answer to a signed request whose id was already used."""
 
     code = 425
-    description = "This request was already received (its jti was used before)."
+    description = "This token's jti was already used for a different request."
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class ChannelAuth:
             if not presented or not _matches_any(presented, self.api_keys):
                 raise Unauthorized(f"Missing or invalid {self.api_key_header} header.")
         elif self.scheme is ChannelAuthScheme.JWT:
-            self._check_jwt(request.headers.get("Authorization", ""))
+            self._check_jwt(request.headers.get("Authorization", ""), request.get_data(cache=True))
         else:
             username, password = _basic_credentials(request.headers.get("Authorization", ""))
             expected_user, expected_password = self.basic_username or "", self.basic_password or ""
@@ -100,7 +102,7 @@ class ChannelAuth:
             if not (expected_user and expected_password and user_ok and password_ok):
                 raise Unauthorized("Missing or invalid HTTP Basic credentials.")
 
-    def _check_jwt(self, header: str) -> None:
+    def _check_jwt(self, header: str, body: bytes) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip() or not self.jwt_secret or not self.jwt_audience:
             abort(401, message="Missing bearer token.", error_code="jwt-verification-failed")
@@ -127,7 +129,8 @@ class ChannelAuth:
             abort(401, message="Token refused: empty jti.", error_code="jwt-verification-failed")
         # Remember the id until the token could no longer pass the age check anyway.
         expires_at = dt.datetime.fromtimestamp(issued_at + self.jwt_max_age_seconds + 1, dt.UTC)
-        if self.remember_nonce is not None and not self.remember_nonce(self.channel, nonce, expires_at):
+        body_sha256 = hashlib.sha256(body).hexdigest()
+        if self.remember_nonce is not None and not self.remember_nonce(self.channel, nonce, expires_at, body_sha256):
             raise TooEarly()
 
     def _source_allowed(self, address: str | None) -> bool:

@@ -330,8 +330,11 @@ class PaymentNotification(Base):
 
 
 class RequestNonce(Base):
-    """A signed request's unique id (a JWT's ``jti``), kept until its token could no longer be accepted anyway,
-    so that a captured request replayed inside its time window is refused."""
+    """A signed request's unique id (a JWT's ``jti``), kept until its token could no longer be accepted anyway.
+
+    The token signs no body, so the body's hash is kept with it: the same token with the same body is a partner's
+    retry (let through: the endpoints are idempotent), the same token with another body is a replay (refused).
+    """
 
     __tablename__ = "request_nonces"
     __table_args__ = (sa.UniqueConstraint("channel", "nonce"), sa.Index(None, "expires_at"))
@@ -339,5 +342,6 @@ class RequestNonce(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(24))
     nonce: Mapped[str] = mapped_column(sa.String(128))
+    body_sha256: Mapped[str] = mapped_column(sa.String(64))
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.String(length=24), nullable=False),
     sa.Column('nonce', sa.String(length=128), nullable=False),
+    sa.Column('body_sha256', sa.String(length=64), nullable=False),
     sa.Column('seen_at', biller_server.persistence.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', biller_server.persistence.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_request_nonces')),

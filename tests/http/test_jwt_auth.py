@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.persistence.models import Customer, RequestNonce
+from tests.factories import BillFactory
 
 SECRET = "shared-hs256-secret-" + "0123456789abcdef" * 4  # long enough for HS512 too
 AUDIENCE = "biller-scheme-42"
@@ -29,13 +30,34 @@ def test_a_fresh_signed_token_is_accepted(client, settings_overrides):
     assert client.post(PROBE, json=[], headers=token()).status_code == 404
 
 
-def test_a_replayed_token_is_refused_with_425(client, session, settings_overrides):
+def test_the_same_token_on_another_request_is_a_replay_refused_with_425(client, session, settings_overrides):
     headers = token(jti="once-only")
-    assert client.post(PROBE, json=[], headers=headers).status_code == 404
-    replay = client.post(PROBE, json=[], headers=headers)
+    assert client.post(PROBE, json=["first"], headers=headers).status_code == 404
+    replay = client.post(PROBE, json=["another body"], headers=headers)
     assert replay.status_code == 425
     assert replay.json["error"]["code"] == "duplicate-request"
     assert session.scalars(sa.select(RequestNonce.nonce)).all() == ["once-only"]
+
+
+def test_an_exact_retry_of_a_signed_request_is_let_through(client, session, settings_overrides):
+    # A partner that got no answer (or a 503) sends the same signed request again: same jti, same body.
+    headers = token(jti="retried")
+    assert client.post(PROBE, json=["same"], headers=headers).status_code == 404
+    assert client.post(PROBE, json=["same"], headers=headers).status_code == 404
+
+
+def test_a_retried_receipt_after_a_lost_answer_gets_the_first_receipt(client, session, settings_overrides):
+    BillFactory(partner_bill_id="SAMPLE_ID", amount_paise=100_000)
+    headers = token(jti="receipt-retry")
+    body = {
+        "systemBillId": 14,
+        "partnerBillId": "SAMPLE_ID",
+        "paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "JWT-TXN"},
+    }
+    first = client.post("/bills/fetchReceipt", json=body, headers=headers)
+    again = client.post("/bills/fetchReceipt", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json == again.json
 
 
 def test_a_token_older_than_two_minutes_is_expired(client, settings_overrides):

@@ -11,7 +11,7 @@ from tests.http.test_jwt_auth import AUDIENCE, SECRET, token
 )
 def test_a_replayed_digiledge_request_gets_the_ack_shape(client, settings_overrides):
     headers = token(jti="digiledge-once")
-    assert client.post("/digiledge/nothing-here", json={}, headers=headers).status_code == 404
-    replay = client.post("/digiledge/nothing-here", json={}, headers=headers)
+    assert client.post("/digiledge/nothing-here", json={"n": 1}, headers=headers).status_code == 404
+    replay = client.post("/digiledge/nothing-here", json={"n": 2}, headers=headers)
     assert replay.status_code == 425
     assert replay.json == {"reason": replay.json["reason"], "code": 425, "status": "DUPLICATE_REQUEST"}
