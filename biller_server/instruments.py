@@ -12,9 +12,10 @@ the process that updates it, after the mode is chosen.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 from pathlib import Path
 
+import click
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -66,19 +67,44 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+# The files prometheus-client writes in multiprocess mode (values.py: ``{type}_{pid}.db``, gauges with their mode).
+_PROMETHEUS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_[A-Za-z0-9.-]+\.db")
+# Files that would be ours, not prometheus-client's: a SQLite database and its journals (the instance folder).
+_NOT_PROMETHEUS = re.compile(r".*\.(sqlite3?|db)(-wal|-shm|-journal)?", re.IGNORECASE)
+
+
+class NotAMetricsDirectory(click.ClickException):
+    """``PROMETHEUS_MULTIPROC_DIR`` names a directory holding files that are not prometheus-client's.
+
+    A ``ClickException``: ``biller-server serve`` stops with its message (``Error: ...``, exit 1), no traceback.
+    """
+
+
 def prepare_multiprocess_dir(path: Path) -> Path:
-    """Create ``path`` empty, for a new run of ``serve``: call before any process that writes to it starts.
+    """Create ``path`` empty of metrics, for a new run of ``serve``: call before any process that writes to it.
 
     The values of a previous run are removed (their processes are gone; counters start again from zero, which
-    Prometheus reads as a restart).
+    Prometheus reads as a restart). Only prometheus-client's own files are deleted (``counter_*.db``,
+    ``gauge_*.db``, ``histogram_*.db``, ``summary_*.db``); anything else is left alone. A directory that holds
+    something that looks like ours (a SQLite database: ``PROMETHEUS_MULTIPROC_DIR`` pointed at the instance folder
+    by mistake) is refused before anything is deleted.
     """
     path = path.resolve()
     if path.exists():
-        for entry in path.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        if not path.is_dir():
+            raise NotAMetricsDirectory(f"{MULTIPROC_ENV}={path} is not a directory")
+        entries = list(path.iterdir())
+        metrics = [entry for entry in entries if _PROMETHEUS_FILE.fullmatch(entry.name) and entry.is_file()]
+        suspects = sorted(
+            entry.name for entry in entries if entry not in metrics and _NOT_PROMETHEUS.fullmatch(entry.name)
+        )
+        if suspects:
+            raise NotAMetricsDirectory(
+                f"{MULTIPROC_ENV}={path} holds files that are not prometheus-client's ({', '.join(suspects[:5])}): "
+                "refusing to empty it. Point it at a directory of its own (default <BILLER_INSTANCE_DIR>/prometheus)."
+            )
+        for entry in metrics:
+            entry.unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

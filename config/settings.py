@@ -239,6 +239,8 @@ class Settings(BaseSettings):
                 required += [f"{channel}_basic_username", f"{channel}_basic_password"]
         for partner in sorted({self.kaleidofin_confirmed_by, self.digiledge_confirmed_by}):
             required += PARTNER_CLIENT_SETTINGS.get(partner, [])
+        if self.webhook_url is not None:
+            required.append("webhook_secret")  # events are never sent unsigned: without it they would only queue
         return required
 
 

@@ -4,7 +4,8 @@
   Notification's shape (digiledge-payment-notification.txt): ``status`` Successful/Failure, ``reason``, and
   ``ack.errorMessages`` with ``errorCd``/``errorDtl``. The page's own response example is cut off, so the
   notification page is the reference; ``errorMessages`` is read as a list (the example) or a single object (the
-  table).
+  table). Only an answer that carries an ``ack`` and names our refId gives a verdict (``read_payment_status``):
+  an error acknowledgement ``{reason, code, status}`` or another refId's answer never fails a payment.
 - The biller's responses (``deliver``): ``POST {BILLER_DIGILEDGE_BOU_BASE_URL}/{operation}`` (BillFetchResponse,
   BillValidationResponse, BillPaymentResponse, TxnStatusResponse), answered with the ``{reason, code, status}``
   acknowledgement. docs/channels/digiledge.md says what counts as acknowledged, retried and stopped.
@@ -34,6 +35,10 @@ STATUS_OUTCOMES = {
     "FAILURE": Outcome.FAILED,
     "FAILED": Outcome.FAILED,
 }
+
+# Acknowledgement codes that mean "not now" or "credentials", as over HTTP: retried, never a rejection.
+_RETRYABLE_CODES = frozenset({401, 403, 408, 425, 429})
+_NONE = (None, "")
 
 
 class DigiledgeClient:
@@ -76,10 +81,7 @@ class DigiledgeClient:
         if response.status_code == 404:
             return StatusResult(Outcome.NOT_FOUND, raw_status="HTTP 404", reason="Digiledge does not know the refId")
         document = self.http.json_of(response, "payment_status", record=record)
-        if not isinstance(document, dict) or not document.get("status"):
-            record.error = "no status in the answer"
-            raise PartnerUnavailable("digiledge payment_status: the answer has no status")
-        return status_result_from_notification(document)
+        return read_payment_status(document, ref_id, record=record)
 
     def deliver(self, message: OutboundMessage, *, calls: list[CallRecord]) -> None:
         """Post one of the biller's responses to the BOU; return only when the BOU acknowledged it."""
@@ -102,6 +104,61 @@ class DigiledgeClient:
             raise PartnerUnavailable(f"digiledge {operation}: HTTP 404 (check BILLER_DIGILEDGE_BOU_BASE_URL)")
         self.http.check_http_status(response, operation, record=record)
         check_acknowledgement(self.http.json_of(response, operation, record=record), operation, record=record)
+
+
+def read_payment_status(document: Any, ref_id: str, *, record: CallRecord) -> StatusResult:
+    """Read the Payment Status API's answer to our question about ``ref_id``; a verdict only from an answer about it.
+
+    docs/channels/digiledge.md and docs/confirmations.md give the rules; in short:
+
+    - no JSON object, no ``status``, or no ``ack`` object: not the documented answer, retried (``PartnerUnavailable``);
+    - ``code`` and no ``ack``: the BOU's ``{reason, code, status}`` acknowledgement, which carries no verdict even
+      when its ``status`` says Failure. Code 404 is not found (as HTTP 404); another 4xx but 401, 403, 408, 425, 429
+      says our request is wrong (``PartnerRejectedRequest``: stopped for a person); anything else is retried;
+    - the root ``refId`` and ``ack.refId`` that are present must all be ours, and at least one must be present:
+      none is retried (whose answer is it?), another refId's answer is pending for this payment, with the reason
+      in the call's ``error``. Only then does ``status`` decide (``status_result_from_notification``).
+    """
+    if not isinstance(document, dict):
+        record.error = "the answer is no JSON object"
+        raise PartnerUnavailable("digiledge payment_status: the answer is no JSON object")
+    ack = document.get("ack")
+    if not isinstance(ack, dict):
+        if "code" in document:
+            return _read_error_acknowledgement(document, record=record)
+        record.error = "no ack in the answer"
+        raise PartnerUnavailable("digiledge payment_status: the answer has no ack (not a Payment Status answer)")
+    if not document.get("status"):
+        record.error = "no status in the answer"
+        raise PartnerUnavailable("digiledge payment_status: the answer has no status")
+    named = [str(value) for value in (document.get("refId"), ack.get("refId"), ack.get("refid")) if value not in _NONE]
+    if not named:
+        record.error = "no refId in the answer"
+        raise PartnerUnavailable("digiledge payment_status: the answer names no refId")
+    others = sorted({value for value in named if value != ref_id})
+    if others:
+        said = f"status {str(document.get('status'))[:40]!r}"
+        record.error = f"the answer is about refId {others[0][:40]!r}, not {ref_id!r} ({said}): read as pending"
+        return StatusResult(
+            Outcome.PENDING,
+            raw_status="answer about another refId",
+            reason=f"answer about refId {others[0][:40]!r} ({said}), not this payment's"[:200],
+        )
+    return status_result_from_notification(document)
+
+
+def _read_error_acknowledgement(document: dict[str, Any], *, record: CallRecord) -> StatusResult:
+    """A ``{reason, code, status}`` acknowledgement in answer to a status question: never succeeded or failed."""
+    number = _acknowledgement_code(document)
+    said = f"code {document.get('code')!s} {document.get('status')!s}: {document.get('reason')!s}"[:300]
+    if number == 404:
+        record.error = f"not found: {said}"
+        return StatusResult(Outcome.NOT_FOUND, raw_status="code 404", reason=said[:200])
+    if number is not None and 400 <= number < 500 and number not in _RETRYABLE_CODES:
+        record.error = f"rejected: {said}"
+        raise PartnerRejectedRequest(f"digiledge payment_status: {said}")
+    record.error = f"an acknowledgement, no verdict: {said}"
+    raise PartnerUnavailable(f"digiledge payment_status: an acknowledgement instead of a status answer: {said}")
 
 
 def status_result_from_notification(document: dict[str, Any]) -> StatusResult:
@@ -127,19 +184,26 @@ def check_acknowledgement(document: Any, operation: str, *, record: CallRecord) 
     "credentials" (401, 403, 408, 425, 429) is retried, as over HTTP. Anything unreadable is retried: the message
     is delivered at least once, and the BOU's own answer is the only proof that it arrived.
     """
-    code = document.get("code") if isinstance(document, dict) else None
-    if isinstance(code, bool) or not (isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit())):
+    number = _acknowledgement_code(document)
+    if number is None:
         record.error = "no acknowledgement code in the answer"
         raise PartnerUnavailable(f"digiledge {operation}: the answer is no {{reason, code, status}} acknowledgement")
-    number = int(code)
     said = f"code {number} {document.get('status')!s}: {document.get('reason')!s}"[:300]
     if 200 <= number < 300:
         return
-    if 400 <= number < 500 and number not in (401, 403, 408, 425, 429):
+    if 400 <= number < 500 and number not in _RETRYABLE_CODES:
         record.error = f"rejected: {said}"
         raise PartnerRejectedRequest(f"digiledge {operation}: {said}")
     record.error = f"not acknowledged: {said}"
     raise PartnerUnavailable(f"digiledge {operation}: {said}")
+
+
+def _acknowledgement_code(document: Any) -> int | None:
+    """The acknowledgement's ``code`` as a number (given as a number or a digit string), or None."""
+    code = document.get("code") if isinstance(document, dict) else None
+    if isinstance(code, bool) or not (isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit())):
+        return None
+    return int(code)
 
 
 def _reason_codes(ack: Any) -> list[dict[str, Any]]:

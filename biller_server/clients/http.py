@@ -25,7 +25,15 @@ from biller_server.instruments import http_result, observe_partner_call
 REDACTED = "[REDACTED]"
 # Keys whose values are never stored: tokens, client secrets, API keys, passwords, Authorization headers.
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|authori[sz]ation|signature", re.IGNORECASE)
+# Query parameters whose values are never stored: the same words, plus "key", "sig" and "auth" on their own or as a
+# part of the name (``subscription-key``, ``hmacSig``, ``authToken``), and ``apikey`` written as one word.
+_SECRET_PARAM = re.compile(
+    r"token|secret|passw(or)?d|pwd|signature|credential|auth|api[-_.]?key|(^|[-_.])(key|sig)($|[-_.])",
+    re.IGNORECASE,
+)
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 MAX_STORED_BODY = 20_000
+MAX_STORED_URL = 500
 # 401/403 mean our credentials are wrong or expired, 408/429 mean "not now": none says the request is wrong, so
 # they are retried on the schedule like a 5xx (an operator can fix the credentials while the schedule runs).
 _RETRYABLE_4XX = {401, 403, 408, 425, 429}
@@ -67,6 +75,33 @@ def redact_text(text: str | None, secrets: Iterable[str] = (), *, form: bool = F
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         redacted = redacted.replace(secret, REDACTED)
     return redacted[:MAX_STORED_BODY]
+
+
+def redact_url(url: str, secrets: Iterable[str] = ()) -> str:
+    """A URL for storage: no user-info (``https://user:password@host`` → ``https://host``), the values of
+    secret-looking query parameters replaced by ``[REDACTED]``, then any known secret value anywhere."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL urllib can split (a bad IPv6 host): the same, by hand
+        head, question, query = re.sub(r"//[^/?#]*@", "//", url).partition("?")
+        url = head + question + _redact_fields(query)
+    else:
+        netloc = parts.netloc.rpartition("@")[2]
+        query, fragment = (_redact_fields(text) for text in (parts.query, parts.fragment))
+        url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        url = url.replace(secret, REDACTED).replace(urllib.parse.quote(secret, safe=""), REDACTED)
+    return url
+
+
+def _redact_fields(text: str) -> str:
+    """``a=1&token=x`` → ``a=1&token=[REDACTED]``, every other byte as it was (no re-encoding)."""
+    fields = []
+    for field in text.split("&"):
+        name, equals, _ = field.partition("=")
+        readable = _CAMEL_BOUNDARY.sub("_", urllib.parse.unquote_plus(name))
+        fields.append(f"{name}={REDACTED}" if equals and _SECRET_PARAM.search(readable) else field)
+    return "&".join(fields)
 
 
 class PartnerHttp:
@@ -115,7 +150,7 @@ class PartnerHttp:
             partner=self.partner,
             operation=operation,
             method=method,
-            url=full_url[:500],
+            url=redact_url(full_url, self._secrets())[:MAX_STORED_URL],
             request_body=redact_text(request_text, self._secrets(), form=form is not None),
         )
         calls.append(record)

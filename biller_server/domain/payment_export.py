@@ -5,6 +5,11 @@ pagination: each page starts after the last row of the one before). Memory stays
 transaction stays open while the file is written, so the export never holds up the API (on SQLite every
 transaction takes the write lock). A payment's ``paid_at`` never changes, so no row is skipped or repeated; each
 row shows the payment as it was when its page was read.
+
+Text that came from outside (partners' references and reasons, the lender's names and ids) is guarded against
+spreadsheet formulas (CSV injection): a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+gets a leading ``'``, so a spreadsheet shows it as text and never evaluates it. The amounts, dates, ids and
+status words are ours and left as they are.
 """
 
 from __future__ import annotations
@@ -103,6 +108,14 @@ def export_rows(
         after = (rows[-1].paid_at, rows[-1].id)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a spreadsheet shows it but never runs it: a leading ``'`` before a formula's first character."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _cells(row: Any) -> tuple[str, ...]:
     (
         payment_id,
@@ -126,26 +139,27 @@ def _cells(row: Any) -> tuple[str, ...]:
         receipt_number,
         receipt_issued_at,
     ) = row
+    text = spreadsheet_safe  # every cell whose text came from a partner or the lender
     return (
         str(payment_id),
         paid_at.isoformat(),
         paid_at.astimezone(INDIA).date().isoformat(),
         channel.value,
-        partner_txn_ref,
-        customer_txn_ref or "",
-        partner_bill_ref or "",
-        partner_bill_id,
-        loan_account_number or "",
-        lender_customer_id,
-        customer_name,
+        text(partner_txn_ref),
+        text(customer_txn_ref or ""),
+        text(partner_bill_ref or ""),
+        text(partner_bill_id),
+        text(loan_account_number or ""),
+        text(lender_customer_id),
+        text(customer_name),
         rupees_text(bill_amount),
         rupees_text(amount),
         status.value,
         status_at.isoformat() if status_at is not None else "",
-        status_reason or "",
+        text(status_reason or ""),
         "yes" if applied else "no",
         "yes" if flagged else "no",
-        flag_reason or "",
-        receipt_number or "",
+        text(flag_reason or ""),
+        text(receipt_number or ""),
         receipt_issued_at.isoformat() if receipt_issued_at is not None else "",
     )

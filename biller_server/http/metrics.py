@@ -8,7 +8,11 @@ Two kinds of figures:
   notifications held for reconciliation, recent outbound call errors). Every API host reports the same database
   figures: aggregate them with ``max``, not ``sum`` (docs/operations.md).
 
-When ``BILLER_METRICS_TOKEN`` is set the endpoint needs ``Authorization: Bearer <token>``.
+When ``BILLER_METRICS_TOKEN`` is set the endpoint needs ``Authorization: Bearer <token>``. Without one it is open
+in development and test, and closed (403) with ``BILLER_ENV=production``: the figures describe the books.
+
+Every label is bounded, whoever sends the request (unauthenticated ones are counted too): the method is one of
+``KNOWN_METHODS`` or ``OTHER``, the endpoint is the matched URL rule or ``<unmatched>``, the status is a code.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ blueprint = Blueprint("metrics", __name__)
 
 RECENT_CALLS_WINDOW = dt.timedelta(minutes=15)
 UNMATCHED_ROUTE = "<unmatched>"
+# gunicorn accepts any method of 3 to 20 capital letters: anything else is counted as one label, never its own.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 def init_metrics(app: Flask) -> None:
@@ -63,17 +70,31 @@ def _start_timer() -> None:
 def _count_request(response: Response) -> Response:
     # The URL rule, never the raw path: a path carrying ids would make a new series per request.
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
-    HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    method = method_label(request.method)
+    HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
     started = request_state().get("metrics_started")
     if started is not None:
-        HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(method, endpoint).observe(time.perf_counter() - started)
     return response
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label: a known HTTP method as is, anything else ``OTHER`` (a client picks the method)."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
     """Prometheus text exposition: this host's processes' counters plus the database's gauges."""
-    token = get_settings().metrics_token
+    settings = get_settings()
+    token = settings.metrics_token
+    if token is None and settings.is_production:
+        # Fail closed: production serves the figures only to a scraper holding BILLER_METRICS_TOKEN.
+        return Response(
+            "metrics are closed: set BILLER_METRICS_TOKEN and scrape with Authorization: Bearer <token>\n",
+            status=403,
+            mimetype="text/plain",
+        )
     if token is not None and not _bearer_matches(token.get_secret_value()):
         return Response(
             "metrics need a bearer token\n",

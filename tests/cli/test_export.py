@@ -115,7 +115,9 @@ def test_the_range_is_whole_days_in_india_and_rows_come_in_payment_time_order(ap
     assert [row["paid_on_ist"] for row in rows] == ["2026-11-02", "2026-11-03"]
     assert rows[0]["status"] == "FAILED" and rows[0]["receipt_number"] == ""
     assert {before.id, after.id}.isdisjoint({int(row["payment_id"]) for row in rows})
-    assert first.id != last.id
+    # LAST was made before FIRST, so it has the smaller id: the rows follow the payment time, not the id.
+    assert last.id < first.id
+    assert [int(row["payment_id"]) for row in rows] == [first.id, last.id]
 
 
 def test_pages_follow_each_other_without_gaps_or_repeats(bound_sessionmaker, session):
@@ -140,3 +142,18 @@ def test_to_before_from_is_refused(app):
 
     assert result.exit_code == 2
     assert "--to is before --from" in result.output
+
+
+def test_partner_text_reaches_the_csv_file_guarded_against_formulas(app, session):
+    customer = CustomerFactory(name='=HYPERLINK("http://evil.example","Asha")')
+    bill = BillFactory(customer=customer, amount_paise=50_000)
+    PaymentFactory(
+        bill=bill, partner_txn_ref="+REF1", amount_paise=50_000, paid_at=PAID, status_reason="-1+1", flag_reason=None
+    )
+    session.flush()
+
+    [row] = _export(app, "--from", "2026-11-02", "--to", "2026-11-02")
+
+    assert row["customer_name"] == '\'=HYPERLINK("http://evil.example","Asha")'
+    assert (row["partner_txn_ref"], row["status_reason"], row["flag_reason"]) == ("'+REF1", "'-1+1", "")
+    assert (row["bill_amount"], row["amount"]) == ("500.00", "500.00")

@@ -1,10 +1,14 @@
 """``biller-server report daily``: the same figures as the domain report, in the three formats."""
 
 import csv
+import datetime as dt
 import io
 import json
 
+import pytest
+
 from biller_server.cli import cli
+from biller_server.cli import report as report_module
 from tests.domain.test_reports import build_fixture_day
 
 
@@ -55,3 +59,31 @@ def test_a_bad_date_is_refused(app):
 
     assert result.exit_code == 2
     assert "YYYY" in result.output or "%Y-%m-%d" in result.output
+
+
+@pytest.mark.parametrize(
+    ("now", "yesterday_in_india"),
+    [
+        # 01:30 IST on 3 November, still 2 November in UTC: yesterday in India is 2 November, not 1 November.
+        (dt.datetime(2026, 11, 2, 20, 0, tzinfo=dt.UTC), "2026-11-02"),
+        # 23:30 IST on 2 November: yesterday in India is 1 November.
+        (dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC), "2026-11-01"),
+        # 00:00 IST exactly on 3 November (18:30 UTC the day before): the new day has begun in India.
+        (dt.datetime(2026, 11, 2, 18, 30, tzinfo=dt.UTC), "2026-11-02"),
+    ],
+    ids=["after-midnight-ist", "before-midnight-ist", "midnight-ist"],
+)
+def test_the_default_day_is_yesterday_in_india(app, session, monkeypatch, now, yesterday_in_india):
+    build_fixture_day(session)
+    monkeypatch.setattr(report_module, "utcnow", lambda: now)
+
+    result = app.test_cli_runner().invoke(cli, ["report", "daily", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["day"] == yesterday_in_india
+    assert report["generated_at"] == now.isoformat()
+    explicit = app.test_cli_runner().invoke(cli, ["report", "daily", "--date", yesterday_in_india, "--format", "json"])
+    assert report["channels"] == json.loads(explicit.output)["channels"]
+    if yesterday_in_india == "2026-11-02":
+        assert report["channels"]["total"]["received"]["count"] == 10  # the fixture's day

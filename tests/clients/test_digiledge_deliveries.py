@@ -1,6 +1,7 @@
 """DigiledgeClient.deliver: the biller's responses posted to the BOU, and which answers count as acknowledged."""
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -87,7 +88,24 @@ def test_response_is_posted_to_its_operation_under_the_base_url_with_the_key(cli
 )
 def test_a_2xx_acknowledgement_is_acknowledged(client, bou, ack):
     bou.answer("BillFetchResponse", Reply(body=ack))
-    client.deliver(message(), calls=[])
+    calls = []
+
+    client.deliver(message(), calls=calls)
+
+    # Acknowledged only after the BOU really got the message, once, with our key.
+    [request] = bou.server.received("POST", "/BillFetchResponse")
+    assert request.json() == BODY
+    assert request.headers["x-api-key"] == KEY
+    assert request.headers["content-type"] == "application/json"
+    assert bou.server.received("POST") == [request]
+    [call] = calls
+    assert (call.operation, call.url, call.response_status, call.error) == (
+        "BillFetchResponse",
+        f"{bou.url}/BillFetchResponse",
+        200,
+        None,
+    )
+    assert json.loads(call.request_body) == BODY and KEY not in call.request_body
 
 
 @pytest.mark.parametrize(

@@ -102,10 +102,28 @@ def test_answers_map_to_retry_or_stop(client, fake_partner, reply, error):
         client.deliver(message(), calls=[])
 
 
-def test_any_2xx_is_an_acknowledgement(client, fake_partner):
-    fake_partner.reply("POST", "/hooks/biller", Reply(status=204, body=""))
+@pytest.mark.parametrize("status", [204, 200, 201, 202])
+def test_any_2xx_is_an_acknowledgement(client, fake_partner, status):
+    fake_partner.reply("POST", "/hooks/biller", Reply(status=status, body=""))
+    calls = []
 
-    client.deliver(message(), calls=[])
+    client.deliver(message(attempt=3), calls=calls)
+
+    # Acknowledged only after the receiver really got the signed event, once.
+    [request] = fake_partner.received("POST", "/hooks/biller")
+    assert json.loads(request.body) == BODY
+    assert verify(SECRET, request.headers["x-biller-signature"], request.body, now=1_793_620_800)
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-biller-event"] == "payment.confirmed"
+    assert request.headers["x-biller-event-id"] == "webhook:42:CONFIRMED"
+    assert request.headers["x-biller-delivery-attempt"] == "3"
+    [call] = calls
+    assert (call.operation, call.url, call.response_status, call.error) == (
+        "payment.confirmed",
+        f"{fake_partner.url}/hooks/biller",
+        status,
+        None,
+    )
 
 
 def test_events_are_never_sent_unsigned(fake_partner):

@@ -86,3 +86,33 @@ def test_an_empty_variable_counts_as_unset(monkeypatch):
     settings = load_settings(env="production")
     assert settings.kaleidofin_api_key is None
     assert settings.database_url is None
+
+
+PRODUCTION_READY = {
+    "env": "production",
+    "kaleidofin_api_key": "k" * 20,
+    "digiledge_api_key": "d" * 20,
+    "kaleidofin_status_url": "https://kaleidofin.example/status",
+    "digiledge_payment_status_url": "https://digiledge.example/status",
+    "digiledge_biller_id": "BILLER42",
+}
+
+
+def test_production_with_a_webhook_url_needs_its_secret():
+    # Events are never sent unsigned: with the URL and no secret they would queue for a day and never be sent.
+    settings = load_settings(**PRODUCTION_READY, webhook_url="https://lms.example/hooks/biller")
+    with pytest.raises(MissingSettingError, match=r"not set: BILLER_WEBHOOK_SECRET$"):
+        settings.check_production()
+
+    load_settings(
+        **PRODUCTION_READY, webhook_url="https://lms.example/hooks", webhook_secret="s" * 32
+    ).check_production()
+    load_settings(**PRODUCTION_READY).check_production()  # no webhook at all: nothing more needed
+    load_settings(**{**PRODUCTION_READY, "env": "development"}, webhook_url="https://lms.example/h").check_production()
+
+
+def test_production_webhook_url_from_the_environment_without_its_secret_is_refused(monkeypatch):
+    monkeypatch.setenv("BILLER_WEBHOOK_URL", "https://lms.example/hooks/biller")
+    monkeypatch.setenv("BILLER_WEBHOOK_SECRET", "")  # empty counts as unset
+    with pytest.raises(MissingSettingError, match="BILLER_WEBHOOK_SECRET"):
+        create_app(load_settings(**PRODUCTION_READY, database_url="sqlite:///:memory:"))

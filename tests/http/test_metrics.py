@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from biller_server.clients.http import PartnerHttp, Timeouts
 from biller_server.domain.confirmations import enqueue_payment_confirmation
-from biller_server.extensions import DB_KEY
+from biller_server.extensions import DB_KEY, SETTINGS_KEY
 from biller_server.persistence.models import Channel, Job, OutboundCall, PaymentNotification, PaymentStatus
 from biller_server.persistence.types import utcnow
 from tests.factories import PaymentFactory
@@ -163,3 +163,107 @@ class TestBearerToken:
     def test_with_the_token_metrics_are_served(self, client):
         metrics = scrape(client, Authorization="Bearer metrics-token-0123456789")
         assert value(metrics, "biller_database_up") == 1
+
+
+def methods_counted(text):
+    return {
+        sample.labels["method"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in ("biller_http_requests_total", "biller_http_request_duration_seconds_count")
+    }
+
+
+def test_an_unknown_method_is_counted_as_other_never_as_its_own_label(client):
+    # gunicorn passes any method of 3 to 20 capital letters; an unauthenticated client must not make new series.
+    before = scrape(client)
+    for i in range(50):
+        client.open("/digiledge/payment", method=f"X{i:04d}")
+    client.open("/no/such/path/7", method="BREW")
+    client.open("/healthz", method="OPTIONS")
+    response = client.get("/metrics")
+    after = samples(response.text)
+
+    methods = methods_counted(response.text)
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}, methods
+    assert not any(label.startswith("X0") or label == "BREW" for label in methods)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    def other_requests(metrics):
+        return sum(
+            v
+            for (name, labels), v in metrics.items()
+            if name == "biller_http_requests_total"
+            and ("method", "OTHER") in labels
+            and ("endpoint", "<unmatched>") in labels
+        )
+
+    assert other_requests(after) - other_requests(before) == 51  # refused (401, 404, 405): still counted, as OTHER
+    assert delta("biller_http_request_duration_seconds_count", method="OTHER", endpoint="<unmatched>") == 51
+    assert delta("biller_http_requests_total", method="OPTIONS", endpoint="/healthz", status="200") == 1
+
+
+def test_the_endpoint_label_is_the_route_rule_or_unmatched_never_the_raw_path(client, kaleidofin_headers):
+    for n in range(20):
+        client.get(f"/no/such/path/{n}")
+        client.post(f"/digiledge/payment/{n}", json={})
+    client.get("/healthz?x=1")
+    text = client.get("/metrics").text
+
+    endpoints = {
+        sample.labels["endpoint"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "biller_http_requests_total"
+    }
+    assert "<unmatched>" in endpoints
+    assert "/healthz" in endpoints
+    assert not any("/no/such/path" in e or "/digiledge/payment/" in e or "?" in e for e in endpoints), endpoints
+
+
+PRODUCTION = {
+    "env": "production",
+    "kaleidofin_status_url": "https://kaleidofin.example/status",
+    "digiledge_payment_status_url": "https://digiledge.example/status",
+    "digiledge_biller_id": "BILLER42",
+}
+
+
+class TestClosedInProduction:
+    """BILLER_ENV=production without BILLER_METRICS_TOKEN: /metrics answers 403, it is never open by default."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return PRODUCTION
+
+    def test_without_a_token_metrics_are_forbidden(self, client, app):
+        assert app.extensions[SETTINGS_KEY].is_production
+        for headers in ({}, {"Authorization": "Bearer anything"}):
+            response = client.get("/metrics", headers=headers)
+            assert response.status_code == 403
+            assert "set BILLER_METRICS_TOKEN" in response.text
+            assert "biller_database_up" not in response.text and "biller_http" not in response.text
+
+
+class TestProductionWithAToken:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {**PRODUCTION, "metrics_token": "metrics-token-0123456789"}
+
+    def test_metrics_are_served_to_the_tokens_holder_only(self, client):
+        assert client.get("/metrics").status_code == 401
+        metrics = scrape(client, Authorization="Bearer metrics-token-0123456789")
+        assert value(metrics, "biller_database_up") == 1
+
+
+class TestOpenOutsideProduction:
+    @pytest.fixture(params=["development", "test"])
+    def settings_overrides(self, request):
+        return {"env": request.param}
+
+    def test_without_a_token_metrics_stay_open(self, client, app):
+        settings = app.extensions[SETTINGS_KEY]
+        assert (settings.is_production, settings.metrics_token) == (False, None)
+        assert value(scrape(client), "biller_database_up") == 1
