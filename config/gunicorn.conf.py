@@ -11,12 +11,22 @@ See docs/operations.md.
 
 import os
 
-# Processes: one per core is plenty for I/O-bound work (threads carry the concurrency); at least 2, so one
-# worker restarting (max_requests below) never leaves the host without an answer.
-workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
+# Processes: two per core. Each process runs Python one thread at a time (the GIL), and on a small host the
+# processes also share the cores with PostgreSQL; twice as many processes as cores keeps the cores busy while some
+# threads wait on the database or a worker restarts (max_requests below: a restarting worker answers nothing for
+# about a second). Measured on 2 cores (bench/RESULTS.md, "Serving"): 4 processes answer more requests than 2.
+# At least 2, so one worker restarting never leaves the host without an answer.
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, 2 * (os.cpu_count() or 1)))
 worker_class = "gthread"
 threads = 8
-# Keep workers x threads within the database pool: BILLER_DATABASE_POOL_SIZE (+ as many overflow) per worker.
+# Keep workers x threads within the database pool: BILLER_DATABASE_POOL_SIZE (+ as many overflow) per worker, and
+# workers x threads (+ the confirmation workers' threads) within PostgreSQL's max_connections.
+
+# Build the app once in the master and fork the workers from it: a worker replaced after max_requests starts at
+# once (no imports, no app to build) and the workers share the app's memory until they write to it. Safe here
+# because building the app opens no connection (each worker's pool fills after the fork) and the Prometheus
+# values are created per process on first use.
+preload_app = True
 
 # A request that takes longer than this is stuck (partner calls are never made on a request; the database has its
 # statement timeout): the worker is killed and replaced.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -34,38 +35,48 @@ def fetch_customer_bills(*, session: Session, identifiers: Mapping[str, str]) ->
     keys = {IdentifierKind(meaning): value for meaning, value in identifiers.items() if meaning != NAME_CHECK}
     if not keys:
         raise InsufficientIdentifiers("At least one identifier other than the name is needed to find a customer.")
-    customer_ids = _customers_matching_all(session, keys)
-    if len(customer_ids) > 1:
+    loan_account_number = keys.get(IdentifierKind.LOAN_ACCOUNT_NUMBER)
+    kinds = tuple(keys)
+    parameters: dict[str, object] = {f"value_{index}": keys[kind] for index, kind in enumerate(kinds)}
+    if loan_account_number is not None:
+        parameters["loan_account_number"] = loan_account_number
+    # One round trip: the (at most two) customers every key points at, each with its payable bills.
+    rows = session.execute(_customer_bills_query(kinds, loan_account_number is not None), parameters).all()
+    customers = {customer.id: customer for customer, _ in rows}
+    if len(customers) > 1:
         raise InsufficientIdentifiers("These identifiers match more than one customer; add another identifier.")
-    customer = session.get(Customer, customer_ids[0]) if customer_ids else None
+    customer = next(iter(customers.values()), None)
     name = identifiers.get(NAME_CHECK)
     if customer is None or (name is not None and normalise_name(name) != normalise_name(customer.name)):
         raise CustomerNotFound("No customer matches these identifiers.")
-    return CustomerBills(customer, _payable_bills(session, customer, keys.get(IdentifierKind.LOAN_ACCOUNT_NUMBER)))
+    return CustomerBills(customer, [bill for _, bill in rows if bill is not None])
 
 
-def _customers_matching_all(session: Session, keys: Mapping[IdentifierKind, str]) -> Sequence[int]:
+@functools.cache
+def _customer_bills_query(kinds: tuple[IdentifierKind, ...], by_loan: bool) -> sa.Select[tuple[Customer, Bill]]:
+    """The statement for one combination of identifier kinds, built once: values are bound parameters.
+
+    Built once per combination, the statement also keeps its cache key, so SQLAlchemy finds its compiled form
+    without walking the statement again on every request.
+    """
     selects = [
         sa.select(CustomerIdentifier.customer_id).where(
-            CustomerIdentifier.kind == kind, CustomerIdentifier.value == value
+            CustomerIdentifier.kind == kind, CustomerIdentifier.value == sa.bindparam(f"value_{index}")
         )
-        for kind, value in keys.items()
+        for index, kind in enumerate(kinds)
     ]
-    query = selects[0].distinct() if len(selects) == 1 else sa.intersect(*selects)
-    return session.scalars(query.limit(2)).all()
-
-
-def _payable_bills(session: Session, customer: Customer, loan_account_number: str | None) -> list[Bill]:
+    matching = (selects[0].distinct() if len(selects) == 1 else sa.intersect(*selects)).limit(2).subquery()
     # Overdue instalments stay payable: the due date does not filter. Bills come in the order the lender issued them.
-    query = (
-        sa.select(Bill)
-        .where(
-            Bill.customer_id == customer.id,
-            Bill.status.in_([BillStatus.OPEN, BillStatus.PARTIALLY_PAID]),
-            Bill.paid_paise < Bill.amount_paise,
-        )
-        .order_by(Bill.generated_date, Bill.id)
+    payable = [
+        Bill.customer_id == Customer.id,
+        Bill.status.in_([BillStatus.OPEN, BillStatus.PARTIALLY_PAID]),
+        Bill.paid_paise < Bill.amount_paise,
+    ]
+    if by_loan:
+        payable.append(Bill.loan_account_number == sa.bindparam("loan_account_number"))
+    return (
+        sa.select(Customer, Bill)
+        .join(matching, Customer.id == matching.c.customer_id)
+        .outerjoin(Bill, sa.and_(*payable))
+        .order_by(Customer.id, Bill.generated_date, Bill.id)
     )
-    if loan_account_number is not None:
-        query = query.where(Bill.loan_account_number == loan_account_number)
-    return list(session.scalars(query))

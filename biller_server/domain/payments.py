@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ from biller_server.persistence.models import (
     PaymentStatus,
     Receipt,
 )
+from biller_server.persistence.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -123,14 +125,28 @@ def record_payment(
     return RecordedPayment(payment, receipt, replayed=False)
 
 
+# Built once: each call only binds its values (and SQLAlchemy finds the compiled form by the kept cache key).
+_LOCK_BILL = (
+    sa.select(Bill)
+    .where(Bill.partner_bill_id == sa.bindparam("partner_bill_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_PAYMENT_BY_REFERENCE = (
+    sa.select(Payment)
+    .where(Payment.channel == sa.bindparam("channel"), Payment.partner_txn_ref == sa.bindparam("partner_txn_ref"))
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock_bill(session: Session, partner_bill_id: str) -> Bill | None:
-    query = sa.select(Bill).where(Bill.partner_bill_id == partner_bill_id).with_for_update()
-    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    return session.scalars(_LOCK_BILL, {"partner_bill_id": partner_bill_id}).one_or_none()
 
 
 def _payment_by_reference(session: Session, channel: Channel, partner_txn_ref: str) -> Payment | None:
-    query = sa.select(Payment).where(Payment.channel == channel, Payment.partner_txn_ref == partner_txn_ref)
-    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    return session.scalars(
+        _PAYMENT_BY_REFERENCE, {"channel": channel, "partner_txn_ref": partner_txn_ref}
+    ).one_or_none()
 
 
 def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:
@@ -174,11 +190,17 @@ def _apply_to_bill(bill: Bill, amount_paise: int) -> None:
 
 
 def _remember_partner_bill_ref(session: Session, channel: Channel, partner_bill_ref: str, bill: Bill) -> None:
-    """Keep the partner's id for this bill (e.g. systemBillId <-> partnerBillId) for later status checks."""
-    known = session.scalars(
-        sa.select(ChannelBillReference).where(
-            ChannelBillReference.channel == channel, ChannelBillReference.partner_bill_ref == partner_bill_ref
-        )
-    ).one_or_none()
-    if known is None:
-        session.add(ChannelBillReference(channel=channel, partner_bill_ref=partner_bill_ref, bill_id=bill.id))
+    """Keep the partner's id for this bill (e.g. systemBillId <-> partnerBillId) for later status checks.
+
+    The first bill a reference was given for keeps it. One INSERT that does nothing when the reference is known
+    (rather than a look-up, then an insert): two payments naming one reference at once can no longer collide on
+    the unique constraint.
+    """
+    table = ChannelBillReference.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    session.execute(
+        insert.values(
+            channel=channel, partner_bill_ref=partner_bill_ref, bill_id=bill.id, created_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["channel", "partner_bill_ref"])
+    )

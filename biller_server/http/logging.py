@@ -45,24 +45,27 @@ class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        # One scan per text finds whether any secret is there at all (it almost never is): longest first, so a
+        # secret that contains another is replaced whole.
+        self._pattern = re.compile("|".join(re.escape(secret) for secret in self.secrets)) if self.secrets else None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        pattern = self._pattern
+        if pattern is None:
             return True
         message = record.getMessage()
         fields = getattr(record, "fields", None)
-        if any(secret in message for secret in self.secrets):
+        if pattern.search(message):
             record.msg, record.args = self._redact(message), None
-        if fields:
+        if fields and any(isinstance(value, str) and pattern.search(value) for value in fields.values()):
             record.fields = {
                 key: self._redact(value) if isinstance(value, str) else value for key, value in fields.items()
             }
         return True
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[REDACTED]")
-        return text
+        assert self._pattern is not None
+        return self._pattern.sub("[REDACTED]", text)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

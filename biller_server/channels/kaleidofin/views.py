@@ -15,7 +15,7 @@ from biller_server.domain.exactness import payable_range
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
-from biller_server.http.channels import note_inbound_outcome
+from biller_server.http.channels import note_inbound_outcome, note_read_only_request
 from biller_server.persistence.models import AmountExactness, Bill, Channel
 from biller_server.persistence.types import utcnow
 
@@ -72,6 +72,7 @@ class FetchBills(MethodView):
     def post(self, items: list[dict[str, str]]) -> Any:
         """Fetch a customer's payable bills by the identifiers the customer entered."""
         settings = get_settings()
+        note_read_only_request()
         identifiers = resolve_identifiers(
             items, settings.kaleidofin_identifier_keys, settings.kaleidofin_max_identifiers
         )
