@@ -104,6 +104,9 @@ def record_payment(
             raise
         return _replay(existing, request)
 
+    if request.partner_bill_ref is not None:
+        # First, while nothing waits to be flushed: this statement runs at once, the rest goes in one flush below.
+        _remember_partner_bill_ref(session, request.channel, request.partner_bill_ref, bill)
     payment.bill = bill
     _apply_to_bill(bill, request.amount_paise)
     receipt = issue_receipt(session=session, payment=payment, now=now)
@@ -117,8 +120,6 @@ def record_payment(
             detail={"amount_paise": request.amount_paise, "receipt_number": receipt.receipt_number},
         )
     )
-    if request.partner_bill_ref is not None:
-        _remember_partner_bill_ref(session, request.channel, request.partner_bill_ref, bill)
     if confirm_with is not None:
         enqueue_payment_confirmation(session=session, payment=payment, confirm_with=confirm_with, now=now)
     session.flush()

@@ -18,7 +18,7 @@ from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificat
 from biller_server.domain import digiledge_protocol as protocol
 from biller_server.domain.notifications import NotificationReport, receive_payment_notification
 from biller_server.extensions import get_settings, request_session
-from biller_server.http.channels import note_inbound_outcome
+from biller_server.http.channels import commit_with_inbound_log, note_inbound_outcome
 from biller_server.http.parsing import parse_exact_json
 from biller_server.persistence.models import Channel
 from biller_server.persistence.types import json_safe, utcnow
@@ -79,8 +79,8 @@ class PaymentNotification(MethodView):
             ),
             now=utcnow(),
         )
-        session.commit()  # the acknowledgement goes out only after the notification is stored
-        note_inbound_outcome(f"notification_{ack.status.lower()}", partner_ref=body["refId"])
+        # The acknowledgement goes out only after the notification is stored (with its inbound log row).
+        commit_with_inbound_log(session, f"notification_{ack.status.lower()}", partner_ref=body["refId"])
         return render_ack(code=ack.code, status=ack.status, reason=ack.reason)
 
 

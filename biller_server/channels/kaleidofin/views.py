@@ -15,7 +15,7 @@ from biller_server.domain.exactness import payable_range
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
-from biller_server.http.channels import note_inbound_outcome, note_read_only_request
+from biller_server.http.channels import commit_with_inbound_log, note_inbound_outcome, note_read_only_request
 from biller_server.persistence.models import AmountExactness, Bill, Channel
 from biller_server.persistence.types import utcnow
 
@@ -111,10 +111,9 @@ class FetchReceipt(MethodView):
             confirm_with=get_settings().kaleidofin_confirmed_by,
             now=utcnow(),
         )
-        # The answer goes out only after the payment is committed: a success is never lost.
-        session.commit()
-        note_inbound_outcome(
-            "receipt_replayed" if recorded.replayed else "receipt_issued", partner_ref=details["transactionId"]
+        # The answer goes out only after the payment is committed (with its inbound log row): a success is never lost.
+        commit_with_inbound_log(
+            session, "receipt_replayed" if recorded.replayed else "receipt_issued", partner_ref=details["transactionId"]
         )
         return render_success(_receipt_data(recorded))
 
