@@ -1,0 +1,3 @@
+-- GET /healthz: the framework's ceiling (no database).
+wrk.method = "GET"
+wrk.path = "/healthz"
