@@ -45,6 +45,7 @@ from common import (
 from serve_load import free_port, make_digiledge_payments
 
 PREFIX = "BENCHENG"
+PARKED = 4_102_444_800  # 2100-01-01: jobs wait there, not due, while the workers start
 WORK = DATA / "engine"
 
 
@@ -170,7 +171,10 @@ def run(url: str, env: dict[str, str], payment_ids: list[int], workers: int, con
     if rate is None:
         reset(url, payment_ids, "now() + interval '1 day'", {})
     else:
-        reset(url, payment_ids, "to_timestamp(:start) + n * interval '1 second' / :rate", {"start": 0, "rate": rate})
+        # Parked in 2100 (relative times kept) until the workers are up; shifted to now below.
+        reset(
+            url, payment_ids, "to_timestamp(:start) + n * interval '1 second' / :rate", {"start": PARKED, "rate": rate}
+        )
     processes = []
     logs = []
     try:
@@ -199,10 +203,10 @@ def run(url: str, env: dict[str, str], payment_ids: list[int], workers: int, con
             else:
                 connection.execute(
                     sa.text(
-                        "UPDATE jobs SET due_at = to_timestamp(:t) + (due_at - to_timestamp(0)), anchor_at = "
-                        "to_timestamp(:t) + (anchor_at - to_timestamp(0)) WHERE payment_id = ANY(:ids)"
+                        "UPDATE jobs SET due_at = to_timestamp(:t) + (due_at - to_timestamp(:parked)), anchor_at = "
+                        "to_timestamp(:t) + (anchor_at - to_timestamp(:parked)) WHERE payment_id = ANY(:ids)"
                     ),
-                    {"t": start, "ids": payment_ids},
+                    {"t": start, "parked": PARKED, "ids": payment_ids},
                 )
         engine.dispose()
         deadline = time.perf_counter() + timeout
