@@ -141,7 +141,7 @@ def test_the_config_files_settings_apply_and_flags_given_win():
 
     assert config.workers == 3  # given on the command line
     assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == ("gthread", 8, 30, 30)
-    assert (config.keepalive, config.max_requests, config.max_requests_jitter) == (75, 5000, 500)
+    assert (config.keepalive, config.max_requests, config.max_requests_jitter) == (75, 100_000, 10_000)
     assert config.child_exit.__name__ == "child_exit" and config.child_exit.__module__ != "gunicorn.config"
 
 
