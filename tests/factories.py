@@ -23,6 +23,22 @@ from biller_server.persistence.models import (
 
 TODAY = dt.date(2026, 11, 1)
 
+# One valid row of the bill-upload CSV (column -> text), for the upload's domain, CSV and CLI tests.
+GOOD_BILL_ROW = {
+    "customer_id": "C1",
+    "customer_name": "Asha Devi",
+    "mobile": "9876543210",
+    "loan_account_number": "LN1",
+    "partner_bill_id": "B1",
+    "bill_name": "Instalment 1 of 12",
+    "amount": "1000.00",
+    "due_date": "2026-11-15",
+    "generated_date": "2026-11-01",
+    "amount_exactness": "EXACT",
+    "min_amount": "",
+    "max_amount": "",
+}
+
 
 class _Base(SQLAlchemyModelFactory):
     class Meta:

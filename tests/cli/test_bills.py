@@ -11,22 +11,8 @@ from biller_server.cli import bills as bills_cli
 from biller_server.cli import cli
 from biller_server.domain.bill_upload import COLUMNS
 from biller_server.persistence.models import Bill, BillStatus
+from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
-
-GOOD = {
-    "customer_id": "C1",
-    "customer_name": "Asha Devi",
-    "mobile": "9876543210",
-    "loan_account_number": "LN1",
-    "partner_bill_id": "B1",
-    "bill_name": "Instalment 1 of 12",
-    "amount": "1000.00",
-    "due_date": "2026-11-15",
-    "generated_date": "2026-11-01",
-    "amount_exactness": "EXACT",
-    "min_amount": "",
-    "max_amount": "",
-}
 
 
 @pytest.fixture(autouse=True)

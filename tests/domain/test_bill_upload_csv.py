@@ -14,22 +14,9 @@ from biller_server.domain.bill_upload_csv import (
     open_bill_csv,
     template_csv,
 )
+from tests.factories import GOOD_BILL_ROW as GOOD
 
 TODAY = dt.date(2026, 11, 1)
-GOOD = {
-    "customer_id": "C1",
-    "customer_name": "Asha Devi",
-    "mobile": "9876543210",
-    "loan_account_number": "LN1",
-    "partner_bill_id": "B1",
-    "bill_name": "Instalment 1 of 12",
-    "amount": "1000.00",
-    "due_date": "2026-11-15",
-    "generated_date": "2026-11-01",
-    "amount_exactness": "EXACT",
-    "min_amount": "",
-    "max_amount": "",
-}
 
 
 def csv_text(*rows: dict[str, str], columns=COLUMNS) -> str:
