@@ -252,3 +252,12 @@ class TokenCache:
     def invalidate(self) -> None:
         with self._lock:
             self._token = None
+
+    def send(self, request: Callable[[str], requests.Response], calls: list[CallRecord]) -> requests.Response:
+        """Send ``request(token)``; on a 401 the token may have been revoked or expired early: drop it once and
+        send again with a fresh one."""
+        response = request(self.get(calls))
+        if response.status_code == 401:
+            self.invalidate()
+            response = request(self.get(calls))
+        return response

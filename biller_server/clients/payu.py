@@ -69,11 +69,7 @@ class PayUClient:
             )
         ref_id = str(context.extra.get("refId") or context.partner_txn_ref)
         url = self.base_url.rstrip("/") + STATUS_PATH
-        response = self._get_status(url, ref_id, calls)
-        if response.status_code == 401:
-            # The token may have been revoked or expired early: drop it once and ask again with a fresh one.
-            self.tokens.invalidate()
-            response = self._get_status(url, ref_id, calls)
+        response = self.tokens.send(lambda token: self._get_status(url, ref_id, token, calls), calls)
         record = calls[-1]
         self.http.check_http_status(response, "status", record=record)
         if response.status_code == 404:
@@ -92,8 +88,7 @@ class PayUClient:
             reason=None,
         )
 
-    def _get_status(self, url: str, ref_id: str, calls: list[CallRecord]) -> requests.Response:
-        token = self.tokens.get(calls)
+    def _get_status(self, url: str, ref_id: str, token: str, calls: list[CallRecord]) -> requests.Response:
         return self.http.request(
             operation="status",
             method="GET",

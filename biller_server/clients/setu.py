@@ -74,10 +74,7 @@ class SetuClient:
                 "BILLER_SETU_CLIENT_SECRET must be set"
             )
         body = context.extra.get("setu_context") or {"refId": context.partner_txn_ref}
-        response = self._post_status(body, calls)
-        if response.status_code == 401:
-            self.tokens.invalidate()
-            response = self._post_status(body, calls)
+        response = self.tokens.send(lambda token: self._post_status(body, token, calls), calls)
         record = calls[-1]
         self.http.check_http_status(response, "payment_status", record=record)
         if response.status_code == 404:
@@ -95,9 +92,9 @@ class SetuClient:
             reason_codes=_codes_of(document),
         )
 
-    def _post_status(self, body: Any, calls: list[CallRecord]) -> requests.Response:
+    def _post_status(self, body: Any, token: str, calls: list[CallRecord]) -> requests.Response:
         assert self.payment_status_url
-        headers = {"Authorization": f"Bearer {self.tokens.get(calls)}"}
+        headers = {"Authorization": f"Bearer {token}"}
         if self.product_instance_id:
             headers["X-Setu-Product-Instance-ID"] = self.product_instance_id
         return self.http.request(
