@@ -168,17 +168,12 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         with self.sessions() as session, session.begin():
             for call in outcome.calls:
                 session.add(_outbound_call(call, job_id=work.job_id, at=outcome.started_at))
-            job = queue.lock_owned_job(session=session, job_id=work.job_id, worker_id=self.worker_id)
-            if job is None:
+            # The job and its payment, both locked, in one round trip.
+            job, payment = session.execute(_LOCK_JOB_AND_PAYMENT, {"job_id": work.job_id}).one()
+            if not queue.still_owned(job, self.worker_id):
                 # Our lease ran out and another worker took the job over: its answer counts, not ours.
                 logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
                 return
-            payment = session.scalars(
-                sa.select(Payment)
-                .where(Payment.id == job.payment_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one()
             self._apply(session, job, payment, work, outcome, now)
 
     def _apply(
@@ -256,6 +251,15 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
             reason=f"no final answer from {work.partner} within a day; last: {last}",
             now=now,
         )
+
+
+_LOCK_JOB_AND_PAYMENT = (
+    sa.select(Job, Payment)
+    .join(Payment, Payment.id == Job.payment_id)
+    .where(Job.id == sa.bindparam("job_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _step_for(job: Job) -> Step:
