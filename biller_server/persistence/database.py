@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,14 +62,49 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
 
 def _postgresql_engine(url: sa.URL, settings: Settings) -> Engine:
     options = f"-c statement_timeout={settings.database_statement_timeout_ms}"
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=True,
         connect_args={"connect_timeout": 2, "options": options, "application_name": "biller-server"},
     )
+    _ping_connections_that_sat_idle(engine, IDLE_BEFORE_PING_SECONDS)
+    return engine
+
+
+# A pooled connection unused for this long is pinged before it is handed out.
+IDLE_BEFORE_PING_SECONDS = 2.0
+
+
+def _ping_connections_that_sat_idle(engine: Engine, idle_seconds: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, but only for connections that sat in the pool for ``idle_seconds``.
+
+    A connection left idle is the one that a database restart, a failover or a firewall's idle timeout breaks
+    unseen: it is pinged, and replaced if the ping fails, so the request never sees it. A connection checked in
+    a moment ago was working a moment ago; pinging it too cost a round trip on every request and every
+    worker transaction under load (bench/RESULTS.md). If one of those breaks all the same (the database went
+    down within the last seconds), its statement fails as the database being unavailable (503, or a failed
+    worker turn that is tried again), and SQLAlchemy then replaces every older connection of the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checking_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # new (it has just connected) or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one if need be).
+            raise sa.exc.DisconnectionError(f"idle connection failed its ping: {exc}") from exc
+
+
+_CHECKED_IN_AT = "biller_server.checked_in_at"
 
 
 class Database:
