@@ -118,11 +118,12 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
     def record(self, message: OutboundMessage, result: _SendResult) -> None:
         now = self.clock.now()
         with self.sessions() as session, session.begin():
+            # Locked before the calls are added (see ConfirmationEngine.record); the calls are kept either way.
+            job = queue.lock_owned_job(session=session, job_id=message.job_id, worker_id=self.worker_id)
             for call in result.calls:
                 session.add(
                     OutboundCall(job_id=message.job_id, created_at=result.started_at, **dataclasses.asdict(call))
                 )
-            job = queue.lock_owned_job(session=session, job_id=message.job_id, worker_id=self.worker_id)
             if job is None:
                 logger.warning("delivery %s: lease lost before the result was recorded", message.job_id)
                 return

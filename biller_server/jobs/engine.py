@@ -166,10 +166,12 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         """Record the calls and apply the answer, only if the job is still ours."""
         now = self.clock.now()
         with self.sessions() as session, session.begin():
+            # The job and its payment, both locked, in one round trip. Locked before the calls are added: a call
+            # row's foreign key takes a share lock on the job, and two workers recording one job (a lease taken
+            # over) would each wait for the other to let go of it.
+            job, payment = session.execute(_LOCK_JOB_AND_PAYMENT, {"job_id": work.job_id}).one()
             for call in outcome.calls:
                 session.add(_outbound_call(call, job_id=work.job_id, at=outcome.started_at))
-            # The job and its payment, both locked, in one round trip.
-            job, payment = session.execute(_LOCK_JOB_AND_PAYMENT, {"job_id": work.job_id}).one()
             if not queue.still_owned(job, self.worker_id):
                 # Our lease ran out and another worker took the job over: its answer counts, not ours.
                 logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -76,15 +76,16 @@ def claim_next_job(
     One statement (``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``) finds, locks and
     leases the job: a round trip and an ORM flush fewer than selecting it and then updating it, on every claim.
     """
-    return session.scalars(
-        _CLAIM,
-        {
-            "kinds": [JobKind(kind) for kind in kinds],
-            "now": now,
-            "lease_owner": worker_id[:100],
-            "lease_expires_at": now + lease,
-        },
-    ).first()
+    values = {
+        "kinds": [JobKind(kind) for kind in kinds],
+        "now": now,
+        "lease_owner": worker_id[:100],
+        "lease_expires_at": now + lease,
+    }
+    if not session.get_bind().dialect.update_returning:
+        # SQLite before 3.35 has no UPDATE ... RETURNING (SQLAlchemy knows which version it talks to).
+        return _claim_by_select(session, values)
+    return session.scalars(_CLAIM, values).first()
 
 
 # Built once: each claim only binds its values. The candidate is chosen from an alias of the table, so that the
@@ -114,6 +115,32 @@ _CLAIM = (
     .returning(Job)
     .execution_options(populate_existing=True, synchronize_session=False)
 )
+
+
+_CANDIDATES = (
+    sa.select(Job)
+    .where(
+        Job.state == JobState.PENDING,
+        Job.kind.in_(sa.bindparam("kinds", expanding=True)),
+        Job.due_at <= sa.bindparam("now"),
+        sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at <= sa.bindparam("now")),
+    )
+    .order_by(Job.due_at, Job.id)
+    .limit(1)
+    .execution_options(populate_existing=True)
+)
+
+
+def _claim_by_select(session: Session, values: dict[str, Any]) -> Job | None:
+    """The same claim in two statements, for SQLite without RETURNING (one writer at a time: BEGIN IMMEDIATE)."""
+    job = session.scalars(_CANDIDATES, {"kinds": values["kinds"], "now": values["now"]}).first()
+    if job is None:
+        return None
+    job.lease_owner = values["lease_owner"]
+    job.lease_expires_at = values["lease_expires_at"]
+    job.attempts += 1
+    session.flush()
+    return job
 
 
 def lock_owned_job(*, session: Session, job_id: int, worker_id: str) -> Job | None:

@@ -67,6 +67,9 @@ def _postgresql_engine(url: sa.URL, settings: Settings) -> Engine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
+        # The connection used last is handed out first: under load the same few stay busy (and are not pinged,
+        # below) while the rest sit idle, rather than every connection sitting just long enough to need a ping.
+        pool_use_lifo=True,
         connect_args={"connect_timeout": 2, "options": options, "application_name": "biller-server"},
     )
     _ping_connections_that_sat_idle(engine, IDLE_BEFORE_PING_SECONDS)
@@ -100,8 +103,9 @@ def _ping_connections_that_sat_idle(engine: Engine, idle_seconds: float) -> None
         try:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
-            # The pool discards this connection and checks out another (a new one if need be).
-            raise sa.exc.DisconnectionError(f"idle connection failed its ping: {exc}") from exc
+            # The server went away: the pool discards this connection and every one older than now (they are as
+            # dead, pinged or not), then hands out a new one.
+            raise sa.exc.InvalidatePoolError(f"idle connection failed its ping: {exc}") from exc
 
 
 _CHECKED_IN_AT = "biller_server.checked_in_at"

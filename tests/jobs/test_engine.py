@@ -240,6 +240,23 @@ def test_a_held_job_is_not_claimed_by_another_worker_before_its_lease_ends(sessi
     assert second.claim() is not None
 
 
+def test_a_database_without_update_returning_claims_the_same_way(session, make_engine, clock, monkeypatch):
+    # SQLite before 3.35 (Debian 11, Ubuntu 20.04) has no UPDATE ... RETURNING: the claim selects, then updates.
+    monkeypatch.setattr(session.get_bind().dialect, "update_returning", False)
+    payment = received_payment(session, confirm_with="kaleidofin")
+    first = make_engine({"kaleidofin": FakePartnerClient("kaleidofin")}, worker_id="first", lease_seconds=30)
+    second = make_engine({"kaleidofin": FakePartnerClient("kaleidofin")}, worker_id="second")
+    clock.set(START + dt.timedelta(seconds=5))
+
+    claimed = first.claim()
+
+    assert claimed is not None and claimed.job_id == job_of(session, payment).id
+    assert second.claim() is None
+    session.expire_all()
+    job = job_of(session, payment)
+    assert (job.lease_owner, job.attempts, job.lease_expires_at) == ("first", 1, clock.now() + dt.timedelta(seconds=30))
+
+
 def test_every_outbound_call_is_recorded_against_its_job_without_secrets(session, make_engine, clock, fake_partner):
     payment = received_payment(session, confirm_with="payu", partner_txn_ref="BBPS-REF-1")
     fake_partner.reply("POST", "/oauth/token", Reply(body=payloads.PAYU_TOKEN))
