@@ -374,6 +374,8 @@ def main() -> None:
     parser.add_argument("--profile", help="run py-spy on the first gunicorn worker during each saturated run; "
                         "flame graphs go to this folder")  # fmt: skip
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.memory_minutes = 0  # saturated runs only, as --quick says
 
     header = machine()
     url, load_info = loaded_database(arguments.customers, arguments.bills_per_customer, fresh=arguments.fresh)
