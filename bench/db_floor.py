@@ -19,9 +19,10 @@ import resource
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
-from common import ROOT, loaded_database, machine, machine_busy_seconds, write_section
+from common import DATA, ROOT, loaded_database, machine, machine_busy_seconds, write_section
 
 SQL = ROOT / "bench" / "sql"
 SCRIPTS = {
@@ -51,10 +52,23 @@ class FloorRun:
         return (self.machine_cpu - self.pgbench_cpu) * 1000 / self.tps
 
 
+def script_path(script: str) -> Path:
+    """bench/sql/SCRIPT.sql; ``fetch_bills_select_only`` is made from fetch_bills.sql (its \\set and its SELECT)."""
+    if script != "fetch_bills_select_only":
+        return SQL / f"{script}.sql"
+    text = (SQL / "fetch_bills.sql").read_text(encoding="utf-8")
+    setting = next(line for line in text.splitlines() if line.startswith("\\set "))
+    select = text[text.index("SELECT customers") :]
+    path = DATA / "db_floor" / f"{script}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{setting}\n{select[: select.index(';') + 1]}\n", encoding="utf-8")
+    return path
+
+
 def pgbench(url: str, script: str, clients: int, seconds: float) -> FloorRun:
     parsed = sa.make_url(url)
     command = [
-        "pgbench", "-n", "-M", "prepared", "-f", str(SQL / f"{script}.sql"), "-c", str(clients), "-j", "2",
+        "pgbench", "-n", "-M", "prepared", "-f", str(script_path(script)), "-c", str(clients), "-j", "2",
         "-T", str(int(seconds)), "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
         "-U", parsed.username or "postgres", parsed.database or "",
     ]  # fmt: skip

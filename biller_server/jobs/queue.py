@@ -88,6 +88,21 @@ def claim_next_job(
     return session.scalars(_CLAIM, values).first()
 
 
+def _next_due(job: Any) -> sa.Select[Any]:
+    """The most overdue pending job of the bound ``kinds`` that nobody holds at ``now`` (``job``: Job or an alias)."""
+    return (
+        sa.select(job)
+        .where(
+            job.state == JobState.PENDING,
+            job.kind.in_(sa.bindparam("kinds", expanding=True)),
+            job.due_at <= sa.bindparam("now"),
+            sa.or_(job.lease_expires_at.is_(None), job.lease_expires_at <= sa.bindparam("now")),
+        )
+        .order_by(job.due_at, job.id)
+        .limit(1)
+    )
+
+
 # Built once: each claim only binds its values. The candidate is chosen from an alias of the table, so that the
 # subquery is not correlated with the UPDATE's own table.
 _candidate = orm.aliased(Job)
@@ -95,17 +110,7 @@ _CLAIM = (
     sa.update(Job)
     .where(
         Job.id
-        == sa.select(_candidate.id)
-        .where(
-            _candidate.state == JobState.PENDING,
-            _candidate.kind.in_(sa.bindparam("kinds", expanding=True)),
-            _candidate.due_at <= sa.bindparam("now"),
-            sa.or_(_candidate.lease_expires_at.is_(None), _candidate.lease_expires_at <= sa.bindparam("now")),
-        )
-        .order_by(_candidate.due_at, _candidate.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        == _next_due(_candidate).with_only_columns(_candidate.id).with_for_update(skip_locked=True).scalar_subquery()
     )
     .values(
         lease_owner=sa.bindparam("lease_owner"),
@@ -115,20 +120,7 @@ _CLAIM = (
     .returning(Job)
     .execution_options(populate_existing=True, synchronize_session=False)
 )
-
-
-_CANDIDATES = (
-    sa.select(Job)
-    .where(
-        Job.state == JobState.PENDING,
-        Job.kind.in_(sa.bindparam("kinds", expanding=True)),
-        Job.due_at <= sa.bindparam("now"),
-        sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at <= sa.bindparam("now")),
-    )
-    .order_by(Job.due_at, Job.id)
-    .limit(1)
-    .execution_options(populate_existing=True)
-)
+_CANDIDATES = _next_due(Job).execution_options(populate_existing=True)
 
 
 def _claim_by_select(session: Session, values: dict[str, Any]) -> Job | None:
