@@ -230,6 +230,19 @@ def machine() -> str:
     )
 
 
+def vacuum(url: str, *tables: str) -> None:
+    """VACUUM ANALYZE (``tables``, or the whole database) before measuring.
+
+    The benchmarks rewrite many rows between runs (jobs made pending again, others parked), and a PostgreSQL server
+    may run without autovacuum (this machine's does: ``autovacuum = off``): the dead rows would pile up run after
+    run and slow every index scan over them.
+    """
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f"VACUUM ANALYZE {', '.join(tables)}"))
+    engine.dispose()
+
+
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the ``## title`` section of bench/RESULTS.md, keeping every other section."""
     text = RESULTS.read_text(encoding="utf-8")

@@ -40,6 +40,7 @@ from common import (
     machine_busy_seconds,
     production_env,
     running,
+    vacuum,
     write_section,
 )
 from serve_load import free_port, make_digiledge_payments
@@ -101,7 +102,10 @@ def reset(url: str, payment_ids: list[int], due: str, parameters: dict[str, obje
     with engine.begin() as connection:
         ids = {"ids": payment_ids}
         connection.execute(
-            sa.text("UPDATE jobs SET due_at = '2100-01-01' WHERE state = 'pending' AND NOT (payment_id = ANY(:ids))"),
+            sa.text(
+                "UPDATE jobs SET due_at = '2100-01-01' WHERE state = 'pending' AND due_at < '2100-01-01' "
+                "AND NOT (payment_id = ANY(:ids))"
+            ),
             ids,
         )
         calls_of_jobs = "DELETE FROM outbound_calls WHERE job_id IN (SELECT id FROM jobs WHERE payment_id = ANY(:ids))"
@@ -120,8 +124,8 @@ def reset(url: str, payment_ids: list[int], due: str, parameters: dict[str, obje
             ),
             {**ids, **parameters},
         )
-        connection.execute(sa.text("ANALYZE jobs"))
     engine.dispose()
+    vacuum(url, "jobs", "outbound_calls", "payments")
 
 
 def pending(url: str, payment_ids: list[int]) -> int:

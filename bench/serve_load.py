@@ -45,6 +45,7 @@ from common import (
     rss_mb,
     running,
     tree_cpu_seconds,
+    vacuum,
     wait_for_http,
     write_section,
 )
@@ -392,6 +393,7 @@ def main() -> None:
         receipts_needed=int(wrk_seconds * 3000 + memory_seconds * 300) + 10_000 if receipts else 0,
         notifications_needed=int(wrk_seconds * 600 + memory_seconds * 30) + 2_000 if notifications else 0,
     )
+    vacuum(url)
     shutil.rmtree(DATA / "instance", ignore_errors=True)
     env = production_env(url)
     command = [
