@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from biller_server.domain.errors import DomainError, TransactionConflict
+from biller_server.http.inbound_log import note_inbound_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +126,6 @@ def error_info_from_domain(exc: DomainError) -> ErrorInfo:
 def register_error_handlers(app: Flask, renderers: ChannelErrorRenderers) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
-        # Imported here: http.channels imports this module.
-        from biller_server.http.channels import note_inbound_outcome
-
         note_inbound_outcome(f"refused:{exc.code}", error=exc.message)
         return renderers.for_request()(error_info_from_domain(exc))
 

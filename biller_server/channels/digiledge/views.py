@@ -18,7 +18,7 @@ from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificat
 from biller_server.domain import digiledge_protocol as protocol
 from biller_server.domain.notifications import NotificationReport, receive_payment_notification
 from biller_server.extensions import get_settings, request_session
-from biller_server.http.channels import commit_with_inbound_log, note_inbound_outcome
+from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome
 from biller_server.http.parsing import parse_exact_json
 from biller_server.persistence.models import Channel
 from biller_server.persistence.types import json_safe, utcnow

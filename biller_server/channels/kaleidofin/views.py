@@ -15,7 +15,7 @@ from biller_server.domain.exactness import payable_range
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
-from biller_server.http.channels import commit_with_inbound_log, note_inbound_outcome, note_read_only_request
+from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome, note_read_only_request
 from biller_server.persistence.models import AmountExactness, Bill, Channel
 from biller_server.persistence.types import utcnow
 
