@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from biller_server.clients.base import (
     CallRecord,
@@ -25,9 +25,7 @@ from biller_server.clients.base import (
     StatusResult,
 )
 from biller_server.clients.http import PartnerHttp, Timeouts
-
-if TYPE_CHECKING:
-    from biller_server.jobs.deliveries import OutboundMessage
+from biller_server.clients.outbound import OutboundMessage
 
 STATUS_OUTCOMES = {
     "SUCCESSFUL": Outcome.SUCCEEDED,

@@ -17,13 +17,10 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from biller_server.clients.base import CallRecord, PartnerNotConfigured, PartnerUnavailable
 from biller_server.clients.http import PartnerHttp, Timeouts
-
-if TYPE_CHECKING:
-    from biller_server.jobs.deliveries import OutboundMessage
+from biller_server.clients.outbound import OutboundMessage
 
 SIGNATURE_HEADER = "X-Biller-Signature"
 EVENT_HEADER = "X-Biller-Event"

@@ -2,10 +2,11 @@
 webhook), sent at least once through the durable queue and never again once the receiver acknowledged them.
 
 A delivery is a job whose payload holds the message; ``Job.partner`` names who receives it, and that partner's
-client (from ``PartnerClients``) sends it with ``deliver``. A client returns normally when the receiver
-acknowledged the message, raises ``PartnerUnavailable`` to try again on the engine's schedule (5 s steps for five
-minutes, then 5 min steps for a day, counted from when the message was queued) and ``PartnerRejectedRequest`` to
-stop: the receiver says the message itself is wrong, and sending it again cannot help.
+client (a ``Deliverer``, biller_server/clients/outbound.py) sends it with ``deliver``. A client returns normally
+when the receiver acknowledged the message, raises ``PartnerUnavailable`` to try again on the engine's schedule
+(5 s steps for five minutes, then 5 min steps for a day, counted from when the message was queued) and
+``PartnerRejectedRequest`` to stop: the receiver says the message itself is wrong, and sending it again cannot
+help.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from biller_server.clients.base import CallRecord, PartnerError, PartnerRejectedRequest, PartnerUnavailable
+from biller_server.clients.outbound import OutboundMessage
 from biller_server.jobs import queue
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
@@ -26,25 +28,6 @@ from biller_server.persistence.models import Job, JobKind, JobState, OutboundCal
 logger = logging.getLogger("biller_server.jobs")
 
 DELIVERY_KINDS = (JobKind.DELIVER_RESPONSE, JobKind.DELIVER_WEBHOOK)
-
-
-@dataclass(frozen=True)
-class OutboundMessage:
-    """One message to deliver, as claimed: everything the send needs, so no transaction stays open during it."""
-
-    job_id: int
-    kind: JobKind
-    receiver: str  # Job.partner: whose client delivers it
-    operation: str  # e.g. "BillFetchResponse", "payment.confirmed"
-    body: dict[str, Any]
-    attempt: int
-    queued_at: dt.datetime
-
-
-class Deliverer(Protocol):
-    def deliver(self, message: OutboundMessage, *, calls: list[CallRecord]) -> None:
-        """Send the message; return only if the receiver acknowledged it."""
-        ...
 
 
 def enqueue_delivery(

@@ -13,19 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
-from biller_server.clients.registry import PartnerClients
 from biller_server.jobs.clock import Clock
 from biller_server.persistence.models import Job, JobKind, JobState
 
 DEFAULT_LEASE = dt.timedelta(seconds=120)
 Work = TypeVar("Work")
 Result = TypeVar("Result")
+
+
+class PartnerClientSource(Protocol):
+    """Gives a partner's client by name (``Job.partner``) and closes them all: ``clients.registry.PartnerClients``,
+    or the fakes tests hand to an engine."""
+
+    def get(self, name: str) -> object: ...
+
+    def close(self) -> None: ...
 
 
 class LeasedWorkEngine(Generic[Work, Result]):
@@ -39,7 +47,7 @@ class LeasedWorkEngine(Generic[Work, Result]):
         self,
         *,
         sessions: Callable[[], Session],
-        clients: PartnerClients,
+        clients: PartnerClientSource,
         clock: Clock,
         worker_id: str,
         lease: dt.timedelta = DEFAULT_LEASE,

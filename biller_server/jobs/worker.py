@@ -20,10 +20,10 @@ from types import FrameType
 
 from sqlalchemy.orm import Session
 
-from biller_server.clients.registry import PartnerClients
 from biller_server.jobs.clock import Clock, SystemClock
 from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationEngine
+from biller_server.jobs.queue import PartnerClientSource
 
 logger = logging.getLogger("biller_server.jobs")
 
@@ -33,7 +33,7 @@ class Worker:
         self,
         *,
         sessions: Callable[[], Session],
-        clients: Callable[[], PartnerClients],
+        clients: Callable[[], PartnerClientSource],
         clock: Clock | None = None,
         concurrency: int = 1,
         poll_interval_seconds: float = 1.0,

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from biller_server.clients.base import PartnerNotConfigured, PartnerRejectedRequest, PartnerUnavailable
 from biller_server.clients.http import Timeouts
+from biller_server.clients.outbound import OutboundMessage
 from biller_server.clients.registry import PartnerClients, build_client
 from biller_server.clients.webhook import WebhookClient
 from biller_server.jobs.clock import FakeClock
-from biller_server.jobs.deliveries import DeliveryEngine, OutboundMessage, enqueue_delivery
+from biller_server.jobs.deliveries import DeliveryEngine, enqueue_delivery
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
 from tests.conftest import make_settings
 from tests.fakes.server import Reply, server_error
