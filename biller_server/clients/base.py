@@ -7,22 +7,11 @@ The confirmation engine only ever sees these types, so it does not care which pa
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
-class Outcome(enum.StrEnum):
-    """A payment's outcome as a partner reports it, whatever words the partner uses."""
-
-    PENDING = "pending"  # the partner is still working on it: ask again later
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    NOT_FOUND = "not_found"  # the partner has no record of it (yet)
-
-    @property
-    def is_final(self) -> bool:
-        return self in (Outcome.SUCCEEDED, Outcome.FAILED)
+# The canonical outcome is the domain's; every client reports in it (and imports it from here, with the rest).
+from biller_server.domain.outcomes import Outcome
 
 
 @dataclass(frozen=True)

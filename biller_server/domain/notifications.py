@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biller_server.clients.base import Outcome
 from biller_server.domain.errors import DomainError
+from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_outcome
 from biller_server.persistence.models import Channel, Payment, PaymentNotification
 

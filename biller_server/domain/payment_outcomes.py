@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.clients.base import Outcome
+from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payment_events import announce_final_state
 from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
 

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from biller_server.clients.base import Outcome
+from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_outcome, mark_payment_unresolved
 from biller_server.persistence.models import BillStatus, PaymentEvent, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
