@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from biller_server.domain import digiledge_messages as m
 from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
+from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.domain.digiledge_messages import Refusal
 from biller_server.domain.errors import (
     AmountNotAllowed,
@@ -37,7 +38,6 @@ from biller_server.domain.errors import (
 )
 from biller_server.domain.notifications import Ack
 from biller_server.domain.payments import PaymentRequest, record_payment
-from biller_server.jobs.deliveries import enqueue_delivery
 from biller_server.persistence.models import Bill, Channel, Job, JobKind, Payment, PaymentStatus
 
 RECEIVER = "digiledge"

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.domain.money import rupees_text
-from biller_server.jobs.deliveries import enqueue_delivery
 from biller_server.persistence.models import JobKind, Payment, PaymentStatus
 
 FINAL_STATES = (PaymentStatus.CONFIRMED, PaymentStatus.FAILED, PaymentStatus.UNRESOLVED)

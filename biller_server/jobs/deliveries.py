@@ -1,7 +1,8 @@
 """Deliveries: messages the biller owes someone (Digiledge's BillFetchResponse and its siblings, the lender's
 webhook), sent at least once through the durable queue and never again once the receiver acknowledged them.
 
-A delivery is a job whose payload holds the message; ``Job.partner`` names who receives it, and that partner's
+A delivery is a job whose payload holds the message (queued by ``domain.deliveries.enqueue_delivery`` in the
+transaction that decided it is owed); ``Job.partner`` names who receives it, and that partner's
 client (a ``Deliverer``, biller_server/clients/outbound.py) sends it with ``deliver``. A client returns normally
 when the receiver acknowledged the message, raises ``PartnerUnavailable`` to try again on the engine's schedule
 (5 s steps for five minutes, then 5 min steps for a day, counted from when the message was queued) and
@@ -17,44 +18,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from biller_server.clients.base import CallRecord, PartnerError, PartnerRejectedRequest, PartnerUnavailable
 from biller_server.clients.outbound import OutboundMessage
+from biller_server.domain.deliveries import DELIVERY_KINDS
 from biller_server.jobs import queue
 from biller_server.jobs.schedule import next_check_at
-from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
+from biller_server.persistence.models import JobState, OutboundCall
 
 logger = logging.getLogger("biller_server.jobs")
-
-DELIVERY_KINDS = (JobKind.DELIVER_RESPONSE, JobKind.DELIVER_WEBHOOK)
-
-
-def enqueue_delivery(
-    *,
-    session: Session,
-    kind: JobKind,
-    receiver: str,
-    operation: str,
-    body: dict[str, Any],
-    now: dt.datetime,
-    dedupe_key: str | None = None,
-    payment_id: int | None = None,
-) -> Job:
-    """Queue a message for delivery as soon as a worker is free; written in the caller's transaction."""
-    if kind not in DELIVERY_KINDS:
-        raise ValueError(f"{kind} is not a delivery")
-    job = Job(
-        kind=kind,
-        partner=receiver,
-        payment_id=payment_id,
-        payload={"operation": operation, "body": body},
-        dedupe_key=dedupe_key,
-        anchor_at=now,
-        due_at=now,
-    )
-    session.add(job)
-    return job
 
 
 @dataclass

@@ -14,8 +14,9 @@ from biller_server.clients.http import Timeouts
 from biller_server.clients.outbound import OutboundMessage
 from biller_server.clients.registry import PartnerClients, build_client
 from biller_server.clients.webhook import WebhookClient
+from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.jobs.clock import FakeClock
-from biller_server.jobs.deliveries import DeliveryEngine, enqueue_delivery
+from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
 from tests.conftest import make_settings
 from tests.fakes.server import Reply, server_error

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from biller_server.clients.base import PartnerRejectedRequest, PartnerUnavailable
 from biller_server.clients.registry import PartnerClients
-from biller_server.jobs.deliveries import DeliveryEngine, enqueue_delivery
+from biller_server.domain.deliveries import enqueue_delivery
+from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall
 from tests.jobs.conftest import START
 

@@ -13,7 +13,7 @@ import sys
 
 import sqlalchemy as sa
 
-from biller_server.jobs.deliveries import enqueue_delivery
+from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.persistence.models import Job, JobKind, JobState, OutboundCall, Payment, PaymentStatus
 from tests import factories
 from tests.fakes import payloads
