@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from biller_server.channels.digiledge.envelope import render_error
+from biller_server.channels.digiledge.views import blueprint
 from biller_server.config import Settings
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.channels import ChannelSpec
-from biller_server.http.parsing import ChannelBlueprint
 
 CHANNEL = "digiledge"
-
-blueprint = ChannelBlueprint(
-    "digiledge",
-    __name__,
-    description="Digiledge biller protocol: payment notification, bill fetch, validation and payment.",
-)
 
 
 def channel_spec(settings: Settings) -> ChannelSpec:
@@ -26,6 +20,3 @@ def channel_spec(settings: Settings) -> ChannelSpec:
         auth=ChannelAuth.from_settings(settings, CHANNEL),
         render_error=render_error,
     )
-
-
-from biller_server.channels.digiledge import views  # noqa: E402, F401  (registers the routes)

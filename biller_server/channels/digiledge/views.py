@@ -11,7 +11,6 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from biller_server.channels.digiledge import blueprint
 from biller_server.channels.digiledge import schemas as s
 from biller_server.channels.digiledge.envelope import render_ack
 from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificationSchema
@@ -19,9 +18,15 @@ from biller_server.domain import digiledge_protocol as protocol
 from biller_server.domain.notifications import NotificationReport, receive_payment_notification
 from biller_server.extensions import get_settings, request_session
 from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome
-from biller_server.http.parsing import parse_exact_json
+from biller_server.http.parsing import ChannelBlueprint, parse_exact_json
 from biller_server.persistence.models import Channel
 from biller_server.persistence.types import json_safe, utcnow
+
+blueprint = ChannelBlueprint(
+    "digiledge",
+    __name__,
+    description="Digiledge biller protocol: payment notification, bill fetch, validation and payment.",
+)
 
 ACK_CODES = """Acknowledgement codes (also in docs/channels/digiledge.md):
 200 ACCEPTED (verdict applied), 208 DUPLICATE (payment already has that status),

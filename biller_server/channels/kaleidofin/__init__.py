@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from biller_server.channels.kaleidofin.envelope import render_error
+from biller_server.channels.kaleidofin.views import blueprint
 from biller_server.config import Settings
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.channels import ChannelSpec
-from biller_server.http.parsing import ChannelBlueprint
 
 CHANNEL = "kaleidofin"
 PATH_PREFIX = "/bills"
-
-blueprint = ChannelBlueprint(
-    "kaleidofin",
-    __name__,
-    description="Kaleidofin collection API: bill fetch and payment acknowledgement (receipt).",
-)
 
 
 def channel_spec(settings: Settings) -> ChannelSpec:
@@ -26,6 +20,3 @@ def channel_spec(settings: Settings) -> ChannelSpec:
         auth=ChannelAuth.from_settings(settings, CHANNEL),
         render_error=render_error,
     )
-
-
-from biller_server.channels.kaleidofin import views  # noqa: E402, F401  (registers the routes)

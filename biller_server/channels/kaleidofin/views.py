@@ -6,7 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from biller_server.channels.kaleidofin import blueprint
 from biller_server.channels.kaleidofin import schemas as s
 from biller_server.channels.kaleidofin.envelope import render_success
 from biller_server.channels.kaleidofin.identifiers import resolve_identifiers
@@ -16,8 +15,15 @@ from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
 from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome, note_read_only_request
+from biller_server.http.parsing import ChannelBlueprint
 from biller_server.persistence.models import AmountExactness, Bill, Channel
 from biller_server.persistence.types import utcnow
+
+blueprint = ChannelBlueprint(
+    "kaleidofin",
+    __name__,
+    description="Kaleidofin collection API: bill fetch and payment acknowledgement (receipt).",
+)
 
 ERROR_RESPONSES = {
     400: "Refused: malformed body, invalid parameter, customer or bill not found, bill not payable, wrong amount.",
