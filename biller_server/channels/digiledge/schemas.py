@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from biller_server.domain.digiledge_messages import digiledge_amount_paise
+from biller_server.channels.digiledge.messages import digiledge_amount_paise
 from biller_server.domain.money import AmountError
 
 
@@ -73,7 +73,7 @@ REF_ID = validate.Regexp(r"^[A-Za-z0-9]{1,35}$", error="Must be 1 to 35 letters 
 
 class DigiledgeAmount(fields.Field):
     """A Digiledge amount: rupees as text ("1000" or "1000.50"), loaded as integer paise (see
-    ``biller_server.domain.digiledge_messages.digiledge_amount_paise``). More than two decimals is refused."""
+    ``biller_server.channels.digiledge.messages.digiledge_amount_paise``). More than two decimals is refused."""
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)

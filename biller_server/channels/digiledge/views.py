@@ -11,10 +11,10 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
+from biller_server.channels.digiledge import protocol
 from biller_server.channels.digiledge import schemas as s
 from biller_server.channels.digiledge.envelope import render_ack
 from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificationSchema
-from biller_server.domain import digiledge_protocol as protocol
 from biller_server.domain.notifications import NotificationReport, receive_payment_notification
 from biller_server.extensions import get_settings, request_session
 from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from biller_server.domain import digiledge_protocol
+from biller_server.channels.digiledge import protocol as digiledge_protocol
 from biller_server.persistence.models import Base, InboundMessage
 from tests.channels.digiledge.protocol import assert_ack, fetch_body, payment_body, status_body
 

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biller_server.domain import digiledge_messages as m
+from biller_server.channels.digiledge import messages as m
+from biller_server.channels.digiledge.messages import Refusal
 from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.deliveries import enqueue_delivery
-from biller_server.domain.digiledge_messages import Refusal
 from biller_server.domain.errors import (
     AmountNotAllowed,
     BillAlreadyFulfilled,
