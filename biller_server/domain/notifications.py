@@ -1,12 +1,14 @@
-"""Push notifications of a payment's fate (Digiledge's Payment Notification): store, apply once, acknowledge.
+"""Push notifications of a payment's fate (Digiledge's Payment Notification): store, apply once, say what it did.
 
 The notification is stored whole in the same transaction as its effect, so the answer (sent after the commit)
-always describes something that is in the books. Exact repeats get the first acknowledgement again.
+always describes something that is in the books. The channel words that answer (``NotificationResult`` -> its
+acknowledgement) and keeps it with the notification (``record_acknowledgement``): exact repeats get it again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import json
 from dataclasses import dataclass
@@ -22,21 +24,22 @@ from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_
 from biller_server.persistence.models import Channel, Payment, PaymentNotification
 
 
+class NotificationResult(enum.StrEnum):
+    """What a notification did to the books."""
+
+    CONFIRMED = "confirmed"  # its verdict was applied: the payment is confirmed
+    FAILED = "failed"  # its verdict was applied: the payment failed, its amount is owed again
+    ALREADY_KNOWN = "already_known"  # the payment already had this status: nothing changed
+    UNKNOWN_PAYMENT = "unknown_payment"  # no payment with this refId: held for reconciliation
+    CONTRADICTION = "contradiction"  # contradicts the payment's final status: recorded and flagged
+
+
 @dataclass(frozen=True)
-class Ack:
-    """The acknowledgement a notification gets: ``{reason, code, status}``."""
+class ReceivedNotification:
+    notification: PaymentNotification  # as stored; for a repeat, the first delivery's row
+    result: NotificationResult  # for a repeat, what the first delivery did
+    repeated: bool  # an exact repeat of a notification already stored: nothing changed now
 
-    code: int
-    status: str
-    reason: str
-
-
-# The acknowledgements a stored notification can get (docs/channels/digiledge.md publishes this table).
-ACK_APPLIED_SUCCESS = Ack(200, "ACCEPTED", "Payment confirmed")
-ACK_APPLIED_FAILURE = Ack(200, "ACCEPTED", "Payment marked failed; its amount is owed again")
-ACK_ALREADY_KNOWN = Ack(208, "DUPLICATE", "The payment already has this status; nothing changed")
-ACK_UNKNOWN_PAYMENT = Ack(202, "RECORDED", "No payment with this refId; held for reconciliation")
-ACK_CONTRADICTION = Ack(202, "RECORDED", "Contradicts the payment's final status; recorded and flagged")
 
 _SUCCESS_WORDS = {"success", "successful", "succeeded"}
 _FAILURE_WORDS = {"failure", "failed", "fail"}
@@ -72,8 +75,10 @@ def fingerprint_of(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def receive_payment_notification(*, session: Session, report: NotificationReport, now: dt.datetime) -> Ack:
-    """Store the notification and apply its verdict to the payment with that refId; return the acknowledgement."""
+def receive_payment_notification(
+    *, session: Session, report: NotificationReport, now: dt.datetime
+) -> ReceivedNotification:
+    """Store the notification and apply its verdict to the payment with that refId; say what it did."""
     verdict = verdict_of(report.reported_status)
     fingerprint = fingerprint_of(report.body)
     # Lock the payment first: identical notifications arriving together queue here, and each then sees whether
@@ -86,7 +91,7 @@ def receive_payment_notification(*, session: Session, report: NotificationReport
     ).one_or_none()
     repeat = _stored(session, report.channel, fingerprint)
     if repeat is not None:
-        return _ack_of(repeat)
+        return _repeat_of(repeat)
 
     notification = PaymentNotification(
         received_at=now,
@@ -113,10 +118,10 @@ def receive_payment_notification(*, session: Session, report: NotificationReport
         repeat = _stored(session, report.channel, fingerprint)
         if repeat is None:
             raise
-        return _ack_of(repeat)
+        return _repeat_of(repeat)
 
     if payment is None:
-        outcome, ack, needs_reconciliation = "unknown_payment", ACK_UNKNOWN_PAYMENT, True
+        outcome, result, needs_reconciliation = "unknown_payment", NotificationResult.UNKNOWN_PAYMENT, True
     else:
         applied = apply_payment_outcome(
             session=session,
@@ -127,12 +132,19 @@ def receive_payment_notification(*, session: Session, report: NotificationReport
             reason_codes=report.reason_codes or None,
             now=now,
         )
-        outcome, ack, needs_reconciliation = _result_of(applied, verdict)
+        outcome, result, needs_reconciliation = _result_of(applied, verdict)
     notification.outcome = outcome
     notification.needs_reconciliation = needs_reconciliation
-    notification.ack_code, notification.ack_status, notification.ack_reason = ack.code, ack.status, ack.reason
     session.flush()
-    return ack
+    return ReceivedNotification(notification, result, repeated=False)
+
+
+def record_acknowledgement(notification: PaymentNotification, *, code: int, status: str, reason: str) -> None:
+    """Keep the answer the channel gave a notification, so that its exact repeats get the same one.
+
+    Written in the caller's transaction, the one that stored the notification: both commit or neither does.
+    """
+    notification.ack_code, notification.ack_status, notification.ack_reason = code, status, reason
 
 
 def notifications_to_reconcile(*, session: Session, channel: Channel | None = None) -> list[PaymentNotification]:
@@ -150,16 +162,23 @@ def _stored(session: Session, channel: Channel, fingerprint: str) -> PaymentNoti
     ).one_or_none()
 
 
-def _ack_of(notification: PaymentNotification) -> Ack:
-    return Ack(notification.ack_code, notification.ack_status, notification.ack_reason)
+def _repeat_of(notification: PaymentNotification) -> ReceivedNotification:
+    if notification.outcome == "applied":
+        applied = verdict_of(notification.reported_status)
+        result = NotificationResult.CONFIRMED if applied is Outcome.SUCCEEDED else NotificationResult.FAILED
+    else:
+        result = NotificationResult(notification.outcome)
+    return ReceivedNotification(notification, result, repeated=True)
 
 
-def _result_of(applied: AppliedOutcome, verdict: Outcome) -> tuple[str, Ack, bool]:
+def _result_of(applied: AppliedOutcome, verdict: Outcome) -> tuple[str, NotificationResult, bool]:
+    """The stored outcome, the result and whether a person must look."""
     match applied:
         case AppliedOutcome.CONFIRMED | AppliedOutcome.FAILED:
-            return "applied", ACK_APPLIED_SUCCESS if verdict is Outcome.SUCCEEDED else ACK_APPLIED_FAILURE, False
+            result = NotificationResult.CONFIRMED if verdict is Outcome.SUCCEEDED else NotificationResult.FAILED
+            return "applied", result, False
         case AppliedOutcome.UNCHANGED:
-            return "already_known", ACK_ALREADY_KNOWN, False
+            return "already_known", NotificationResult.ALREADY_KNOWN, False
         case AppliedOutcome.FLAGGED:
-            return "contradiction", ACK_CONTRADICTION, True
+            return "contradiction", NotificationResult.CONTRADICTION, True
     raise AssertionError(applied)

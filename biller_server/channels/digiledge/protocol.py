@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biller_server.channels.digiledge import messages as m
+from biller_server.channels.digiledge.acks import Ack
 from biller_server.channels.digiledge.messages import Refusal
 from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.deliveries import enqueue_delivery
@@ -36,7 +37,6 @@ from biller_server.domain.errors import (
     InsufficientIdentifiers,
     TransactionConflict,
 )
-from biller_server.domain.notifications import Ack
 from biller_server.domain.payments import PaymentRequest, record_payment
 from biller_server.persistence.models import Bill, Channel, Job, JobKind, Payment, PaymentStatus
 

@@ -13,6 +13,7 @@ from flask.views import MethodView
 
 from biller_server.channels.digiledge import protocol
 from biller_server.channels.digiledge import schemas as s
+from biller_server.channels.digiledge.acks import acknowledge_notification
 from biller_server.channels.digiledge.envelope import render_ack
 from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificationSchema
 from biller_server.domain.notifications import NotificationReport, receive_payment_notification
@@ -66,7 +67,7 @@ class PaymentNotification(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Receive NPCI's verdict on a payment and apply it (stored before the answer, applied once)."""
         session = request_session()
-        ack = receive_payment_notification(
+        received = receive_payment_notification(
             session=session,
             report=NotificationReport(
                 channel=Channel.DIGILEDGE,
@@ -84,6 +85,7 @@ class PaymentNotification(MethodView):
             ),
             now=utcnow(),
         )
+        ack = acknowledge_notification(received)
         # The acknowledgement goes out only after the notification is stored (with its inbound log row).
         commit_with_inbound_log(session, f"notification_{ack.status.lower()}", partner_ref=body["refId"])
         return render_ack(code=ack.code, status=ack.status, reason=ack.reason)

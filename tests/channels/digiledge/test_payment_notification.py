@@ -122,6 +122,18 @@ def test_exact_repeat_gets_the_same_ack_and_changes_nothing(client, digiledge_he
     assert session.scalar(sa.select(sa.func.count()).select_from(PaymentEvent)) == events
 
 
+def test_a_repeat_is_told_what_the_first_delivery_was_told_as_stored(client, digiledge_headers, session, payment):
+    # Stored notifications keep their acknowledgement: a repeat is answered from the row, not from today's table.
+    notify(client, digiledge_headers, notification())
+    stored = session.scalars(sa.select(PaymentNotification)).one()
+    stored.ack_code, stored.ack_status, stored.ack_reason = 200, "ACCEPTED", "Worded by an earlier release"
+    session.flush()
+
+    repeat = notify(client, digiledge_headers, notification())
+
+    assert repeat.json == {"reason": "Worded by an earlier release", "code": 200, "status": "ACCEPTED"}
+
+
 def test_another_delivery_of_the_same_verdict_is_a_duplicate(client, digiledge_headers, session, payment):
     notify(client, digiledge_headers, notification(msg_id="MSG-1"))
     response = notify(client, digiledge_headers, notification(msg_id="MSG-2"))

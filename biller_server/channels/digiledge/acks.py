@@ -1,0 +1,44 @@
+"""Digiledge's acknowledgements ``{reason, code, status}``: the table of what each notification is told.
+
+The domain says what a notification did (``NotificationResult``); this channel says it in Digiledge's words
+(docs/channels/digiledge.md publishes the table). The first delivery's acknowledgement is kept with the stored
+notification, so its exact repeats are told the same, whatever this table says by then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from biller_server.domain.notifications import NotificationResult, ReceivedNotification, record_acknowledgement
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The acknowledgement a request gets: ``{reason, code, status}``."""
+
+    code: int
+    status: str
+    reason: str
+
+
+# What a notification is told, by what it did (docs/channels/digiledge.md publishes this table).
+NOTIFICATION_ACKS = {
+    NotificationResult.CONFIRMED: Ack(200, "ACCEPTED", "Payment confirmed"),
+    NotificationResult.FAILED: Ack(200, "ACCEPTED", "Payment marked failed; its amount is owed again"),
+    NotificationResult.ALREADY_KNOWN: Ack(208, "DUPLICATE", "The payment already has this status; nothing changed"),
+    NotificationResult.UNKNOWN_PAYMENT: Ack(202, "RECORDED", "No payment with this refId; held for reconciliation"),
+    NotificationResult.CONTRADICTION: Ack(
+        202, "RECORDED", "Contradicts the payment's final status; recorded and flagged"
+    ),
+}
+
+
+def acknowledge_notification(received: ReceivedNotification) -> Ack:
+    """The notification's acknowledgement: a repeat gets the one its first delivery got; a first delivery gets the
+    table's, kept with the notification (in the caller's transaction) for its repeats."""
+    stored = received.notification
+    if received.repeated:
+        return Ack(stored.ack_code, stored.ack_status, stored.ack_reason)
+    ack = NOTIFICATION_ACKS[received.result]
+    record_acknowledgement(stored, code=ack.code, status=ack.status, reason=ack.reason)
+    return ack
