@@ -180,21 +180,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a partner with a status client; expected one of {list(known)}")
         return value.lower()
 
-    @field_validator("kaleidofin_identifier_keys")
+    @field_validator("kaleidofin_identifier_keys", "digiledge_customer_params")
     @classmethod
     def _identifier_keys_are_known(cls, value: dict[str, str]) -> dict[str, str]:
+        # Kept as written: the channel compares names ignoring case (and Digiledge spaces) when a request comes in.
         allowed = {"customer_id", "loan_account_number", "mobile", "name"}
         for key, meaning in value.items():
             if meaning not in allowed:
                 raise ValueError(f"identifier key {key!r} maps to {meaning!r}; expected one of {sorted(allowed)}")
-        return {key.lower(): meaning for key, meaning in value.items()}
-
-    @field_validator("digiledge_customer_params")
-    @classmethod
-    def _customer_params_are_known(cls, value: dict[str, str]) -> dict[str, str]:
-        # Matched ignoring case and spaces: NPCI registers names such as "Loan Account Number".
-        cls._identifier_keys_are_known(value)
-        return {"".join(key.split()).lower(): meaning for key, meaning in value.items()}
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -26,6 +26,7 @@ from biller_server.channels.digiledge import messages as m
 from biller_server.channels.digiledge.acks import Ack
 from biller_server.channels.digiledge.messages import Refusal
 from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
+from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
 from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.domain.errors import (
     AmountNotAllowed,
@@ -53,6 +54,16 @@ ACKS = {
 }
 
 
+# Refused customerParams, in the words of the Failure's errorDescription (its code is BLR002).
+CUSTOMER_PARAMS_REFUSALS = {
+    IdentifierProblem.NONE_GIVEN: "No customerParams were given.",
+    IdentifierProblem.TOO_MANY: "At most {refused.limit} customerParams are accepted.",
+    IdentifierProblem.UNKNOWN_NAME: "customerParams name {refused.name!r} is not accepted by this biller.",
+    IdentifierProblem.EMPTY_VALUE: "customerParams value for {refused.name!r} is empty.",
+    IdentifierProblem.TWO_VALUES: "Two different values were given for {refused.meaning}.",
+}
+
+
 class NotThisBiller(DomainError):
     """The request names another biller: a routing mistake, answered as invalid, nothing queued."""
 
@@ -67,7 +78,7 @@ class RefIdReused(TransactionConflict):
 class ProtocolTerms:
     """The biller's side of the protocol, from the settings."""
 
-    customer_params: Mapping[str, str]  # accepted name (lower case, no spaces) -> identifier meaning
+    customer_params: Mapping[str, str]  # accepted name (case and spaces ignored) -> identifier meaning
     biller_id: str | None = None  # when set, requests for another billerId are refused
     tenant_id: str | None = None  # sent when the request carried none
     confirm_with: str | None = None  # partner whose status API confirms payments
@@ -220,32 +231,6 @@ def receive_txn_status(
     return _answer_once(session, m.TXN_STATUS_RESPONSE, ref_key, request, build, now)
 
 
-def resolve_customer_params(
-    params: Sequence[tuple[str, str]], accepted: Mapping[str, str], limit: int = MAX_CUSTOMER_PARAMS
-) -> dict[str, str]:
-    """Map each ``{name, value}`` to its meaning (names matched ignoring case and spaces; values trimmed).
-
-    An unknown name, an empty value, too many params or one meaning with two values is refused: a guess here
-    could show or pay the wrong customer's bill.
-    """
-    if not params:
-        raise InsufficientIdentifiers("No customerParams were given.")
-    if len(params) > limit:
-        raise InsufficientIdentifiers(f"At most {limit} customerParams are accepted.")
-    resolved: dict[str, str] = {}
-    for name, raw_value in params:
-        meaning = accepted.get("".join(name.split()).lower())
-        value = raw_value.strip()
-        if meaning is None:
-            raise InsufficientIdentifiers(f"customerParams name {name.strip()!r} is not accepted by this biller.")
-        if not value:
-            raise InsufficientIdentifiers(f"customerParams value for {name.strip()!r} is empty.")
-        if resolved.get(meaning, value) != value:
-            raise InsufficientIdentifiers(f"Two different values were given for {meaning}.")
-        resolved[meaning] = value
-    return resolved
-
-
 def request_fingerprint(request: Any) -> str:
     """SHA-256 of the request's meaningful fields: a repeat has the same one, a different request under the same
     refId another."""
@@ -259,7 +244,11 @@ def _check_biller(biller_id: str, terms: ProtocolTerms) -> None:
 
 
 def _find_customer(session: Session, params: Sequence[tuple[str, str]], terms: ProtocolTerms) -> CustomerBills:
-    identifiers = resolve_customer_params(params, terms.customer_params)
+    # customerParams names match ignoring case and spaces: NPCI registers names such as "Loan Account Number".
+    try:
+        identifiers = resolve_identifiers(params, terms.customer_params, limit=MAX_CUSTOMER_PARAMS, ignore_spaces=True)
+    except IdentifiersRefused as refused:
+        raise InsufficientIdentifiers(CUSTOMER_PARAMS_REFUSALS[refused.problem].format(refused=refused)) from None
     return fetch_customer_bills(session=session, identifiers=identifiers)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from flask_smorest import abort
 
 from biller_server.channels.kaleidofin import schemas as s
 from biller_server.channels.kaleidofin.envelope import render_success
-from biller_server.channels.kaleidofin.identifiers import resolve_identifiers
 from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
+from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
 from biller_server.domain.exactness import payable_range
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
@@ -33,6 +34,19 @@ ERROR_RESPONSES = {
     413: "Body larger than the configured limit.",
     415: "Body is not JSON.",
     503: "Temporarily unavailable (database); retry.",
+}
+
+
+# Refused identifiers, in Kaleidofin's words: (error code, message).
+IDENTIFIER_REFUSALS = {
+    IdentifierProblem.NONE_GIVEN: ("insufficient-customer-identifiers", "Give at least one customer identifier."),
+    IdentifierProblem.TOO_MANY: ("invalid-param", "At most {refused.limit} identifiers are accepted."),
+    IdentifierProblem.UNKNOWN_NAME: (
+        "invalid-param",
+        "identifierKey {refused.name!r} is not accepted by this biller (accepted: {accepted}).",
+    ),
+    IdentifierProblem.EMPTY_VALUE: ("invalid-param", "identifierValue for {refused.name!r} is empty."),
+    IdentifierProblem.TWO_VALUES: ("invalid-param", "Two different values were given for {refused.meaning}."),
 }
 
 
@@ -79,9 +93,16 @@ class FetchBills(MethodView):
         """Fetch a customer's payable bills by the identifiers the customer entered."""
         settings = get_settings()
         note_read_only_request()
-        identifiers = resolve_identifiers(
-            items, settings.kaleidofin_identifier_keys, settings.kaleidofin_max_identifiers
-        )
+        try:
+            identifiers = resolve_identifiers(
+                [(item["identifierKey"], item["identifierValue"]) for item in items],
+                settings.kaleidofin_identifier_keys,
+                limit=settings.kaleidofin_max_identifiers,
+            )
+        except IdentifiersRefused as refused:
+            code, message = IDENTIFIER_REFUSALS[refused.problem]
+            accepted = ", ".join(refused.accepted)
+            abort(400, message=message.format(refused=refused, accepted=accepted), error_code=code)
         found = fetch_customer_bills(session=request_session(), identifiers=identifiers)
         status = "AVAILABLE" if found.bills else "NO_OUTSTANDING"
         note_inbound_outcome(status.lower(), partner_ref=found.customer.lender_customer_id)

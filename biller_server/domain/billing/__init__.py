@@ -1,0 +1,1 @@
+"""Bills: what a customer owes and how a customer is found (identifiers, bill fetch), listing and cancelling."""
