@@ -20,7 +20,7 @@ from biller_server.domain.bill_upload import (
     template_csv,
     upload_bills,
 )
-from biller_server.domain.bills import BillError, cancel_bill, list_bills
+from biller_server.domain.billing.bills import BillError, cancel_bill, list_bills
 from biller_server.domain.money import rupees_text
 from biller_server.extensions import get_db
 from biller_server.persistence.models import Bill, BillStatus

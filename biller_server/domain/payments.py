@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from biller_server.domain.billing.exactness import check_amount_allowed
 from biller_server.domain.confirmations import enqueue_payment_confirmation
 from biller_server.domain.errors import (
     AmountNotAllowed,
@@ -24,7 +25,6 @@ from biller_server.domain.errors import (
     BillNotFound,
     TransactionConflict,
 )
-from biller_server.domain.exactness import check_amount_allowed
 from biller_server.domain.money import rupees_text
 from biller_server.domain.receipts import issue_receipt
 from biller_server.persistence.models import (

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from biller_server.domain.exactness import payable_range
+from biller_server.domain.billing.exactness import payable_range
 from biller_server.domain.money import AmountError, paise_from_rupees, paise_from_rupees_text, rupees_text
 from biller_server.persistence.models import Bill, Customer
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from biller_server.channels.digiledge import messages as m
 from biller_server.channels.digiledge.acks import Ack
 from biller_server.channels.digiledge.messages import Refusal
-from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
+from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
 from biller_server.domain.deliveries import enqueue_delivery
 from biller_server.domain.errors import (

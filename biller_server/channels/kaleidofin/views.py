@@ -9,9 +9,9 @@ from flask_smorest import abort
 
 from biller_server.channels.kaleidofin import schemas as s
 from biller_server.channels.kaleidofin.envelope import render_success
-from biller_server.domain.bill_fetch import CustomerBills, fetch_customer_bills
+from biller_server.domain.billing.exactness import payable_range
+from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
-from biller_server.domain.exactness import payable_range
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session

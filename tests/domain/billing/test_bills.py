@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from biller_server.domain.bills import BillHasPayments, BillNotFound, cancel_bill, list_bills
+from biller_server.domain.billing.bills import BillHasPayments, BillNotFound, cancel_bill, list_bills
 from biller_server.persistence.models import BillStatus
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
 
