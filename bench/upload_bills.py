@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from biller_server.config import load_settings
 
-from biller_server.domain.bill_upload_csv import COLUMNS
+from biller_server.domain.upload import COLUMNS
 from biller_server.persistence.database import create_engine_for
 from biller_server.persistence.migrate import upgrade
 

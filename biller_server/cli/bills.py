@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from biller_server.domain.bill_upload import (
+from biller_server.domain.billing.bills import BillError, cancel_bill, list_bills
+from biller_server.domain.money import rupees_text
+from biller_server.domain.upload import (
     Conflict,
     RejectedRow,
     UploadFileError,
@@ -20,8 +22,6 @@ from biller_server.domain.bill_upload import (
     template_csv,
     upload_bills,
 )
-from biller_server.domain.billing.bills import BillError, cancel_bill, list_bills
-from biller_server.domain.money import rupees_text
 from biller_server.extensions import get_db
 from biller_server.persistence.models import Bill, BillStatus
 from biller_server.persistence.types import utcnow

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from biller_server.cli import bills as bills_cli
 from biller_server.cli import cli
-from biller_server.domain.bill_upload import COLUMNS
+from biller_server.domain.upload import COLUMNS
 from biller_server.persistence.models import Bill, BillStatus
 from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory

@@ -1,7 +1,7 @@
 """The bill upload file: reading a lender's CSV and checking each row on its own.
 
 Rules that need more than one row (a partner_bill_id twice in the file, a customer with two names) are checked
-by ``bill_upload`` in a staging table, so that reading never keeps per-row state and memory stays flat.
+by ``loader`` in a staging table (``store``), so that reading never keeps per-row state and memory stays flat.
 """
 
 from __future__ import annotations

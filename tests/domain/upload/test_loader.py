@@ -8,7 +8,7 @@ from typing import NamedTuple
 import pytest
 import sqlalchemy as sa
 
-from biller_server.domain.bill_upload import (
+from biller_server.domain.upload import (
     COLUMNS,
     Conflict,
     RejectedRow,

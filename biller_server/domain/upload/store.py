@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.domain.bill_upload_csv import BillRow
+from biller_server.domain.upload.reader import BillRow
 from biller_server.persistence.types import UTCDateTime
 
 _STAGING_COLUMNS = (

@@ -1,7 +1,7 @@
 """Admin bill upload: load the instalments a lender's loan system says borrowers owe.
 
 One pass over the file checks each row and streams the valid ones into a staging table; checks across rows and
-the writes are then set-based (see ``bill_upload_store``). If any row is bad, nothing is written unless the
+the writes are then set-based (see ``store``). If any row is bad, nothing is written unless the
 caller asked to skip bad rows. A bill that has a payment, or was cancelled, is never changed by an upload: a
 row that differs from it is reported as a conflict and left alone. Uploading the same file twice changes
 nothing the second time. All writes happen on the caller's session, in the caller's one transaction.
@@ -16,31 +16,9 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from biller_server.domain.bill_upload_csv import (
-    COLUMNS,
-    BillCsv,
-    BillRow,
-    RejectedRow,
-    UploadFileError,
-    open_bill_csv,
-    template_csv,
-)
-from biller_server.domain.bill_upload_store import CrossRowProblem, Staging
+from biller_server.domain.upload.reader import BillRow, RejectedRow
+from biller_server.domain.upload.store import CrossRowProblem, Staging
 from biller_server.persistence.models import BillStatus
-
-__all__ = [
-    "BATCH_SIZE",
-    "COLUMNS",
-    "BillCsv",
-    "BillRow",
-    "Conflict",
-    "RejectedRow",
-    "UploadFileError",
-    "UploadReport",
-    "open_bill_csv",
-    "template_csv",
-    "upload_bills",
-]
 
 BATCH_SIZE = 5000
 

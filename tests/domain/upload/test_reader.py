@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from biller_server.domain.bill_upload_csv import (
+from biller_server.domain.upload.reader import (
     COLUMNS,
     BillRow,
     RejectedRow,
