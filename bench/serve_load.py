@@ -251,7 +251,7 @@ def make_digiledge_payments(url: str, bills: list[tuple[str, int]], run_tag: str
     its confirmation job); return their refIds."""
     from biller_server.config import load_settings
 
-    from biller_server.domain.payments import PaymentRequest, record_payment
+    from biller_server.domain.payments.recording import PaymentRequest, record_payment
     from biller_server.persistence.database import Database
     from biller_server.persistence.models import Channel
     from biller_server.persistence.types import utcnow

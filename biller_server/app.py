@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from biller_server import __version__
 from biller_server.channels import digiledge, kaleidofin
 from biller_server.config import Settings, load_settings
-from biller_server.domain.payment_events import PaymentEvents, configure_payment_events
+from biller_server.domain.payments.events import PaymentEvents, configure_payment_events
 from biller_server.extensions import init_extensions
 from biller_server.http import health
 from biller_server.http.channels import ChannelRegistry

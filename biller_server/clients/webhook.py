@@ -1,4 +1,4 @@
-"""The lender's webhook: payment events (biller_server/domain/payment_events.py) POSTed as signed JSON.
+"""The lender's webhook: payment events (biller_server/domain/payments/events.py) POSTed as signed JSON.
 
 Each delivery carries ``X-Biller-Signature: t=<unix seconds>,v1=<hex>``, where ``<hex>`` is
 HMAC-SHA256(secret, ``"<t>." + body``) over the exact bytes of the body. The timestamp is the time of that

@@ -1,7 +1,7 @@
 """A payment's outcome in the biller's own words, whatever words the partner that reported it used.
 
 Partner clients translate their answers into it (biller_server/clients/), push notifications their verdicts, and
-``domain.payment_outcomes`` applies it to the books.
+``domain.payments.outcomes`` applies it to the books.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ from biller_server.clients.base import (
     PaymentContext,
     StatusResult,
 )
-from biller_server.domain.offline import system_bill_id_carries_a_payment
-from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.payments.offline import system_bill_id_carries_a_payment
+from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs import queue
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (

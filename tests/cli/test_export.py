@@ -6,8 +6,8 @@ import io
 
 from biller_server.cli import cli
 from biller_server.clients.base import Outcome
-from biller_server.domain.payment_export import COLUMNS, export_rows
-from biller_server.domain.payment_outcomes import apply_payment_outcome
+from biller_server.domain.payments.export import COLUMNS, export_rows
+from biller_server.domain.payments.outcomes import apply_payment_outcome
 from biller_server.persistence.models import Channel, PaymentStatus
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory, ReceiptFactory
 

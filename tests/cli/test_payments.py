@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from biller_server.cli import cli
 from biller_server.cli.payments import payments_group
 from biller_server.clients.base import Outcome
-from biller_server.domain.confirmations import enqueue_payment_confirmation
-from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.persistence.models import (
     Channel,
     Job,

@@ -18,7 +18,7 @@ def settings_overrides():
 
 
 def test_worker_once_works_every_due_job_and_exits(app, session):
-    from biller_server.domain.confirmations import enqueue_payment_confirmation
+    from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 
     payment = PaymentFactory()
     ReceiptFactory(payment=payment)

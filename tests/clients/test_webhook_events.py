@@ -12,9 +12,9 @@ from biller_server.clients.fake import FakePartnerClient
 from biller_server.clients.http import Timeouts
 from biller_server.clients.registry import PartnerClients
 from biller_server.clients.webhook import WebhookClient
-from biller_server.domain.confirmations import enqueue_payment_confirmation
-from biller_server.domain.payment_events import PaymentEvents, configure_payment_events, configured_payment_events
-from biller_server.domain.payment_outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.events import PaymentEvents, configure_payment_events, configured_payment_events
+from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs.clock import FakeClock
 from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.jobs.engine import ConfirmationEngine

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from biller_server.clients.http import PartnerHttp, Timeouts
-from biller_server.domain.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.extensions import DB_KEY, SETTINGS_KEY
 from biller_server.persistence.models import Channel, Job, OutboundCall, PaymentNotification, PaymentStatus
 from biller_server.persistence.types import utcnow

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from biller_server.clients.base import PartnerClient
 from biller_server.clients.registry import PartnerClients
-from biller_server.domain.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.jobs import queue
 from biller_server.jobs.clock import FakeClock
 from biller_server.jobs.engine import KINDS, ConfirmationEngine

@@ -12,7 +12,7 @@ from biller_server.clients.fake import FakePartnerClient
 from biller_server.clients.http import Timeouts
 from biller_server.clients.kaleidofin import KaleidofinClient
 from biller_server.clients.payu import PayUClient
-from biller_server.domain.payment_outcomes import apply_payment_outcome
+from biller_server.domain.payments.outcomes import apply_payment_outcome
 from biller_server.jobs.schedule import check_offsets
 from biller_server.persistence.models import (
     BillStatus,

@@ -6,8 +6,8 @@ import pytest
 
 from biller_server.clients.http import Timeouts
 from biller_server.clients.kaleidofin import KaleidofinClient
-from biller_server.domain.offline import record_offline_payment
-from biller_server.domain.payments import PaymentRequest, record_payment
+from biller_server.domain.payments.offline import record_offline_payment
+from biller_server.domain.payments.recording import PaymentRequest, record_payment
 from biller_server.persistence.models import AmountExactness, BillStatus, Channel, JobState, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory
 from tests.fakes import payloads

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biller_server.domain.notifications import NotificationResult, ReceivedNotification, record_acknowledgement
+from biller_server.domain.payments.notifications import NotificationResult, ReceivedNotification, record_acknowledgement
 
 
 @dataclass(frozen=True)

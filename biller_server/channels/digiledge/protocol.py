@@ -38,7 +38,7 @@ from biller_server.domain.errors import (
     InsufficientIdentifiers,
     TransactionConflict,
 )
-from biller_server.domain.payments import PaymentRequest, record_payment
+from biller_server.domain.payments.recording import PaymentRequest, record_payment
 from biller_server.persistence.models import Bill, Channel, Job, JobKind, Payment, PaymentStatus
 
 RECEIVER = "digiledge"

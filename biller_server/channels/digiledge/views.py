@@ -16,7 +16,7 @@ from biller_server.channels.digiledge import schemas as s
 from biller_server.channels.digiledge.acks import acknowledge_notification
 from biller_server.channels.digiledge.envelope import render_ack
 from biller_server.channels.digiledge.schemas import AckSchema, PaymentNotificationSchema
-from biller_server.domain.notifications import NotificationReport, receive_payment_notification
+from biller_server.domain.payments.notifications import NotificationReport, receive_payment_notification
 from biller_server.extensions import get_settings, request_session
 from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome
 from biller_server.http.parsing import ChannelBlueprint, parse_exact_json

@@ -13,7 +13,7 @@ from biller_server.domain.billing.exactness import payable_range
 from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
 from biller_server.domain.money import rupees_json
-from biller_server.domain.payments import PaymentRequest, RecordedPayment, record_payment
+from biller_server.domain.payments.recording import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
 from biller_server.http.inbound_log import commit_with_inbound_log, note_inbound_outcome, note_read_only_request
 from biller_server.http.parsing import ChannelBlueprint

@@ -5,7 +5,7 @@ import copy
 import pytest
 import sqlalchemy as sa
 
-from biller_server.domain.notifications import notifications_to_reconcile
+from biller_server.domain.payments.notifications import notifications_to_reconcile
 from biller_server.persistence.models import (
     BillStatus,
     Channel,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.domain.confirmations import FIRST_CHECK_DELAY
 from biller_server.domain.errors import DomainError
-from biller_server.domain.payments import PaymentRequest, record_payment
+from biller_server.domain.payments.confirmations import FIRST_CHECK_DELAY
+from biller_server.domain.payments.recording import PaymentRequest, record_payment
 from biller_server.persistence.models import (
     Channel,
     ChannelBillReference,

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from biller_server.domain.payment_export import COLUMNS, export_rows, spreadsheet_safe
+from biller_server.domain.payments.export import COLUMNS, export_rows, spreadsheet_safe
 from biller_server.persistence.models import PaymentStatus
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory, ReceiptFactory
 

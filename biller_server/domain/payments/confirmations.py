@@ -2,8 +2,8 @@
 
 The job row is written in the same transaction as the payment, so a payment can never exist without the work
 that will confirm it. The engine that carries the work out lives in ``biller_server.jobs``; what an outcome does
-to the books lives in ``biller_server.domain.payment_outcomes``; offline payments, posted to Kaleidofin before
-they are confirmed, in ``biller_server.domain.offline``.
+to the books lives in ``biller_server.domain.payments.outcomes``; offline payments, posted to Kaleidofin before
+they are confirmed, in ``biller_server.domain.payments.offline``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.domain.errors import AmountNotAllowed, BillNotFound, DomainError
-from biller_server.domain.offline import record_offline_payment
+from biller_server.domain.payments.offline import record_offline_payment
 from biller_server.persistence.models import (
     BillStatus,
     Channel,
@@ -113,7 +113,7 @@ def test_offline_payment_follows_the_bill_rules(session):
 
 
 def _bbps_payment_on_system_bill(session, bill, system_bill_id):
-    from biller_server.domain.payments import PaymentRequest, record_payment
+    from biller_server.domain.payments.recording import PaymentRequest, record_payment
 
     return record_payment(
         session=session,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.domain.outcomes import Outcome
-from biller_server.domain.payment_events import announce_final_state
+from biller_server.domain.payments.events import announce_final_state
 from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
 
 _FINAL_STATUS = {Outcome.SUCCEEDED: PaymentStatus.CONFIRMED, Outcome.FAILED: PaymentStatus.FAILED}

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biller_server.domain.billing.exactness import check_amount_allowed
-from biller_server.domain.confirmations import enqueue_payment_confirmation
 from biller_server.domain.errors import (
     AmountNotAllowed,
     BillAlreadyFulfilled,
@@ -26,7 +25,8 @@ from biller_server.domain.errors import (
     TransactionConflict,
 )
 from biller_server.domain.money import rupees_text
-from biller_server.domain.receipts import issue_receipt
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.receipts import issue_receipt
 from biller_server.persistence.models import (
     Bill,
     BillStatus,

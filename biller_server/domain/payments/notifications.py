@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import DomainError
 from biller_server.domain.outcomes import Outcome
-from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_outcome
+from biller_server.domain.payments.outcomes import AppliedOutcome, apply_payment_outcome
 from biller_server.persistence.models import Channel, Payment, PaymentNotification
 
 

@@ -1,6 +1,6 @@
 """Events for the lender: a payment reached a final state (CONFIRMED, FAILED, UNRESOLVED).
 
-``payment_outcomes`` calls ``announce_final_state`` in the same transaction as the state change, so the event is
+``payments.outcomes`` calls ``announce_final_state`` in the same transaction as the state change, so the event is
 queued exactly when the change commits (and never when it rolls back); the delivery queue then sends it at least
 once to the lender's webhook (biller_server/clients/webhook.py).
 

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.domain.outcomes import Outcome
-from biller_server.domain.payment_outcomes import AppliedOutcome, apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.payments.outcomes import AppliedOutcome, apply_payment_outcome, mark_payment_unresolved
 from biller_server.persistence.models import BillStatus, PaymentEvent, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
 

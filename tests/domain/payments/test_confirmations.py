@@ -1,6 +1,6 @@
 import datetime as dt
 
-from biller_server.domain.confirmations import enqueue_payment_confirmation
+from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.persistence.models import JobKind, JobState
 from tests.factories import PaymentFactory
 
