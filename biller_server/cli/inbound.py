@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask.cli import with_appcontext
 
 from biller_server.domain.money import rupees_text
-from biller_server.domain.reports import INDIA, india_day_bounds
+from biller_server.domain.reports.daily import INDIA, india_day_bounds
 from biller_server.extensions import get_db
 from biller_server.persistence.models import InboundMessage, Payment
 from biller_server.persistence.types import utcnow

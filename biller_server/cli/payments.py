@@ -16,7 +16,7 @@ from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
 from biller_server.domain.payments.export import COLUMNS, export_rows
 from biller_server.domain.payments.offline import record_offline_payment
-from biller_server.domain.reports import india_day_bounds
+from biller_server.domain.reports.daily import india_day_bounds
 from biller_server.extensions import get_db, get_settings
 from biller_server.persistence.models import (
     Channel,

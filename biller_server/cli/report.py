@@ -10,7 +10,14 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from biller_server.domain.reports import CSV_HEADER, INDIA, daily_report, report_csv_rows, report_json, report_table
+from biller_server.domain.reports.daily import (
+    CSV_HEADER,
+    INDIA,
+    daily_report,
+    report_csv_rows,
+    report_json,
+    report_table,
+)
 from biller_server.extensions import get_db
 from biller_server.persistence.types import utcnow
 

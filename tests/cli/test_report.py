@@ -9,7 +9,7 @@ import pytest
 
 from biller_server.cli import cli
 from biller_server.cli import report as report_module
-from tests.domain.test_reports import build_fixture_day
+from tests.domain.reports.test_daily import build_fixture_day
 
 
 def test_json_gives_exact_amounts_as_text_and_paise(app, session):

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.domain.money import rupees_text
-from biller_server.domain.reports import INDIA
+from biller_server.domain.reports.daily import INDIA
 from biller_server.persistence.models import Bill, Customer, Payment, PaymentEvent, Receipt
 
 COLUMNS = (

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from biller_server.domain.reports import Tally, daily_report, india_day_bounds, report_csv_rows, report_table
+from biller_server.domain.reports.daily import Tally, daily_report, india_day_bounds, report_csv_rows, report_table
 from biller_server.persistence.models import Channel, PaymentNotification, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory
 
