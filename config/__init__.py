@@ -4,11 +4,21 @@ Installed as ``biller_server.config``; see ``config/README.md`` for every variab
 """
 
 from biller_server.config.settings import (
+    PARTNERS,
     ChannelAuthScheme,
+    ChannelSettings,
     Environment,
     MissingSettingError,
     Settings,
     load_settings,
 )
 
-__all__ = ["ChannelAuthScheme", "Environment", "MissingSettingError", "Settings", "load_settings"]
+__all__ = [
+    "PARTNERS",
+    "ChannelAuthScheme",
+    "ChannelSettings",
+    "Environment",
+    "MissingSettingError",
+    "Settings",
+    "load_settings",
+]

@@ -1,8 +1,10 @@
 """Every setting of biller-server, its type and its default.
 
 Settings are read from the environment once, at start-up, with the prefix ``BILLER_`` (``BILLER_DATABASE_URL``
-sets ``database_url``; each channel has flat variables such as ``BILLER_KALEIDOFIN_API_KEY``; lists and maps
-are JSON). ``config/README.md`` documents each variable; a test checks that it names every field declared here.
+sets ``database_url``; lists and maps are JSON). Each inbound channel's settings are one ``ChannelSettings`` field
+(``Settings.kaleidofin``), whose fields are still flat variables: ``BILLER_KALEIDOFIN_API_KEY`` sets
+``kaleidofin.api_key``, and ``load_settings(kaleidofin_api_key=...)`` does the same. ``config/README.md``
+documents each variable; a test checks that it names every one (``Settings.variable_names()``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,16 +36,133 @@ class MissingSettingError(RuntimeError):
 
 DEFAULT_INSTANCE_DIR = Path("instance")
 
-# Placeholders used only in development and test, so that a fresh checkout runs without set-up. A production
-# start refuses them (see Settings.check_production).
-DEVELOPMENT_SECRETS = {
-    "kaleidofin_api_key": "dev-kaleidofin-key",
-    "digiledge_api_key": "dev-digiledge-key",
-}
+# The partners with a status client (biller_server/clients/registry.py builds one per name): what a channel's
+# BILLER_<CHANNEL>_CONFIRMED_BY may name. "fake" answers from memory and is refused in production.
+PARTNERS = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "fake")
+IDENTIFIER_MEANINGS = ("customer_id", "loan_account_number", "mobile", "name")
+
+
+def development_secret(name: str) -> str | None:
+    """The placeholder of a secret in development and test, so that a fresh checkout runs without set-up: each
+    channel's API key is ``dev-<channel>-key``. A production start refuses placeholders (Settings.check_production)."""
+    channel, _, field_name = name.partition("_")
+    return f"dev-{channel}-key" if field_name == "api_key" and channel in Settings.channel_names() else None
+
+
+class ChannelSettings(BaseModel):
+    """One inbound partner channel: how it proves who it is, who confirms its payments, which identifiers it takes.
+
+    Declared once per channel on ``Settings`` (``kaleidofin: KaleidofinSettings``); each field is the variable
+    ``BILLER_<CHANNEL>_<FIELD>``, or ``BILLER_<CHANNEL>_<ALIAS>`` for a field with an alias.
+    """
+
+    model_config = ConfigDict(extra="ignore")  # BILLER_KALEIDOFIN_STATUS_URL and the like are not the channel's
+
+    auth_scheme: ChannelAuthScheme = ChannelAuthScheme.API_KEY
+    api_key_header: str = "X-API-Key"
+    api_key: SecretStr | None = None
+    previous_api_key: SecretStr | None = None
+    basic_username: str | None = None
+    basic_password: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str | None = None
+    allowed_networks: list[str] = Field(default_factory=list)
+    # Which partner's status API confirms the payments this channel brings (see docs/confirmations.md). Unset:
+    # the partner of the channel's own name.
+    confirmed_by: str | None = None
+    # Identifier names the biller accepts and what each one means. Names mapped to "name" are a check only: they
+    # never identify a customer on their own. Compared ignoring case (domain/billing/identifiers.py).
+    identifier_keys: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customerid": "customer_id",
+            "consumerid": "customer_id",
+            "loanaccountnumber": "loan_account_number",
+            "loannumber": "loan_account_number",
+            "mobile": "mobile",
+            "mobilenumber": "mobile",
+            "phonenumber": "mobile",
+            "name": "name",
+        }
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `BILLER_KALEIDOFIN_API_KEY=` in a .env file is no key at all, never an empty key.
+        return None if value == "" else value
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("confirmed_by")
+    @classmethod
+    def _confirmed_by_a_known_partner(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in PARTNERS:
+            raise ValueError(f"{value!r} is not a partner with a status client; expected one of {list(PARTNERS)}")
+        return None if value is None else value.lower()
+
+    @field_validator("identifier_keys")
+    @classmethod
+    def _identifier_keys_are_known(cls, value: dict[str, str]) -> dict[str, str]:
+        # Kept as written: the channel compares names ignoring case (and Digiledge spaces) when a request comes in.
+        for key, meaning in value.items():
+            if meaning not in IDENTIFIER_MEANINGS:
+                raise ValueError(
+                    f"identifier key {key!r} maps to {meaning!r}; expected one of {sorted(IDENTIFIER_MEANINGS)}"
+                )
+        return value
+
+    @classmethod
+    def variable_keys(cls) -> dict[str, str]:
+        """Each field by the name its variable ends with (``BILLER_<CHANNEL>_<key>``): its alias, or its own name."""
+        return {field.alias or name: name for name, field in cls.model_fields.items()}
+
+
+class KaleidofinSettings(ChannelSettings):
+    """Kaleidofin (inbound): /bills/fetchBills and /bills/fetchReceipt."""
+
+    max_identifiers: int = Field(default=10, ge=1)
+
+
+class DigiledgeSettings(ChannelSettings):
+    """Digiledge (inbound): the BOU's payment notification and biller protocol requests."""
+
+    path_prefix: str = "/digiledge"
+    # Where the biller posts its responses (BillFetchResponse, BillPaymentResponse, ...): the BOU's base URL.
+    bou_base_url: str | None = None
+    # customerParams names the biller accepts (case and spaces ignored) and what each one means, as for Kaleidofin.
+    identifier_keys: dict[str, str] = Field(
+        alias="customer_params",
+        default_factory=lambda: {
+            "customerid": "customer_id",
+            "consumerid": "customer_id",
+            "loanaccountnumber": "loan_account_number",
+            "loannumber": "loan_account_number",
+            "mobile": "mobile",
+            "mobilenumber": "mobile",
+            "registeredmobilenumber": "mobile",
+            "name": "name",
+            "customername": "name",
+        },
+    )
+    # tenantId sent back when the request carried none (Digiledge's payment and status requests show none).
+    tenant_id: str | None = None
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BILLER_", extra="ignore", case_sensitive=False)
+    # A channel's variables are its field's: BILLER_KALEIDOFIN_API_KEY is kaleidofin.api_key (split once, after
+    # the channel's name, so field names keep their underscores).
+    model_config = SettingsConfigDict(
+        env_prefix="BILLER_",
+        extra="ignore",
+        case_sensitive=False,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     env: Environment = Environment.DEVELOPMENT
     instance_dir: Path = DEFAULT_INSTANCE_DIR
@@ -59,65 +179,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     trust_forwarded_for: bool = False
 
-    # Kaleidofin channel (inbound): /bills/fetchBills and /bills/fetchReceipt.
-    kaleidofin_auth_scheme: ChannelAuthScheme = ChannelAuthScheme.API_KEY
-    kaleidofin_api_key_header: str = "X-API-Key"
-    kaleidofin_api_key: SecretStr | None = None
-    kaleidofin_previous_api_key: SecretStr | None = None
-    kaleidofin_basic_username: str | None = None
-    kaleidofin_basic_password: SecretStr | None = None
-    kaleidofin_jwt_secret: SecretStr | None = None
-    kaleidofin_jwt_audience: str | None = None
-    kaleidofin_allowed_networks: list[str] = Field(default_factory=list)
-    kaleidofin_max_identifiers: int = Field(default=10, ge=1)
-    # Which partner's status API confirms the payments this channel brings (see docs/confirmations.md).
-    kaleidofin_confirmed_by: str = "kaleidofin"
-    # Identifier keys the biller accepts (case-insensitive) and what each one means. Keys mapped to "name" are
-    # a check only: they never identify a customer on their own.
-    kaleidofin_identifier_keys: dict[str, str] = Field(
-        default_factory=lambda: {
-            "customerid": "customer_id",
-            "consumerid": "customer_id",
-            "loanaccountnumber": "loan_account_number",
-            "loannumber": "loan_account_number",
-            "mobile": "mobile",
-            "mobilenumber": "mobile",
-            "phonenumber": "mobile",
-            "name": "name",
-        }
-    )
-
-    # Digiledge channel (inbound).
-    digiledge_auth_scheme: ChannelAuthScheme = ChannelAuthScheme.API_KEY
-    digiledge_api_key_header: str = "X-API-Key"
-    digiledge_api_key: SecretStr | None = None
-    digiledge_previous_api_key: SecretStr | None = None
-    digiledge_basic_username: str | None = None
-    digiledge_basic_password: SecretStr | None = None
-    digiledge_jwt_secret: SecretStr | None = None
-    digiledge_jwt_audience: str | None = None
-    digiledge_allowed_networks: list[str] = Field(default_factory=list)
-    digiledge_path_prefix: str = "/digiledge"
-    # Which partner's status API confirms the payments Digiledge brings (see docs/confirmations.md).
-    digiledge_confirmed_by: str = "digiledge"
-    # Where the biller posts its responses (BillFetchResponse, BillPaymentResponse, ...): the BOU's base URL.
-    digiledge_bou_base_url: str | None = None
-    # customerParams names the biller accepts (case and spaces ignored) and what each one means, as for Kaleidofin.
-    digiledge_customer_params: dict[str, str] = Field(
-        default_factory=lambda: {
-            "customerid": "customer_id",
-            "consumerid": "customer_id",
-            "loanaccountnumber": "loan_account_number",
-            "loannumber": "loan_account_number",
-            "mobile": "mobile",
-            "mobilenumber": "mobile",
-            "registeredmobilenumber": "mobile",
-            "name": "name",
-            "customername": "name",
-        }
-    )
-    # tenantId sent back when the request carried none (Digiledge's payment and status requests show none).
-    digiledge_tenant_id: str | None = None
+    # The inbound channels (ChannelSettings above), one field each.
+    kaleidofin: KaleidofinSettings = Field(default_factory=KaleidofinSettings)
+    digiledge: DigiledgeSettings = Field(default_factory=DigiledgeSettings)
 
     # Outbound calls to partners (docs/confirmations.md). URLs and credentials are needed only for the partners a
     # channel is confirmed by (and Kaleidofin's payment and fetch URLs only for offline payments).
@@ -162,33 +226,72 @@ class Settings(BaseSettings):
     @field_validator("*", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
-        # `BILLER_KALEIDOFIN_API_KEY=` in a .env file is no key at all, never an empty key.
-        return None if value == "" else value
+        return None if value == "" else value  # as for a channel's variables (ChannelSettings)
 
-    @field_validator("kaleidofin_allowed_networks", "digiledge_allowed_networks")
+    @model_validator(mode="before")
     @classmethod
-    def _networks_are_cidrs(cls, value: list[str]) -> list[str]:
-        for network in value:
-            ipaddress.ip_network(network, strict=False)
-        return value
+    def _channel_variables_by_flat_name(cls, data: Any) -> Any:
+        """Take ``kaleidofin_api_key=...`` (a keyword override, as tests give them) as ``kaleidofin.api_key``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for channel, model in cls.channel_models().items():
+            for key in model.variable_keys():
+                flat = f"{channel}_{key}"
+                if flat in data:
+                    values = data.get(channel) or {}
+                    if isinstance(values, BaseModel):
+                        values = values.model_dump(by_alias=True)
+                    data[channel] = {**values, key: data.pop(flat)}
+        return data
 
-    @field_validator("kaleidofin_confirmed_by", "digiledge_confirmed_by")
-    @classmethod
-    def _confirmed_by_a_known_partner(cls, value: str) -> str:
-        known = ("kaleidofin", "digiledge", "payu", "cashfree", "setu", "fake")
-        if value.lower() not in known:
-            raise ValueError(f"{value!r} is not a partner with a status client; expected one of {list(known)}")
-        return value.lower()
+    @model_validator(mode="after")
+    def _channels_confirmed_by_their_own_partner_by_default(self) -> Settings:
+        for channel, settings in self.channels().items():
+            if settings.confirmed_by is None:
+                if channel not in PARTNERS:
+                    raise ValueError(f"set BILLER_{channel.upper()}_CONFIRMED_BY: {channel!r} has no status client")
+                settings.confirmed_by = channel
+        return self
 
-    @field_validator("kaleidofin_identifier_keys", "digiledge_customer_params")
     @classmethod
-    def _identifier_keys_are_known(cls, value: dict[str, str]) -> dict[str, str]:
-        # Kept as written: the channel compares names ignoring case (and Digiledge spaces) when a request comes in.
-        allowed = {"customer_id", "loan_account_number", "mobile", "name"}
-        for key, meaning in value.items():
-            if meaning not in allowed:
-                raise ValueError(f"identifier key {key!r} maps to {meaning!r}; expected one of {sorted(allowed)}")
-        return value
+    def channel_models(cls) -> dict[str, type[ChannelSettings]]:
+        """The inbound channels, by name, with the model of their settings."""
+        return {
+            name: field.annotation
+            for name, field in cls.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, ChannelSettings)
+        }
+
+    @classmethod
+    def channel_names(cls) -> tuple[str, ...]:
+        return tuple(cls.channel_models())
+
+    @classmethod
+    def variable_names(cls) -> list[str]:
+        """Every setting by its variable's name without ``BILLER_``, lower case (``kaleidofin_api_key``)."""
+        channels = cls.channel_models()
+        names: list[str] = []
+        for name in cls.model_fields:
+            if name in channels:
+                names += [f"{name}_{key}" for key in channels[name].variable_keys()]
+            else:
+                names.append(name)
+        return names
+
+    def channels(self) -> dict[str, ChannelSettings]:
+        return {name: getattr(self, name) for name in self.channel_names()}
+
+    def value(self, name: str) -> object:
+        """A setting's value by its variable's name (``kaleidofin_api_key``), a channel's too."""
+        for channel, settings in self.channels().items():
+            if name.startswith(f"{channel}_"):
+                field_name = settings.variable_keys().get(name.removeprefix(f"{channel}_"))
+                if field_name is not None:
+                    return getattr(settings, field_name)
+        if name not in type(self).model_fields:
+            raise KeyError(name)
+        return getattr(self, name)
 
     @property
     def is_production(self) -> bool:
@@ -201,37 +304,40 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.instance_dir / 'biller.sqlite3').resolve()}"
 
     def secret(self, name: str) -> str | None:
-        """Return a secret's value, falling back to the development placeholder outside production."""
-        value = getattr(self, name)
+        """Return a secret's value by its variable's name, falling back to the development placeholder outside
+        production."""
+        value = self.value(name)
         if value is not None:
             return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
         if not self.is_production:
-            return DEVELOPMENT_SECRETS.get(name)
+            return development_secret(name)
         return None
 
     def check_production(self) -> None:
         """Refuse to start in production without the partner secrets the configured schemes need."""
         if not self.is_production:
             return
-        missing = [f"BILLER_{name.upper()}" for name in self._required_secrets() if getattr(self, name) is None]
+        missing = [f"BILLER_{name.upper()}" for name in self._required_secrets() if self.value(name) is None]
         if missing:
             raise MissingSettingError(
                 "BILLER_ENV=production needs these variables, which are not set: " + ", ".join(missing)
             )
-        if "fake" in (self.kaleidofin_confirmed_by, self.digiledge_confirmed_by):
+        if "fake" in self._confirming_partners():
             raise MissingSettingError("BILLER_ENV=production cannot confirm payments with the 'fake' partner client")
+
+    def _confirming_partners(self) -> set[str]:
+        return {settings.confirmed_by for settings in self.channels().values() if settings.confirmed_by}
 
     def _required_secrets(self) -> list[str]:
         required: list[str] = []
-        for channel in ("kaleidofin", "digiledge"):
-            scheme = getattr(self, f"{channel}_auth_scheme")
-            if scheme is ChannelAuthScheme.API_KEY:
+        for channel, settings in self.channels().items():
+            if settings.auth_scheme is ChannelAuthScheme.API_KEY:
                 required.append(f"{channel}_api_key")
-            elif scheme is ChannelAuthScheme.JWT:
+            elif settings.auth_scheme is ChannelAuthScheme.JWT:
                 required += [f"{channel}_jwt_secret", f"{channel}_jwt_audience"]
             else:
                 required += [f"{channel}_basic_username", f"{channel}_basic_password"]
-        for partner in sorted({self.kaleidofin_confirmed_by, self.digiledge_confirmed_by}):
+        for partner in sorted(self._confirming_partners()):
             required += PARTNER_CLIENT_SETTINGS.get(partner, [])
         if self.webhook_url is not None:
             required.append("webhook_secret")  # events are never sent unsigned: without it they would only queue

@@ -39,7 +39,7 @@ def build_client(name: str, settings: Settings) -> PartnerClient:
             return DigiledgeClient(
                 payment_status_url=settings.digiledge_payment_status_url,
                 biller_id=settings.digiledge_biller_id,
-                bou_base_url=settings.digiledge_bou_base_url,
+                bou_base_url=settings.digiledge.bou_base_url,
                 api_key=_secret(settings.digiledge_outbound_api_key),
                 api_key_header=settings.digiledge_outbound_api_key_header,
                 timeouts=timeouts,

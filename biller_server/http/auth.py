@@ -57,24 +57,24 @@ class ChannelAuth:
 
     @classmethod
     def from_settings(cls, settings: Settings, channel: str, remember_nonce: NonceStore | None = None) -> ChannelAuth:
+        """The channel's authentication from its ``ChannelSettings`` (secrets through ``Settings.secret``, which
+        knows the development placeholders)."""
+        config = settings.channels()[channel]
         keys = tuple(
             key
             for key in (settings.secret(f"{channel}_api_key"), settings.secret(f"{channel}_previous_api_key"))
             if key
         )
         return cls(
-            scheme=getattr(settings, f"{channel}_auth_scheme"),
-            api_key_header=getattr(settings, f"{channel}_api_key_header"),
+            scheme=config.auth_scheme,
+            api_key_header=config.api_key_header,
             api_keys=keys,
-            basic_username=getattr(settings, f"{channel}_basic_username"),
+            basic_username=config.basic_username,
             basic_password=settings.secret(f"{channel}_basic_password"),
-            allowed_networks=tuple(
-                ipaddress.ip_network(network, strict=False)
-                for network in getattr(settings, f"{channel}_allowed_networks")
-            ),
+            allowed_networks=tuple(ipaddress.ip_network(network, strict=False) for network in config.allowed_networks),
             channel=channel,
             jwt_secret=settings.secret(f"{channel}_jwt_secret"),
-            jwt_audience=getattr(settings, f"{channel}_jwt_audience"),
+            jwt_audience=config.jwt_audience,
             jwt_max_age_seconds=settings.jwt_max_age_seconds,
             jwt_clock_skew_seconds=settings.jwt_clock_skew_seconds,
             remember_nonce=remember_nonce,

@@ -23,7 +23,7 @@ def test_settings_are_read_from_biller_prefixed_environment(monkeypatch):
     monkeypatch.setenv("BILLER_KALEIDOFIN_ALLOWED_NETWORKS", '["10.0.0.0/8"]')
     settings = load_settings()
     assert settings.database_url == "postgresql://db.example/biller"
-    assert settings.kaleidofin_allowed_networks == ["10.0.0.0/8"]
+    assert settings.kaleidofin.allowed_networks == ["10.0.0.0/8"]
 
 
 def test_development_runs_with_placeholder_secrets():
@@ -69,14 +69,14 @@ def _documented_variables(text: str) -> set[str]:
 
 
 def test_every_setting_is_documented_in_config_readme():
-    declared = {f"BILLER_{name.upper()}" for name in Settings.model_fields}
+    declared = {f"BILLER_{name.upper()}" for name in Settings.variable_names()}
     documented = _documented_variables((ROOT / "config" / "README.md").read_text())
     assert declared - documented == set()
     assert documented - declared == set()
 
 
 def test_env_example_lists_every_setting():
-    declared = {f"BILLER_{name.upper()}" for name in Settings.model_fields}
+    declared = {f"BILLER_{name.upper()}" for name in Settings.variable_names()}
     assert _documented_variables((ROOT / "config" / ".env.example").read_text()) == declared
 
 
@@ -84,7 +84,7 @@ def test_an_empty_variable_counts_as_unset(monkeypatch):
     monkeypatch.setenv("BILLER_KALEIDOFIN_API_KEY", "")
     monkeypatch.setenv("BILLER_DATABASE_URL", "")
     settings = load_settings(env="production")
-    assert settings.kaleidofin_api_key is None
+    assert settings.kaleidofin.api_key is None
     assert settings.database_url is None
 
 
@@ -116,3 +116,46 @@ def test_production_webhook_url_from_the_environment_without_its_secret_is_refus
     monkeypatch.setenv("BILLER_WEBHOOK_SECRET", "")  # empty counts as unset
     with pytest.raises(MissingSettingError, match="BILLER_WEBHOOK_SECRET"):
         create_app(load_settings(**PRODUCTION_READY, database_url="sqlite:///:memory:"))
+
+
+def test_a_channels_variables_set_its_nested_settings(monkeypatch):
+    monkeypatch.setenv("BILLER_KALEIDOFIN_AUTH_SCHEME", "jwt")
+    monkeypatch.setenv("BILLER_KALEIDOFIN_JWT_AUDIENCE", "biller-42")
+    monkeypatch.setenv("BILLER_KALEIDOFIN_IDENTIFIER_KEYS", '{"accountRef": "loan_account_number"}')
+    monkeypatch.setenv("BILLER_KALEIDOFIN_STATUS_URL", "https://kaleidofin.example/status")  # not the channel's
+    settings = load_settings()
+    assert (settings.kaleidofin.auth_scheme, settings.kaleidofin.jwt_audience) == ("jwt", "biller-42")
+    assert settings.kaleidofin.identifier_keys == {"accountRef": "loan_account_number"}
+    assert settings.kaleidofin_status_url == "https://kaleidofin.example/status"
+    assert settings.digiledge.auth_scheme == "api_key"
+
+
+def test_digiledges_identifier_names_keep_their_variable_customer_params(monkeypatch):
+    monkeypatch.setenv("BILLER_DIGILEDGE_CUSTOMER_PARAMS", '{"Account No": "loan_account_number"}')
+    monkeypatch.setenv("BILLER_DIGILEDGE_IDENTIFIER_KEYS", '{"Ignored": "mobile"}')  # not Digiledge's name for it
+    assert load_settings().digiledge.identifier_keys == {"Account No": "loan_account_number"}
+    assert load_settings(digiledge_customer_params={"Ref": "customer_id"}).digiledge.identifier_keys == {
+        "Ref": "customer_id"
+    }
+
+
+def test_flat_keyword_overrides_win_over_the_environment_for_that_variable_only(monkeypatch):
+    monkeypatch.setenv("BILLER_KALEIDOFIN_API_KEY", "from-the-environment")
+    monkeypatch.setenv("BILLER_KALEIDOFIN_ALLOWED_NETWORKS", '["10.0.0.0/8"]')
+    settings = load_settings(kaleidofin_api_key="from-the-caller")
+    assert settings.secret("kaleidofin_api_key") == "from-the-caller"
+    assert settings.kaleidofin.allowed_networks == ["10.0.0.0/8"]
+
+
+def test_a_channel_is_confirmed_by_its_own_partner_unless_told_otherwise():
+    settings = load_settings(digiledge_confirmed_by="PayU")
+    assert (settings.kaleidofin.confirmed_by, settings.digiledge.confirmed_by) == ("kaleidofin", "payu")
+    with pytest.raises(ValueError, match="not a partner with a status client"):
+        load_settings(kaleidofin_confirmed_by="nobody")
+
+
+def test_every_variable_name_is_one_setting():
+    names = Settings.variable_names()
+    assert len(names) == len(set(names))
+    assert {"kaleidofin_api_key", "digiledge_customer_params", "digiledge_path_prefix"} <= set(names)
+    assert "digiledge_identifier_keys" not in names

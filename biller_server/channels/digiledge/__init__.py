@@ -12,7 +12,7 @@ CHANNEL = "digiledge"
 
 
 def channel_spec(settings: Settings) -> ChannelSpec:
-    prefix = "/" + settings.digiledge_path_prefix.strip("/")
+    prefix = "/" + settings.digiledge.path_prefix.strip("/")
     return ChannelSpec(
         name=CHANNEL,
         blueprint=blueprint,

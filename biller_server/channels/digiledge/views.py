@@ -121,10 +121,10 @@ def _document_protocol_errors(view: Any) -> Any:
 def _terms() -> protocol.ProtocolTerms:
     settings = get_settings()
     return protocol.ProtocolTerms(
-        customer_params=settings.digiledge_customer_params,
+        customer_params=settings.digiledge.identifier_keys,
         biller_id=settings.digiledge_biller_id,
-        tenant_id=settings.digiledge_tenant_id,
-        confirm_with=settings.digiledge_confirmed_by,
+        tenant_id=settings.digiledge.tenant_id,
+        confirm_with=settings.digiledge.confirmed_by,
     )
 
 

@@ -96,8 +96,8 @@ class FetchBills(MethodView):
         try:
             identifiers = resolve_identifiers(
                 [(item["identifierKey"], item["identifierValue"]) for item in items],
-                settings.kaleidofin_identifier_keys,
-                limit=settings.kaleidofin_max_identifiers,
+                settings.kaleidofin.identifier_keys,
+                limit=settings.kaleidofin.max_identifiers,
             )
         except IdentifiersRefused as refused:
             code, message = IDENTIFIER_REFUSALS[refused.problem]
@@ -135,7 +135,7 @@ class FetchReceipt(MethodView):
                 declared_bill_amount_paise=details["billAmount"],
                 partner_bill_ref=body["systemBillId"],
             ),
-            confirm_with=get_settings().kaleidofin_confirmed_by,
+            confirm_with=get_settings().kaleidofin.confirmed_by,
             now=utcnow(),
         )
         # The answer goes out only after the payment is committed (with its inbound log row): a success is never lost.
