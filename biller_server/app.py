@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from biller_server import __version__
-from biller_server.channels import digiledge, kaleidofin
+from biller_server.channels import CHANNELS
 from biller_server.config import Settings, load_settings
 from biller_server.domain.payments.events import PaymentEvents, configure_payment_events
 from biller_server.extensions import init_extensions
@@ -35,9 +35,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app, renderers)
     app.register_blueprint(health.blueprint)
     init_metrics(app)
-    channels = ChannelRegistry(app, api, renderers)
-    channels.register(kaleidofin.channel_spec(settings))
-    channels.register(digiledge.channel_spec(settings))
+    registry = ChannelRegistry(app, api, renderers)
+    for channel in CHANNELS.values():
+        registry.register(channel.channel_spec(settings))
     return app
 
 

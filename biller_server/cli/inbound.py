@@ -14,6 +14,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from biller_server.channels import CHANNELS
 from biller_server.domain.money import rupees_text
 from biller_server.domain.reports.daily import INDIA, india_day_bounds
 from biller_server.extensions import get_db
@@ -31,7 +32,7 @@ def inbound_group() -> None:
 
 @inbound_group.command("list")
 @click.option("--ref", help="A reference: the message's recorded reference, or any text in its body.")
-@click.option("--channel", help="Only this channel (kaleidofin, digiledge).")
+@click.option("--channel", help=f"Only this channel ({', '.join(CHANNELS)}).")
 @click.option(
     "--since",
     type=click.DateTime(["%Y-%m-%d"]),
