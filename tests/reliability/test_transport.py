@@ -1,0 +1,250 @@
+"""What arrives on the wire, through `biller-server serve` alone (gunicorn, its workers, the real sockets), in
+production mode on PostgreSQL: chunked bodies over the cap, malformed headers and framing, stalled and trickling
+clients. Each gets a JSON answer in the channel's own shape, is in the inbound log, and writes nothing else."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from biller_server.persistence.database import create_engine_for
+from biller_server.persistence.models import Base, InboundMessage, Payment
+from tests.conftest import KALEIDOFIN_KEY, make_settings
+from tests.factories import BillFactory
+from tests.reliability.conftest import count, seed
+from tests.reliability.live import LiveServer, fresh_postgres_database
+from tests.reliability.wire import (
+    PARTNER_ENDPOINTS,
+    RECEIPT,
+    Answer,
+    chunked,
+    connect,
+    exchange,
+    read_answer,
+    request_head,
+)
+
+pytestmark = pytest.mark.slow
+
+# Short deadlines, so the stalled cases take a second each.
+READ_TIMEOUT_SECONDS = 1
+PRODUCTION = {
+    "BILLER_ENV": "production",
+    "BILLER_KALEIDOFIN_CONFIRMED_BY": "kaleidofin",
+    "BILLER_KALEIDOFIN_STATUS_URL": "http://127.0.0.1:9/status",  # never called: the server runs no worker
+    "BILLER_DIGILEDGE_CONFIRMED_BY": "digiledge",
+    "BILLER_DIGILEDGE_PAYMENT_STATUS_URL": "http://127.0.0.1:9/status",
+    "BILLER_DIGILEDGE_BILLER_ID": "TESTBILLER01",
+    "BILLER_REQUEST_HEADER_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
+    "BILLER_REQUEST_BODY_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
+}
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_url: str) -> Iterator[str]:
+    with fresh_postgres_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    log = tmp_path_factory.mktemp("transport") / "serve.log"
+    live = LiveServer(database_url, log, workers=2, threads=8, with_worker=False, env=PRODUCTION).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(database_url: str, server: LiveServer) -> Iterator[Engine]:
+    engine = create_engine_for(make_settings(database_url))
+    yield engine
+    engine.dispose()
+
+
+def written_rows(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return {
+            table.name: session.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+            if table.name != "inbound_messages"
+        }
+
+
+def last_inbound(engine: Engine) -> InboundMessage:
+    with Session(engine) as session:
+        row = session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        assert row is not None
+        return row
+
+
+def assert_channel_shape(channel: str, answer: Answer) -> None:
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert isinstance(body, dict)
+    if channel == "kaleidofin":
+        assert body["success"] is False
+        assert body["status"] == answer.status
+        assert body["error"]["code"]
+    else:
+        assert set(body) == {"reason", "code", "status"}
+        assert body["code"] == answer.status
+
+
+def assert_refused(engine: Engine, answer: Answer, status: int, channel: str, path: str, before: dict) -> None:
+    """Answered in the channel's shape, the connection closed, the refusal logged, nothing else written."""
+    assert answer.status == status, answer
+    assert_channel_shape(channel, answer)
+    assert answer.headers["connection"] == "close"
+    assert answer.closed
+    logged = last_inbound(engine)
+    assert (logged.path, logged.status_code, logged.channel) == (path, status, channel)
+    assert logged.outcome.startswith("refused:")
+    assert written_rows(engine) == before
+
+
+OVER_THE_CAP = RECEIPT + b" " * 100_000  # a valid body, then 100,000 spaces: 100 KB over a 64 KiB cap
+
+
+@pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
+def test_a_chunked_body_over_the_cap_is_413_in_the_channel_shape(server, engine, path, key, channel):
+    before = written_rows(engine)
+    head = request_head("POST", path, "Transfer-Encoding: chunked", key=key)
+
+    answer = exchange(server.port, head + chunked(OVER_THE_CAP), until_closed=True)
+
+    assert_refused(engine, answer, 413, channel, path, before)
+
+
+def test_a_receipt_padded_past_the_cap_writes_no_payment_and_the_same_one_within_it_does(server, engine):
+    seed(engine, lambda: BillFactory(partner_bill_id="SAMPLE_ID", amount_paise=100_000))
+    head = request_head("POST", "/bills/fetchReceipt", "Transfer-Encoding: chunked", key=KALEIDOFIN_KEY)
+
+    padded = exchange(server.port, head + chunked(OVER_THE_CAP))
+    assert padded.status == 413
+    assert count(engine, Payment) == 0
+
+    plain = exchange(server.port, head + chunked(RECEIPT, size=7))  # many small chunks
+    assert plain.status == 200, plain.body
+    assert count(engine, Payment) == 1
+    assert last_inbound(engine).body == RECEIPT  # the body as the app read it, chunks joined
+
+
+MALFORMED = [
+    ("Content-Length with Transfer-Encoding", 400, ["Content-Length: 5", "Transfer-Encoding: chunked"], b"0\r\n\r\n"),
+    ("CR in a header value", 400, ["X-Partner-Ref: a\rb", "Content-Length: 2"], b"{}"),
+    ("NUL in a header value", 400, ["X-Partner-Ref: a\x00b", "Content-Length: 2"], b"{}"),
+    ("obsolete line folding", 400, ["X-Partner-Ref: a", " folded", "Content-Length: 2"], b"{}"),
+    ("a 20 KB header", 431, ["X-Partner-Ref: " + "a" * 20_000, "Content-Length: 2"], b"{}"),
+    ("an invalid chunk size", 400, ["Transfer-Encoding: chunked"], b"zz\r\n{}\r\n0\r\n\r\n"),
+    ("an unknown transfer coding", 501, ["Transfer-Encoding: gzip, chunked"], chunked(b"{}")),
+]
+
+
+@pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
+@pytest.mark.parametrize(("case", "status", "headers", "body"), MALFORMED, ids=[case[0] for case in MALFORMED])
+def test_malformed_framing_gets_json_in_the_channel_shape(server, engine, path, key, channel, case, status, headers, body):
+    before = written_rows(engine)
+
+    answer = exchange(server.port, request_head("POST", path, *headers, key=key) + body, until_closed=True)
+
+    assert_refused(engine, answer, status, channel, path, before)
+
+
+@pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
+def test_a_stalled_body_is_cut_at_the_deadline_with_408_in_the_channel_shape(server, engine, path, key, channel):
+    before = written_rows(engine)
+    head = request_head("POST", path, "Content-Length: 100", key=key)
+
+    answer = exchange(server.port, head + b'{"refId": "', until_closed=True)
+
+    assert_refused(engine, answer, 408, channel, path, before)
+    assert last_inbound(engine).error == "The request was not received in time."
+
+
+@pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS[::2])
+def test_stalled_headers_are_cut_at_the_deadline_with_408_in_the_path_channels_shape(
+    server, engine, path, key, channel
+):
+    before = written_rows(engine)
+    head = request_head("POST", path, key=key).removesuffix(b"\r\n")  # one header line short of the end
+
+    answer = exchange(server.port, head, until_closed=True)
+
+    assert_refused(engine, answer, 408, channel, path, before)
+
+
+def test_the_body_deadline_counts_all_reads_so_a_trickling_client_gains_nothing(server, engine):
+    """A byte every 0.2 s never leaves a gap as long as the deadline; the answer still comes at the deadline."""
+    head = request_head("POST", "/bills/fetchBills", "Content-Length: 200", key=KALEIDOFIN_KEY)
+    sent = 0
+    with connect(server.port) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        while sent < 200 and not select.select([sock], [], [], 0.2)[0]:
+            sock.sendall(b" ")
+            sent += 1
+        answer = read_answer(sock, started=started)
+
+    assert answer.status == 408
+    # Answered long before the body could have been complete (200 bytes at 5 a second: 40 s).
+    assert sent < 200
+    assert_channel_shape("kaleidofin", answer)
+
+
+def test_a_request_line_that_is_not_http_gets_the_generic_json_error(server):
+    answer = exchange(server.port, b"\x16\x03\x01\x02\x00 not http\r\n\r\n", until_closed=True)
+
+    assert answer.status == 400
+    assert answer.json() == {
+        "code": 400,
+        "status": "bad-request",
+        "message": "The request's headers or framing are malformed.",
+    }
+    assert answer.closed
+
+
+def test_a_kept_alive_connection_serves_one_request_after_another(server):
+    request = request_head("GET", "/healthz")
+    with connect(server.port) as sock:
+        answers = []
+        for _ in range(3):
+            started = time.monotonic()
+            sock.sendall(request)
+            answers.append(read_answer(sock, started=started))
+
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    assert all(answer.headers["connection"] == "keep-alive" for answer in answers)
+
+
+def test_stalled_clients_hold_serves_threads_only_until_the_deadline(server):
+    """More stalled bodies than the server has threads (2 workers x 8): every one is cut at its deadline, so the
+    caller behind them is answered, once the deadline has passed (seconds, not the attacker's choice)."""
+    stalled = [connect(server.port) for _ in range(40)]
+    try:
+        for sock in stalled:
+            sock.sendall(request_head("POST", "/bills/fetchBills", "Content-Length: 100", key=KALEIDOFIN_KEY) + b"[")
+        answer = exchange(server.port, request_head("GET", "/healthz"), timeout=30)
+        cut = []
+        for sock in stalled:
+            cut.append(read_answer(sock, started=time.monotonic()).status)
+    finally:
+        for sock in stalled:
+            sock.close()
+
+    assert answer.status == 200
+    assert cut == [408] * len(stalled)
+
+
+def test_nothing_the_attacker_sent_reached_a_traceback(server):
+    # Last in this module (pytest keeps the file's order): by now every case above has gone through the server.
+    logged = server.log_path.read_text()
+    assert "Invalid request from ip=127.0.0.1" in logged  # gunicorn's warnings are in this log
+    assert "Traceback" not in logged

@@ -1,0 +1,110 @@
+"""Requests written byte by byte on a raw socket, for the framing no HTTP client library will send: chunked bodies
+over the cap, Content-Length beside Transfer-Encoding, control characters in header values, stalled clients."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
+
+# Every partner endpoint, with the key that opens it and its channel.
+PARTNER_ENDPOINTS = [
+    ("/bills/fetchBills", KALEIDOFIN_KEY, "kaleidofin"),
+    ("/bills/fetchReceipt", KALEIDOFIN_KEY, "kaleidofin"),
+    ("/digiledge/payment-notification", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/fetch", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/validation", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/payment", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/TxnStatus402", DIGILEDGE_KEY, "digiledge"),
+]
+
+# A fetchReceipt body Kaleidofin's page shows, valid but for the bill it names.
+RECEIPT = (
+    b'{"systemBillId": 14, "partnerBillId": "SAMPLE_ID", '
+    b'"paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "T-WIRE-1"}}'
+)
+
+
+@dataclass
+class Answer:
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    closed: bool = False  # the server closed the connection after answering (or without answering)
+    seconds: float = 0.0
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def request_head(method: str, path: str, *headers: str, key: str | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: biller.test"]
+    if key is not None:
+        lines += [f"X-API-Key: {key}", "Content-Type: application/json"]
+    lines += list(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def chunked(body: bytes, size: int = 8192) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+def exchange(
+    port: int, data: bytes, *, timeout: float = 10, source: str | None = None, until_closed: bool = False
+) -> Answer:
+    """Send ``data`` at once and read the one answer (then, if asked, wait for the server to close)."""
+    with connect(port, source=source, timeout=timeout) as sock:
+        started = time.monotonic()
+        sock.sendall(data)
+        return read_answer(sock, started=started, until_closed=until_closed)
+
+
+def connect(port: int, *, source: str | None = None, timeout: float = 10) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    if source is not None:
+        sock.bind((source, 0))  # another loopback address: a different client as the server sees it
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_answer(sock: socket.socket, *, started: float, until_closed: bool = False) -> Answer:
+    """Read one response (headers, then Content-Length bytes); with ``until_closed``, whether the server closes
+    the connection within 2 s after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = _recv(sock)
+        if not chunk:
+            return Answer(None, closed=True, seconds=time.monotonic() - started)
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = _recv(sock)
+        if not chunk:
+            break
+        body += chunk
+    seconds = time.monotonic() - started
+    closed = False
+    if until_closed:
+        sock.settimeout(2)
+        with suppress(TimeoutError):
+            closed = _recv(sock) == b""
+    return Answer(int(lines[0].split()[1]), headers, body[:length], closed, seconds)
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except ConnectionResetError:
+        return b""
