@@ -21,6 +21,7 @@ import re
 import socket
 import ssl
 import time
+from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,7 +48,6 @@ from biller_server.http.transport import (
 # The start of a request as received, kept to answer in the path's channel shape when its headers fail to parse.
 _HEAD_BYTES = 4096
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,20}) (\S{1,2048}) HTTP/")
-
 
 
 def _static_answer(status: int, reason: str) -> bytes:
@@ -234,7 +234,5 @@ def _request_line(head: bytes) -> tuple[str, str]:
 
 
 def _write(client: Any, data: bytes) -> None:
-    try:
+    with suppress(OSError):  # the client has gone: nobody to answer
         util.write(client, data)
-    except OSError:
-        pass  # the client has gone: nobody to answer

@@ -34,7 +34,7 @@ _READ_STEP = 64 * 1024
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class ReadDeadlineExceeded(Exception):  # noqa: N818 (named for what happened, like TimeoutError)
+class ReadDeadlineExceeded(Exception):
     """A client did not send its request's headers or body within the allowed time.
 
     Not an OSError on purpose: gunicorn treats those as a vanished client and answers nothing.
@@ -62,7 +62,8 @@ UNSUPPORTED_CODING = TransportRefusal(501, "not-implemented", "Only the chunked 
 
 # What the front server may ask the app to answer for it; any other value of the header is ignored.
 FRONT_SERVER_REFUSALS = {
-    refusal.http_status: refusal for refusal in (MALFORMED, TOO_SLOW, TOO_LARGE, URI_TOO_LONG, HEADERS_TOO_LARGE)
+    refusal.http_status: refusal
+    for refusal in (MALFORMED, TOO_LARGE, HEADERS_TOO_LARGE, UNSUPPORTED_CODING)
 }
 
 

@@ -9,20 +9,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from biller_server.persistence.database import create_engine_for
-from biller_server.persistence.models import Base, InboundMessage, Payment
-from tests.conftest import KALEIDOFIN_KEY, make_settings
+from biller_server.persistence.models import Payment
+from tests.conftest import KALEIDOFIN_KEY
 from tests.factories import BillFactory
-from tests.reliability.conftest import count, seed
-from tests.reliability.live import LiveServer, fresh_postgres_database
+from tests.reliability.conftest import count, last_inbound, seed, written_rows
+from tests.reliability.live import PRODUCTION_ENV, LiveServer
 from tests.reliability.wire import (
     PARTNER_ENDPOINTS,
     RECEIPT,
     Answer,
+    assert_channel_shape,
     chunked,
     connect,
     exchange,
@@ -35,27 +33,16 @@ pytestmark = pytest.mark.slow
 # Short deadlines, so the stalled cases take a second each.
 READ_TIMEOUT_SECONDS = 1
 PRODUCTION = {
-    "BILLER_ENV": "production",
-    "BILLER_KALEIDOFIN_CONFIRMED_BY": "kaleidofin",
-    "BILLER_KALEIDOFIN_STATUS_URL": "http://127.0.0.1:9/status",  # never called: the server runs no worker
-    "BILLER_DIGILEDGE_CONFIRMED_BY": "digiledge",
-    "BILLER_DIGILEDGE_PAYMENT_STATUS_URL": "http://127.0.0.1:9/status",
-    "BILLER_DIGILEDGE_BILLER_ID": "TESTBILLER01",
+    **PRODUCTION_ENV,
     "BILLER_REQUEST_HEADER_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
     "BILLER_REQUEST_BODY_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
 }
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres_url: str) -> Iterator[str]:
-    with fresh_postgres_database(postgres_url) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("transport") / "serve.log"
-    live = LiveServer(database_url, log, workers=2, threads=8, with_worker=False, env=PRODUCTION).start()
+    live = LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=PRODUCTION).start()
     try:
         yield live
     finally:
@@ -63,39 +50,8 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
-def engine(database_url: str, server: LiveServer) -> Iterator[Engine]:
-    engine = create_engine_for(make_settings(database_url))
-    yield engine
-    engine.dispose()
-
-
-def written_rows(engine: Engine) -> dict[str, int]:
-    with Session(engine) as session:
-        return {
-            table.name: session.scalar(sa.select(sa.func.count()).select_from(table)) or 0
-            for table in Base.metadata.sorted_tables
-            if table.name != "inbound_messages"
-        }
-
-
-def last_inbound(engine: Engine) -> InboundMessage:
-    with Session(engine) as session:
-        row = session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id.desc())).first()
-        assert row is not None
-        return row
-
-
-def assert_channel_shape(channel: str, answer: Answer) -> None:
-    assert answer.headers["content-type"] == "application/json"
-    body = answer.json()
-    assert isinstance(body, dict)
-    if channel == "kaleidofin":
-        assert body["success"] is False
-        assert body["status"] == answer.status
-        assert body["error"]["code"]
-    else:
-        assert set(body) == {"reason", "code", "status"}
-        assert body["code"] == answer.status
+def engine(module_engine: Engine, server: LiveServer) -> Engine:
+    return module_engine  # once the server has migrated the database
 
 
 def assert_refused(engine: Engine, answer: Answer, status: int, channel: str, path: str, before: dict) -> None:
@@ -150,7 +106,9 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
 @pytest.mark.parametrize(("case", "status", "headers", "body"), MALFORMED, ids=[case[0] for case in MALFORMED])
-def test_malformed_framing_gets_json_in_the_channel_shape(server, engine, path, key, channel, case, status, headers, body):
+def test_malformed_framing_gets_json_in_the_channel_shape(
+    server, engine, path, key, channel, case, status, headers, body
+):
     before = written_rows(engine)
 
     answer = exchange(server.port, request_head("POST", path, *headers, key=key) + body, until_closed=True)

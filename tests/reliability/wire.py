@@ -108,3 +108,17 @@ def _recv(sock: socket.socket) -> bytes:
         return sock.recv(65536)
     except ConnectionResetError:
         return b""
+
+
+def assert_channel_shape(channel: str, answer: Answer) -> None:
+    """Kaleidofin's error envelope (Setu's errorResponse) or Digiledge's ``{reason, code, status}`` ack."""
+    assert answer.headers["content-type"] == "application/json", answer
+    body = answer.json()
+    assert isinstance(body, dict)
+    if channel == "kaleidofin":
+        assert body["success"] is False
+        assert body["status"] == answer.status
+        assert body["error"]["code"]
+    else:
+        assert set(body) == {"reason", "code", "status"}
+        assert body["code"] == answer.status
