@@ -46,6 +46,18 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return load_settings(**values)
 
 
+def assert_channel_error(channel: str, status: int | None, body: object) -> None:
+    """An error in the channel's own shape: Kaleidofin's envelope (Setu's errorResponse) or Digiledge's ack."""
+    assert isinstance(body, dict), body
+    if channel == "kaleidofin":
+        assert body["success"] is False
+        assert body["status"] == status
+        assert body["error"]["code"]
+    else:
+        assert set(body) == {"reason", "code", "status"}
+        assert body["code"] == status
+
+
 def _postgres_admin_url() -> str:
     return os.environ.get("BILLER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 

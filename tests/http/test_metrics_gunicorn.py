@@ -141,7 +141,12 @@ def test_the_config_files_settings_apply_and_flags_given_win():
     config = GunicornServer({"config_file": str(ROOT / "config" / "gunicorn.conf.py"), "workers": 3}).cfg
 
     assert config.workers == 3  # given on the command line
-    assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == (WORKER_CLASS, 8, 30, 30)
+    assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == (
+        WORKER_CLASS,
+        8,
+        30,
+        30,
+    )
     assert (config.keepalive, config.max_requests, config.max_requests_jitter) == (75, 100_000, 10_000)
     assert config.child_exit.__name__ == "child_exit" and config.child_exit.__module__ != "gunicorn.config"
 

@@ -9,7 +9,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, assert_channel_error
 
 # Every partner endpoint, with the key that opens it and its channel.
 PARTNER_ENDPOINTS = [
@@ -111,14 +111,5 @@ def _recv(sock: socket.socket) -> bytes:
 
 
 def assert_channel_shape(channel: str, answer: Answer) -> None:
-    """Kaleidofin's error envelope (Setu's errorResponse) or Digiledge's ``{reason, code, status}`` ack."""
     assert answer.headers["content-type"] == "application/json", answer
-    body = answer.json()
-    assert isinstance(body, dict)
-    if channel == "kaleidofin":
-        assert body["success"] is False
-        assert body["status"] == answer.status
-        assert body["error"]["code"]
-    else:
-        assert set(body) == {"reason", "code", "status"}
-        assert body["code"] == answer.status
+    assert_channel_error(channel, answer.status, answer.json())
