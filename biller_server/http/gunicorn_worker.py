@@ -66,6 +66,7 @@ class BoundedSocket(socket.socket):
 
     _phase_seconds: float | None = None
     _deadline: float | None = None
+    _lingered = False
     head: bytes = b""
 
     @classmethod
@@ -83,7 +84,24 @@ class BoundedSocket(socket.socket):
     def end_phase(self) -> None:
         self._phase_seconds = self._deadline = None
 
+    def linger(self, seconds: float = 2.0, max_bytes: int = 64 * 1024) -> None:
+        """Half-close, then read what the client still sends for a moment, so that closing sends it no RST that
+        could cut off our answer (RFC 9112 9.6). Done here, on the request's thread: gunicorn would do it on its
+        main thread, where each client that never closes would stop the whole worker for 2 s. Reads end here."""
+        with suppress(OSError):
+            self.shutdown(socket.SHUT_WR)
+            deadline, drained = time.monotonic() + seconds, 0
+            while drained < max_bytes and (remaining := deadline - time.monotonic()) > 0:
+                self.settimeout(remaining)
+                data = super().recv(4096)
+                if not data:
+                    break
+                drained += len(data)
+        self._lingered = True
+
     def recv(self, size: int, flags: int = 0) -> bytes:
+        if self._lingered:
+            return b""  # gunicorn's own lingering close, on its main thread, then closes at once
         if self._phase_seconds is None:
             return super().recv(size, flags)
         now = time.monotonic()
@@ -137,14 +155,16 @@ class BoundedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def handle(self, conn: Any) -> Any:
         sock = conn.sock
-        bounded = isinstance(sock, BoundedSocket)
-        if bounded:
-            sock.start_phase(self.header_timeout, keep_head=True)
-        try:
+        if not isinstance(sock, BoundedSocket):
             return super().handle(conn)
+        sock.start_phase(self.header_timeout, keep_head=True)
+        try:
+            keep = super().handle(conn)
         finally:
-            if bounded:
-                sock.end_phase()
+            sock.end_phase()
+        if keep is False:
+            sock.linger()  # the connection is done: gunicorn closes it next
+        return keep
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         sock = conn.sock

@@ -208,3 +208,22 @@ def test_any_other_refusal_value_is_ignored(client, value):
     response = client.post("/bills/fetchBills", json=[], headers={"X-Biller-Edge-Refusal": value})
 
     assert response.status_code == 401  # the request went on to authentication as usual
+
+
+def test_a_closed_connection_lingers_on_its_own_thread_and_then_never_blocks_gunicorns_main_thread():
+    ours, theirs = socket.socketpair()
+    bounded = BoundedSocket.adopt(ours)
+    bounded.setblocking(True)
+    try:
+        theirs.sendall(b"the rest of a refused body")  # and the client never closes
+
+        bounded.linger(seconds=0.2)  # drains what came, for at most that long
+
+        assert theirs.recv(10) == b""  # we half-closed: the client sees the end of our answer
+        bounded.settimeout(5)
+        # gunicorn's lingering close (on its main thread) reads next: it gets the end at once, where a plain socket
+        # would wait for this client, which never closes, until the timeout.
+        assert bounded.recv(4096) == b""
+    finally:
+        bounded.close()
+        theirs.close()

@@ -104,13 +104,18 @@ def test_two_hundred_stalled_clients_leave_every_other_caller_answered(nginx, en
 
 
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
-def test_a_chunked_body_over_the_cap_is_refused_by_nginx_and_answered_in_the_channel_shape(
-    nginx, engine, path, key, channel
+@pytest.mark.parametrize("framing", ["chunked", "Content-Length"])
+def test_a_body_over_the_cap_is_refused_by_nginx_and_answered_in_the_channel_shape(
+    nginx, engine, path, key, channel, framing
 ):
     before = written_rows(engine)
-    head = request_head("POST", path, "Transfer-Encoding: chunked", key=key)
+    body = RECEIPT + b" " * 100_000
+    if framing == "chunked":
+        request = request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(body)
+    else:
+        request = request_head("POST", path, f"Content-Length: {len(body)}", key=key) + body
 
-    answer = exchange(nginx.port, head + chunked(RECEIPT + b" " * 100_000))
+    answer = exchange(nginx.port, request)
 
     assert answer.status == 413
     assert_channel_shape(channel, answer)

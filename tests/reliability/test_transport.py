@@ -70,11 +70,17 @@ OVER_THE_CAP = RECEIPT + b" " * 100_000  # a valid body, then 100,000 spaces: 10
 
 
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
-def test_a_chunked_body_over_the_cap_is_413_in_the_channel_shape(server, engine, path, key, channel):
+@pytest.mark.parametrize("framing", ["chunked", "Content-Length"])
+def test_a_body_over_the_cap_is_413_in_the_channel_shape_whatever_its_framing(
+    server, engine, path, key, channel, framing
+):
     before = written_rows(engine)
-    head = request_head("POST", path, "Transfer-Encoding: chunked", key=key)
+    if framing == "chunked":
+        request = request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(OVER_THE_CAP)
+    else:
+        request = request_head("POST", path, f"Content-Length: {len(OVER_THE_CAP)}", key=key) + OVER_THE_CAP
 
-    answer = exchange(server.port, head + chunked(OVER_THE_CAP), until_closed=True)
+    answer = exchange(server.port, request, until_closed=True)
 
     assert_refused(engine, answer, 413, channel, path, before)
 
@@ -157,15 +163,18 @@ def test_the_body_deadline_counts_all_reads_so_a_trickling_client_gains_nothing(
     assert_channel_shape("kaleidofin", answer)
 
 
-def test_a_request_line_that_is_not_http_gets_the_generic_json_error(server):
-    answer = exchange(server.port, b"\x16\x03\x01\x02\x00 not http\r\n\r\n", until_closed=True)
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(b"\x16\x03\x01\x02\x00 not http\r\n\r\n", 400), (b"GET /bills/" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", 414)],
+    ids=["not HTTP", "a 10 KB request line"],
+)
+def test_a_request_line_that_cannot_be_read_gets_the_generic_json_error(server, request_bytes, status):
+    answer = exchange(server.port, request_bytes, until_closed=True)
 
-    assert answer.status == 400
-    assert answer.json() == {
-        "code": 400,
-        "status": "bad-request",
-        "message": "The request's headers or framing are malformed.",
-    }
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert isinstance(body, dict) and set(body) == {"code", "status", "message"} and body["code"] == status
     assert answer.closed
 
 
