@@ -186,14 +186,11 @@ def main() -> None:
         rows += [row("`serve` alone", attack, probe) for probe in probes]
         print("\n".join(rows[-2:]), flush=True)
 
-        front = FrontServer(port, Path(tempfile.mkdtemp(prefix="bench-nginx-"))).start()
-        try:
+        with FrontServer(port, Path(tempfile.mkdtemp(prefix="bench-nginx-"))) as front:
             print(f"behind nginx: {arguments.clients} stalled clients for {arguments.seconds:.0f} s", flush=True)
             probes, attack = measure(front.port, arguments.clients, arguments.seconds)
             rows += [row("nginx in front", attack, probe) for probe in probes]
             print("\n".join(rows[-2:]), flush=True)
-        finally:
-            front.stop()
 
     command = f"bench/slow_clients.py --clients {arguments.clients} --seconds {arguments.seconds:.0f}"
     section = f"""Measured {header}. `{command}`: {arguments.clients} connections that send a fetchBills request's

@@ -6,19 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.persistence.models import Base, InboundMessage
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, assert_channel_error
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, PARTNER_ENDPOINTS, assert_channel_error
 
 KALEIDOFIN = {"X-API-Key": KALEIDOFIN_KEY}
 DIGILEDGE = {"X-API-Key": DIGILEDGE_KEY}
-ENDPOINTS = [
-    ("/bills/fetchBills", KALEIDOFIN, "kaleidofin"),
-    ("/bills/fetchReceipt", KALEIDOFIN, "kaleidofin"),
-    ("/digiledge/payment-notification", DIGILEDGE, "digiledge"),
-    ("/digiledge/fetch", DIGILEDGE, "digiledge"),
-    ("/digiledge/validation", DIGILEDGE, "digiledge"),
-    ("/digiledge/payment", DIGILEDGE, "digiledge"),
-    ("/digiledge/TxnStatus402", DIGILEDGE, "digiledge"),
-]
+ENDPOINTS = [(path, {"X-API-Key": key}, channel) for path, key, channel in PARTNER_ENDPOINTS]
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE bills; --", "<script>alert(1)</script>", "\u0000", "../../etc/passwd"]
 
 
@@ -207,12 +199,12 @@ def test_no_secret_reaches_any_log_line_whatever_the_input(client, capsys):
     import logging
 
     logging.getLogger("biller_server").setLevel(logging.DEBUG)
-    for path, headers, _ in ENDPOINTS:
+    for path, headers, channel in ENDPOINTS:
         for _, body, ctype in hostile_bodies():
             client.post(path, data=body, headers={**headers, "Content-Type": ctype or "application/json"})
         # A partner that echoes a key into the body, or sends the other channel's key.
         client.post(path, json={"refId": KALEIDOFIN_KEY, "note": DIGILEDGE_KEY}, headers=headers)
-        client.post(path, json=[], headers={"X-API-Key": DIGILEDGE_KEY if headers is KALEIDOFIN else KALEIDOFIN_KEY})
+        client.post(path, json=[], headers={"X-API-Key": DIGILEDGE_KEY if channel == "kaleidofin" else KALEIDOFIN_KEY})
     logged = capsys.readouterr().err
     assert logged  # the requests were logged at all
     assert KALEIDOFIN_KEY not in logged

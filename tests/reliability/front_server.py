@@ -89,6 +89,12 @@ http {{
                 time.sleep(0.1)
         raise RuntimeError(f"nginx did not listen on {self.port} in {timeout} s; see {self.error_log}")
 
+    def __enter__(self) -> FrontServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

@@ -143,6 +143,12 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer /healthz in {timeout} s; see {self.log_path}")
 
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def api_worker_pids(self) -> list[int]:
         """Gunicorn's workers: forks of the serve process, so the same command line."""
         assert self.process is not None

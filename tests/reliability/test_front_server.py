@@ -23,13 +23,14 @@ from tests.reliability.conftest import count, last_inbound, seed, written_rows
 from tests.reliability.front_server import FrontServer, nginx_binary
 from tests.reliability.live import PRODUCTION_ENV, LiveServer, free_port
 from tests.reliability.wire import (
+    MALFORMED_FRAMING,
     PARTNER_ENDPOINTS,
-    RECEIPT,
+    UNREADABLE_REQUEST_LINES,
     Answer,
     assert_channel_shape,
-    chunked,
     connect,
     exchange,
+    over_the_cap,
     read_answer,
     request_head,
 )
@@ -49,11 +50,8 @@ FETCH_BILLS = b'[{"identifierKey": "customerId", "identifierValue": "FRONT-1"}]'
 def api(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("api") / "serve.log"
     env = {**PRODUCTION_ENV, "BILLER_TRUST_FORWARDED_FOR": "true"}  # as docs/operations.md prescribes behind nginx
-    live = LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=env).start()
-    try:
+    with LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=env) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +62,8 @@ def engine(module_engine: Engine, api: LiveServer) -> Engine:
 
 @pytest.fixture(scope="module")
 def nginx(api: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrontServer]:
-    front = FrontServer(api.port, tmp_path_factory.mktemp("nginx")).start()
-    try:
+    with FrontServer(api.port, tmp_path_factory.mktemp("nginx")) as front:
         yield front
-    finally:
-        front.stop()
 
 
 def fetch_bills(port: int) -> Answer:
@@ -109,13 +104,8 @@ def test_a_body_over_the_cap_is_refused_by_nginx_and_answered_in_the_channel_sha
     nginx, engine, path, key, channel, framing
 ):
     before = written_rows(engine)
-    body = RECEIPT + b" " * 100_000
-    if framing == "chunked":
-        request = request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(body)
-    else:
-        request = request_head("POST", path, f"Content-Length: {len(body)}", key=key) + body
 
-    answer = exchange(nginx.port, request)
+    answer = exchange(nginx.port, over_the_cap(path, key, framing))
 
     assert answer.status == 413
     assert_channel_shape(channel, answer)
@@ -125,19 +115,10 @@ def test_a_body_over_the_cap_is_refused_by_nginx_and_answered_in_the_channel_sha
     assert written_rows(engine) == before
 
 
-MALFORMED = [
-    ("Content-Length with Transfer-Encoding", 400, ["Content-Length: 5", "Transfer-Encoding: chunked"], b"0\r\n\r\n"),
-    ("CR in a header value", 400, ["X-Partner-Ref: a\rb", "Content-Length: 2"], b"{}"),
-    ("NUL in a header value", 400, ["X-Partner-Ref: a\x00b", "Content-Length: 2"], b"{}"),
-    ("obsolete line folding", 400, ["X-Partner-Ref: a", " folded", "Content-Length: 2"], b"{}"),
-    ("a 20 KB header", 431, ["X-Partner-Ref: " + "a" * 20_000, "Content-Length: 2"], b"{}"),
-    ("an invalid chunk size", 400, ["Transfer-Encoding: chunked"], b"zz\r\n{}\r\n0\r\n\r\n"),
-    ("an unknown transfer coding", 501, ["Transfer-Encoding: gzip, chunked"], chunked(b"{}")),
-]
-
-
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
-@pytest.mark.parametrize(("case", "status", "headers", "body"), MALFORMED, ids=[case[0] for case in MALFORMED])
+@pytest.mark.parametrize(
+    ("case", "status", "headers", "body"), MALFORMED_FRAMING, ids=[case[0] for case in MALFORMED_FRAMING]
+)
 def test_what_nginx_refuses_is_answered_in_the_channel_shape(
     nginx, engine, path, key, channel, case, status, headers, body
 ):
@@ -152,11 +133,7 @@ def test_what_nginx_refuses_is_answered_in_the_channel_shape(
     assert written_rows(engine) == before
 
 
-@pytest.mark.parametrize(
-    ("request_bytes", "status"),
-    [(b"\x16\x03\x01\x02\x00 not http\r\n\r\n", 400), (b"GET /bills/" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", 414)],
-    ids=["not HTTP", "a 10 KB request line"],
-)
+@pytest.mark.parametrize(("request_bytes", "status"), UNREADABLE_REQUEST_LINES, ids=["not HTTP", "a 10 KB line"])
 def test_a_request_line_nginx_cannot_read_gets_the_generic_json_error(nginx, request_bytes, status):
     answer = exchange(nginx.port, request_bytes)
 
@@ -196,11 +173,8 @@ def test_the_api_sees_the_partners_address_and_never_one_the_client_claims(nginx
 
 
 def test_with_the_api_down_nginx_answers_json(api, tmp_path):
-    nowhere = FrontServer(free_port(), tmp_path / "nginx").start()  # an upstream port where nothing listens
-    try:
+    with FrontServer(free_port(), tmp_path / "nginx") as nowhere:  # an upstream port where nothing listens
         answer = exchange(nowhere.port, request_head("POST", "/bills/fetchBills", "Content-Length: 2") + b"[]")
-    finally:
-        nowhere.stop()
 
     assert answer.status == 503
     assert answer.json() == {  # type: ignore[comparison-overlap]

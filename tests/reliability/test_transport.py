@@ -17,13 +17,17 @@ from tests.factories import BillFactory
 from tests.reliability.conftest import count, last_inbound, seed, written_rows
 from tests.reliability.live import PRODUCTION_ENV, LiveServer
 from tests.reliability.wire import (
+    MALFORMED_FRAMING,
+    OVER_THE_CAP,
     PARTNER_ENDPOINTS,
     RECEIPT,
+    UNREADABLE_REQUEST_LINES,
     Answer,
     assert_channel_shape,
     chunked,
     connect,
     exchange,
+    over_the_cap,
     read_answer,
     request_head,
 )
@@ -42,11 +46,8 @@ PRODUCTION = {
 @pytest.fixture(scope="module")
 def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("transport") / "serve.log"
-    live = LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=PRODUCTION).start()
-    try:
+    with LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=PRODUCTION) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +67,14 @@ def assert_refused(engine: Engine, answer: Answer, status: int, channel: str, pa
     assert written_rows(engine) == before
 
 
-OVER_THE_CAP = RECEIPT + b" " * 100_000  # a valid body, then 100,000 spaces: 100 KB over a 64 KiB cap
-
-
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
 @pytest.mark.parametrize("framing", ["chunked", "Content-Length"])
 def test_a_body_over_the_cap_is_413_in_the_channel_shape_whatever_its_framing(
     server, engine, path, key, channel, framing
 ):
     before = written_rows(engine)
-    if framing == "chunked":
-        request = request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(OVER_THE_CAP)
-    else:
-        request = request_head("POST", path, f"Content-Length: {len(OVER_THE_CAP)}", key=key) + OVER_THE_CAP
 
-    answer = exchange(server.port, request, until_closed=True)
+    answer = exchange(server.port, over_the_cap(path, key, framing), until_closed=True)
 
     assert_refused(engine, answer, 413, channel, path, before)
 
@@ -99,19 +93,10 @@ def test_a_receipt_padded_past_the_cap_writes_no_payment_and_the_same_one_within
     assert last_inbound(engine).body == RECEIPT  # the body as the app read it, chunks joined
 
 
-MALFORMED = [
-    ("Content-Length with Transfer-Encoding", 400, ["Content-Length: 5", "Transfer-Encoding: chunked"], b"0\r\n\r\n"),
-    ("CR in a header value", 400, ["X-Partner-Ref: a\rb", "Content-Length: 2"], b"{}"),
-    ("NUL in a header value", 400, ["X-Partner-Ref: a\x00b", "Content-Length: 2"], b"{}"),
-    ("obsolete line folding", 400, ["X-Partner-Ref: a", " folded", "Content-Length: 2"], b"{}"),
-    ("a 20 KB header", 431, ["X-Partner-Ref: " + "a" * 20_000, "Content-Length: 2"], b"{}"),
-    ("an invalid chunk size", 400, ["Transfer-Encoding: chunked"], b"zz\r\n{}\r\n0\r\n\r\n"),
-    ("an unknown transfer coding", 501, ["Transfer-Encoding: gzip, chunked"], chunked(b"{}")),
-]
-
-
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
-@pytest.mark.parametrize(("case", "status", "headers", "body"), MALFORMED, ids=[case[0] for case in MALFORMED])
+@pytest.mark.parametrize(
+    ("case", "status", "headers", "body"), MALFORMED_FRAMING, ids=[case[0] for case in MALFORMED_FRAMING]
+)
 def test_malformed_framing_gets_json_in_the_channel_shape(
     server, engine, path, key, channel, case, status, headers, body
 ):
@@ -163,11 +148,7 @@ def test_the_body_deadline_counts_all_reads_so_a_trickling_client_gains_nothing(
     assert_channel_shape("kaleidofin", answer)
 
 
-@pytest.mark.parametrize(
-    ("request_bytes", "status"),
-    [(b"\x16\x03\x01\x02\x00 not http\r\n\r\n", 400), (b"GET /bills/" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", 414)],
-    ids=["not HTTP", "a 10 KB request line"],
-)
+@pytest.mark.parametrize(("request_bytes", "status"), UNREADABLE_REQUEST_LINES, ids=["not HTTP", "a 10 KB line"])
 def test_a_request_line_that_cannot_be_read_gets_the_generic_json_error(server, request_bytes, status):
     answer = exchange(server.port, request_bytes, until_closed=True)
 

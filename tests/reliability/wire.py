@@ -9,24 +9,24 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, assert_channel_error
+from tests.conftest import PARTNER_ENDPOINTS, assert_channel_error
 
-# Every partner endpoint, with the key that opens it and its channel.
-PARTNER_ENDPOINTS = [
-    ("/bills/fetchBills", KALEIDOFIN_KEY, "kaleidofin"),
-    ("/bills/fetchReceipt", KALEIDOFIN_KEY, "kaleidofin"),
-    ("/digiledge/payment-notification", DIGILEDGE_KEY, "digiledge"),
-    ("/digiledge/fetch", DIGILEDGE_KEY, "digiledge"),
-    ("/digiledge/validation", DIGILEDGE_KEY, "digiledge"),
-    ("/digiledge/payment", DIGILEDGE_KEY, "digiledge"),
-    ("/digiledge/TxnStatus402", DIGILEDGE_KEY, "digiledge"),
-]
+__all__ = ["PARTNER_ENDPOINTS"]  # with the key that opens each endpoint and its channel
 
 # A fetchReceipt body Kaleidofin's page shows, valid but for the bill it names.
 RECEIPT = (
     b'{"systemBillId": 14, "partnerBillId": "SAMPLE_ID", '
     b'"paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "T-WIRE-1"}}'
 )
+
+
+OVER_THE_CAP = RECEIPT + b" " * 100_000  # a valid body, then 100,000 spaces: 100 KB over a 64 KiB cap
+
+# Request lines no server can read a path from, and the status each gets (the generic JSON error).
+UNREADABLE_REQUEST_LINES = [
+    (b"\x16\x03\x01\x02\x00 not http\r\n\r\n", 400),  # TLS handshake bytes
+    (b"GET /bills/" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", 414),
+]
 
 
 @dataclass
@@ -52,6 +52,25 @@ def request_head(method: str, path: str, *headers: str, key: str | None = None) 
 def chunked(body: bytes, size: int = 8192) -> bytes:
     parts = [b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
     return b"".join(parts) + b"0\r\n\r\n"
+
+
+# Malformed headers and framing: what each case is, the status it gets, its header lines, its body.
+MALFORMED_FRAMING = [
+    ("Content-Length with Transfer-Encoding", 400, ["Content-Length: 5", "Transfer-Encoding: chunked"], b"0\r\n\r\n"),
+    ("CR in a header value", 400, ["X-Partner-Ref: a\rb", "Content-Length: 2"], b"{}"),
+    ("NUL in a header value", 400, ["X-Partner-Ref: a\x00b", "Content-Length: 2"], b"{}"),
+    ("obsolete line folding", 400, ["X-Partner-Ref: a", " folded", "Content-Length: 2"], b"{}"),
+    ("a 20 KB header", 431, ["X-Partner-Ref: " + "a" * 20_000, "Content-Length: 2"], b"{}"),
+    ("an invalid chunk size", 400, ["Transfer-Encoding: chunked"], b"zz\r\n{}\r\n0\r\n\r\n"),
+    ("an unknown transfer coding", 501, ["Transfer-Encoding: gzip, chunked"], chunked(b"{}")),
+]
+
+
+def over_the_cap(path: str, key: str, framing: str) -> bytes:
+    """OVER_THE_CAP to ``path``, sent ``chunked`` or with its ``Content-Length``."""
+    if framing == "chunked":
+        return request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(OVER_THE_CAP)
+    return request_head("POST", path, f"Content-Length: {len(OVER_THE_CAP)}", key=key) + OVER_THE_CAP
 
 
 def exchange(
