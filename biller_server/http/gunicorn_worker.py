@@ -8,7 +8,9 @@ Transfer-Encoding, an obsolete line folding) with an HTML page. This worker:
   ``BILLER_REQUEST_BODY_TIMEOUT_SECONDS`` for its body, each counted from its first read and over all the reads
   (a client trickling a byte at a time gains nothing); a late request gets 408;
 - answers what gunicorn refuses through the app itself (biller_server/http/transport.py), so the partner gets its
-  channel's JSON error shape and the refusal is in the inbound log.
+  channel's JSON error shape and the refusal is in the inbound log;
+- closes a finished connection's lingering read (RFC 9112 9.6) on the request's thread, where gunicorn does it on
+  its main thread: there each client that never closes its side stopped the whole worker for 2 s.
 
 Threads are still held for up to those deadlines: a host facing many slow clients needs the buffering front server
 of deploy/nginx/biller-server.conf (docs/operations.md).

@@ -6,8 +6,9 @@ the app answers like any other error: in the channel's own shape, with an inboun
 request before the app can read it, and all end here:
 
 - ``RequestBodyGuard`` below: a body over the cap (413), one not sent in time (408: serve's workers bound every
-  read, biller_server/http/worker.py), or malformed chunked framing (400);
-- serve's gunicorn workers: malformed request lines and headers, sent in time or not (biller_server/http/worker.py);
+  read, biller_server/http/gunicorn_worker.py), or malformed chunked framing (400);
+- serve's gunicorn workers: malformed request lines and headers, or headers not sent in time
+  (biller_server/http/gunicorn_worker.py);
 - the front server (deploy/nginx/biller-server.conf), which says what it refused in ``X-Biller-Edge-Refusal``.
 """
 
@@ -60,10 +61,9 @@ HEADERS_TOO_LARGE = TransportRefusal(431, "header-fields-too-large", "The reques
 EXPECTATION_FAILED = TransportRefusal(417, "expectation-failed", "Only Expect: 100-continue is supported.")
 UNSUPPORTED_CODING = TransportRefusal(501, "not-implemented", "Only the chunked transfer coding is supported.")
 
-# What the front server may ask the app to answer for it; any other value of the header is ignored.
+# What the front server may ask the app to answer for it, by the header's value; any other value is ignored.
 FRONT_SERVER_REFUSALS = {
-    refusal.http_status: refusal
-    for refusal in (MALFORMED, TOO_LARGE, HEADERS_TOO_LARGE, UNSUPPORTED_CODING)
+    str(refusal.http_status): refusal for refusal in (MALFORMED, TOO_LARGE, HEADERS_TOO_LARGE, UNSUPPORTED_CODING)
 }
 
 
@@ -141,8 +141,7 @@ def _abandon(stream: object) -> None:
 
 
 def _front_server_refusal(environ: dict[str, Any]) -> TransportRefusal | None:
-    value = environ.get("HTTP_" + FRONT_SERVER_REFUSAL_HEADER.upper().replace("-", "_"), "")
-    return FRONT_SERVER_REFUSALS.get(int(value)) if value.strip().isdigit() else None
+    return FRONT_SERVER_REFUSALS.get(environ.get("HTTP_" + FRONT_SERVER_REFUSAL_HEADER.upper().replace("-", "_"), ""))
 
 
 def init_transport(app: Flask) -> None:
