@@ -203,6 +203,10 @@ each look (every 0.2 s).
 | deployment | held | probe | answered | failed | median | worst |
 | --- | --- | --- | ---: | ---: | ---: | ---: |
 {chr(10).join(rows)}
+
+`serve` alone cuts each stalled connection at its 10 s deadline, but 200 that reconnect as soon as they are cut keep
+all its threads busy, and a probe waits in a worker's queue behind them; behind nginx the stalled connections never
+reach gunicorn.
 """
     print(section)
     if not arguments.no_write:
