@@ -15,6 +15,7 @@ from biller_server.http.channels import ChannelRegistry
 from biller_server.http.errors import ChannelErrorRenderers, register_error_handlers
 from biller_server.http.logging import configure_logging, init_request_logging
 from biller_server.http.metrics import init_metrics
+from biller_server.http.transport import init_transport
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = init_extensions(app, settings)
     init_request_logging(app)
+    init_transport(app)  # after the request id is set, before authentication
     renderers = ChannelErrorRenderers()
     register_error_handlers(app, renderers)
     app.register_blueprint(health.blueprint)
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _flask_config(settings: Settings) -> dict[str, object]:
     return {
         "MAX_CONTENT_LENGTH": settings.max_request_bytes,
+        # No endpoint answers OPTIONS itself: partners call POST only, and nothing here serves a browser's CORS
+        # preflight. OPTIONS is then 405 with Allow, after the channel's authentication like any other method.
+        "PROVIDE_AUTOMATIC_OPTIONS": False,
         "API_TITLE": "biller-server",
         "API_VERSION": __version__,
         "OPENAPI_VERSION": "3.0.3",

@@ -17,7 +17,9 @@ import os
 # about a second). Measured on 2 cores (bench/RESULTS.md, "Serving"): 4 processes answer more requests than 2.
 # At least 2, so one worker restarting never leaves the host without an answer.
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, 2 * (os.cpu_count() or 1)))
-worker_class = "gthread"
+# gthread, with a deadline on each request's headers and body and JSON answers to malformed requests
+# (biller_server/http/gunicorn_worker.py; BILLER_REQUEST_HEADER_TIMEOUT_SECONDS, BILLER_REQUEST_BODY_TIMEOUT_SECONDS).
+worker_class = "biller_server.http.gunicorn_worker.BoundedThreadWorker"
 threads = 8
 # Keep workers x threads within the database pool: BILLER_DATABASE_POOL_SIZE (+ as many overflow) per worker, and
 # workers x threads (+ the confirmation workers' threads) within PostgreSQL's max_connections.

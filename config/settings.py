@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     jwt_clock_skew_seconds: int = Field(default=5, ge=0)
     log_level: str = "INFO"
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How long a client may take to send a request's headers, then its body, under serve (408 after that).
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0)
     trust_forwarded_for: bool = False
 
     # The inbound channels (ChannelSettings above), one field each.

@@ -32,6 +32,16 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KALEIDOFIN_KEY = "test-kaleidofin-key-0123456789"
 DIGILEDGE_KEY = "test-digiledge-key-0123456789"
 BACKENDS = ["sqlite", "postgresql"]
+# Every partner endpoint, with the key that opens it and its channel.
+PARTNER_ENDPOINTS = [
+    ("/bills/fetchBills", KALEIDOFIN_KEY, "kaleidofin"),
+    ("/bills/fetchReceipt", KALEIDOFIN_KEY, "kaleidofin"),
+    ("/digiledge/payment-notification", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/fetch", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/validation", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/payment", DIGILEDGE_KEY, "digiledge"),
+    ("/digiledge/TxnStatus402", DIGILEDGE_KEY, "digiledge"),
+]
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -44,6 +54,18 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+def assert_channel_error(channel: str, status: int | None, body: object) -> None:
+    """An error in the channel's own shape: Kaleidofin's envelope (Setu's errorResponse) or Digiledge's ack."""
+    assert isinstance(body, dict), body
+    if channel == "kaleidofin":
+        assert body["success"] is False
+        assert body["status"] == status
+        assert body["error"]["code"]
+    else:
+        assert set(body) == {"reason", "code", "status"}
+        assert body["code"] == status
 
 
 def _postgres_admin_url() -> str:

@@ -17,6 +17,7 @@ from gunicorn.app.base import BaseApplication
 
 from biller_server.app import create_app
 from biller_server.extensions import get_db, get_settings
+from biller_server.http.gunicorn_worker import WORKER_CLASS
 from biller_server.instruments import MULTIPROC_ENV, prepare_multiprocess_dir, use_multiprocess_values
 from biller_server.persistence.migrate import upgrade
 
@@ -80,7 +81,7 @@ def serve_command(
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,
         "timeout": timeout,
         "graceful_timeout": 30,
         "accesslog": None,  # the app writes its own JSON access line per request

@@ -36,12 +36,17 @@ GENERIC_CODES: dict[int, tuple[str, str]] = {
     403: ("forbidden", "This source is not allowed to call this endpoint."),
     404: ("path-not-found", "No such endpoint."),
     405: ("method-not-allowed", "This endpoint does not accept that HTTP method."),
+    408: ("request-timeout", "The request was not received in time."),
     413: ("payload-too-large", "The request body is larger than this endpoint accepts."),
+    414: ("uri-too-long", "The request line is too long."),
     415: ("unsupported-media-type", "The request body must be application/json."),
+    417: ("expectation-failed", "Only Expect: 100-continue is supported."),
     422: ("invalid-param", "The request body does not match the schema."),
     425: ("duplicate-request", "This request was already received."),
     429: ("too-many-requests", "Too many requests."),
+    431: ("header-fields-too-large", "The request headers are too large."),
     500: ("unable-to-fulfil-request", "The request could not be processed."),
+    501: ("not-implemented", "Only the chunked transfer coding is supported."),
     503: ("service-unavailable", "The service is temporarily unavailable; retry later."),
 }
 
@@ -131,7 +136,12 @@ def register_error_handlers(app: Flask, renderers: ChannelErrorRenderers) -> Non
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        return renderers.for_request()(error_info_from_http(exc))
+        response = renderers.for_request()(error_info_from_http(exc))
+        # The error's own headers go with it: Allow on a 405 (RFC 9110 15.5.6), WWW-Authenticate on a 401.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected_error(exc: Exception) -> Response:

@@ -6,19 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.persistence.models import Base, InboundMessage
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, PARTNER_ENDPOINTS, assert_channel_error
 
 KALEIDOFIN = {"X-API-Key": KALEIDOFIN_KEY}
 DIGILEDGE = {"X-API-Key": DIGILEDGE_KEY}
-ENDPOINTS = [
-    ("/bills/fetchBills", KALEIDOFIN, "kaleidofin"),
-    ("/bills/fetchReceipt", KALEIDOFIN, "kaleidofin"),
-    ("/digiledge/payment-notification", DIGILEDGE, "digiledge"),
-    ("/digiledge/fetch", DIGILEDGE, "digiledge"),
-    ("/digiledge/validation", DIGILEDGE, "digiledge"),
-    ("/digiledge/payment", DIGILEDGE, "digiledge"),
-    ("/digiledge/TxnStatus402", DIGILEDGE, "digiledge"),
-]
+ENDPOINTS = [(path, {"X-API-Key": key}, channel) for path, key, channel in PARTNER_ENDPOINTS]
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE bills; --", "<script>alert(1)</script>", "\u0000", "../../etc/passwd"]
 
 
@@ -68,14 +60,7 @@ CASES = [
 
 
 def assert_channel_shape(channel, response):
-    body = response.json
-    if channel == "kaleidofin":
-        assert body["success"] is False
-        assert body["status"] == response.status_code
-        assert body["error"]["code"]
-    else:
-        assert set(body) == {"reason", "code", "status"}
-        assert body["code"] == response.status_code
+    assert_channel_error(channel, response.status_code, response.json)
 
 
 def written_rows(session):
@@ -116,10 +101,33 @@ def test_wrong_credentials_are_401_in_the_channel_shape(client, session, path, h
 
 
 @pytest.mark.parametrize(("path", "headers", "channel"), ENDPOINTS)
-def test_other_methods_are_405_in_the_channel_shape(client, path, headers, channel):
-    response = client.get(path, headers=headers)
+def test_other_methods_are_405_in_the_channel_shape_with_allow(client, path, headers, channel):
+    for method in ("GET", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        response = client.open(path, method=method, headers=headers)
+        assert response.status_code == 405, method
+        assert response.headers["Allow"] == "POST"
+        assert_channel_shape(channel, response)
+
+
+@pytest.mark.parametrize(("path", "headers", "channel"), ENDPOINTS)
+def test_head_is_405_with_allow_and_no_body(client, path, headers, channel):
+    response = client.head(path, headers=headers)
     assert response.status_code == 405
-    assert_channel_shape(channel, response)
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.data == b""
+
+
+@pytest.mark.parametrize(("path", "headers", "channel"), ENDPOINTS)
+def test_any_method_needs_the_channels_credentials_first(client, session, path, headers, channel):
+    before = written_rows(session)
+    for method in ("OPTIONS", "HEAD", "GET"):
+        response = client.open(path, method=method)
+        assert response.status_code == 401, method
+        assert "Allow" not in response.headers  # nothing about the endpoint is told before authentication
+        if method != "HEAD":
+            assert_channel_shape(channel, response)
+    assert written_rows(session) == before
 
 
 # Schema-valid bodies but for one NUL character, in the field that reaches the database first.
@@ -191,12 +199,12 @@ def test_no_secret_reaches_any_log_line_whatever_the_input(client, capsys):
     import logging
 
     logging.getLogger("biller_server").setLevel(logging.DEBUG)
-    for path, headers, _ in ENDPOINTS:
+    for path, headers, channel in ENDPOINTS:
         for _, body, ctype in hostile_bodies():
             client.post(path, data=body, headers={**headers, "Content-Type": ctype or "application/json"})
         # A partner that echoes a key into the body, or sends the other channel's key.
         client.post(path, json={"refId": KALEIDOFIN_KEY, "note": DIGILEDGE_KEY}, headers=headers)
-        client.post(path, json=[], headers={"X-API-Key": DIGILEDGE_KEY if headers is KALEIDOFIN else KALEIDOFIN_KEY})
+        client.post(path, json=[], headers={"X-API-Key": DIGILEDGE_KEY if channel == "kaleidofin" else KALEIDOFIN_KEY})
     logged = capsys.readouterr().err
     assert logged  # the requests were logged at all
     assert KALEIDOFIN_KEY not in logged

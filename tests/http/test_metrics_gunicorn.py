@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from biller_server.cli import serve as serve_module
 from biller_server.cli.serve import GunicornServer, serve_command
+from biller_server.http.gunicorn_worker import WORKER_CLASS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +141,12 @@ def test_the_config_files_settings_apply_and_flags_given_win():
     config = GunicornServer({"config_file": str(ROOT / "config" / "gunicorn.conf.py"), "workers": 3}).cfg
 
     assert config.workers == 3  # given on the command line
-    assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == ("gthread", 8, 30, 30)
+    assert (config.worker_class_str, config.threads, config.timeout, config.graceful_timeout) == (
+        WORKER_CLASS,
+        8,
+        30,
+        30,
+    )
     assert (config.keepalive, config.max_requests, config.max_requests_jitter) == (75, 100_000, 10_000)
     assert config.child_exit.__name__ == "child_exit" and config.child_exit.__module__ != "gunicorn.config"
 
@@ -175,4 +181,4 @@ class TestServeOptions:
         result = app.test_cli_runner().invoke(serve_command, ["--no-worker"])
 
         assert result.exit_code == 0, result.output
-        assert (captured["workers"], captured["threads"], captured["worker_class"]) == (2, 8, "gthread")
+        assert (captured["workers"], captured["threads"], captured["worker_class"]) == (2, 8, WORKER_CLASS)

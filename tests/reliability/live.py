@@ -24,6 +24,17 @@ from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
 
 BIN = Path(sys.executable).parent / "biller-server"
 
+# What `serve` needs to start with BILLER_ENV=production, beside the two keys LiveServer sets. The status URLs are
+# on loopback port 9, where nothing listens: run with with_worker=False, and nothing calls them.
+PRODUCTION_ENV = {
+    "BILLER_ENV": "production",
+    "BILLER_KALEIDOFIN_CONFIRMED_BY": "kaleidofin",
+    "BILLER_KALEIDOFIN_STATUS_URL": "http://127.0.0.1:9/status",
+    "BILLER_DIGILEDGE_CONFIRMED_BY": "digiledge",
+    "BILLER_DIGILEDGE_PAYMENT_STATUS_URL": "http://127.0.0.1:9/status",
+    "BILLER_DIGILEDGE_BILLER_ID": "TESTBILLER01",
+}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -131,6 +142,12 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer /healthz in {timeout} s; see {self.log_path}")
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def api_worker_pids(self) -> list[int]:
         """Gunicorn's workers: forks of the serve process, so the same command line."""

@@ -16,11 +16,13 @@ ERROR_STATUS_WORDS = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "INVALID",
+    408: "TIMEOUT",  # the request's headers or body did not arrive in time
     409: "CONFLICT",
     413: "INVALID",
     415: "INVALID",
     425: "DUPLICATE_REQUEST",  # auth scheme jwt: a signed request replayed
     500: "ERROR",
+    501: "INVALID",  # a transfer coding other than chunked: the request's fault
     503: "TEMPORARILY_UNAVAILABLE",
 }
 
