@@ -89,7 +89,7 @@ def _free_text(max_length: int, **kwargs: Any) -> fields.String:
 
 
 class Paise(fields.Field):
-    """An amount's ``value``: a JSON integer of paise, ``minimum`` or more.
+    """An amount's ``value``: a JSON integer of paise, 0 or more (``minimum=1``: more than zero).
 
     Refused: a number with a decimal point or an exponent (``1000.0``, ``1e3``, ``1e309``: a JSON number that is
     not an integer arrives as a Decimal and is never rounded), a string, a boolean, a negative amount, and
@@ -113,7 +113,7 @@ class Paise(fields.Field):
                 "Must be a JSON integer of paise (100000 is 1000 rupees), without a decimal point or quotes."
             )
         if value < self.minimum:
-            raise ValidationError("Must not be negative." if self.minimum == 0 else f"Must be at least {self.minimum}.")
+            raise ValidationError("Must not be negative." if self.minimum == 0 else "Must be more than zero.")
         if value >= MAX_PAISE:
             raise ValidationError("Is larger than any amount this biller accepts.")
         return value

@@ -20,6 +20,7 @@ from biller_server.channels.digiledge import schemas as digiledge_schemas
 from biller_server.channels.kaleidofin import schemas as kaleidofin_schemas
 from biller_server.channels.setu import schemas as s
 from biller_server.http.parsing import parse_exact_json
+from tests.channels.setu.setu_spec import biller_api
 from tests.fakes import setu_payloads as published
 
 UTC = dt.UTC
@@ -476,6 +477,22 @@ def test_request_schemas_render_in_openapi_with_amounts_as_integer_paise():
     assert (value["type"], value["minimum"], value["maximum"]) == ("integer", 1, 10**15 - 1)
     assert components["SetuPaymentDetails"]["properties"]["uniquePaymentRefID"]["pattern"] == "^[!-~]+$"
     assert "uniquePaymentRefID" in components["SetuPaymentDetails"]["required"]
+
+
+def test_every_schema_of_the_three_channels_fits_in_one_openapi_document_without_a_clash():
+    spec = APISpec("t", "1", "3.0.3", plugins=[MarshmallowPlugin()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # apispec warns when two schemas resolve to one component name
+        for module in (kaleidofin_schemas, digiledge_schemas, s):
+            for name in sorted(_schema_names(module)):
+                if name.removesuffix("Schema") not in spec.components.schemas:
+                    spec.components.schema(name.removesuffix("Schema"), schema=getattr(module, name))
+    components = spec.to_dict()["components"]["schemas"]
+    assert {"SetuFetchBillsResponse", "SetuFetchReceiptResponse", "ErrorResponse", "FetchReceiptRequest"} <= set(
+        components
+    )
+    # Every field Setu's spec requires of a bill (definitions/bill) is one we document as sent.
+    assert set(components["SetuBill"]["required"]) == set(biller_api()["definitions"]["bill"]["required"])
 
 
 def _schema_names(module: object) -> set[str]:
