@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+# Kaleidofin's refusals are Setu's errorResponse (envelope.py): Setu's schema documents them.
+from biller_server.channels.setu.schemas import ErrorResponseSchema as ErrorResponseSchema
 from biller_server.domain.money import AmountError, paise_from_rupees
 
 
@@ -136,25 +138,3 @@ class FetchReceiptResponseSchema(Schema):
     data = fields.Nested(ReceiptDataSchema, required=True)
     status = fields.Integer(required=True)
     success = fields.Boolean(required=True)
-
-
-class ErrorItemSchema(Schema):
-    code = fields.String(required=True)
-    title = fields.String(required=True)
-    detail = fields.String(required=True)
-    docURL = fields.String(required=True)
-
-
-class ErrorBodySchema(Schema):
-    code = fields.String(required=True, metadata={"example": "customer-not-found"})
-    title = fields.String(required=True)
-    detail = fields.String(required=True)
-    docURL = fields.String(required=True)
-    traceID = fields.String(required=True)
-    errors = fields.List(fields.Nested(ErrorItemSchema), required=True)
-
-
-class ErrorResponseSchema(Schema):
-    status = fields.Integer(required=True, metadata={"description": "The HTTP status, repeated."})
-    success = fields.Boolean(required=True, metadata={"example": False})
-    error = fields.Nested(ErrorBodySchema, required=True)
