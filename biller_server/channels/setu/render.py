@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from biller_server.channels.setu.schemas import AVAILABLE, INR, NO_OUTSTANDING
-from biller_server.domain.confirmations import IST
-from biller_server.domain.exactness import payable_range
+from biller_server.domain.billing.exactness import payable_range
+from biller_server.domain.india import IST
 from biller_server.persistence.models import AmountExactness, Bill, Customer, Receipt
 
 # Each bill is one instalment, paid once; the books keep no period to call it MONTHLY by.

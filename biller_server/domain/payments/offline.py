@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import DomainError
+from biller_server.domain.india import IST
 from biller_server.domain.payments.confirmations import FIRST_CHECK_DELAY
 from biller_server.domain.payments.recording import PaymentRequest, record_payment
 from biller_server.persistence.models import (
@@ -24,8 +25,6 @@ from biller_server.persistence.models import (
     Receipt,
 )
 
-# An offline payment's date is a calendar date in India; it is kept as the start of that day in IST.
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 OFFLINE_POSTING_PARTNER = "kaleidofin"
 # The channels whose Payment.partner_bill_ref is a Kaleidofin systemBillId.
 KALEIDOFIN_BILL_CHANNELS = (Channel.KALEIDOFIN, Channel.OFFLINE)

@@ -12,7 +12,7 @@ from flask import Flask
 
 from biller_server.channels.setu import render
 from biller_server.channels.setu.envelope import render_error_response, render_success
-from biller_server.domain.confirmations import IST
+from biller_server.domain.india import IST
 from biller_server.http.errors import ErrorInfo
 from biller_server.persistence.models import AmountExactness
 from tests.channels.setu.setu_spec import errors_of, response_validator
