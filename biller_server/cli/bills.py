@@ -60,6 +60,7 @@ def upload_command(file: Path, dry_run: bool, skip_invalid: bool) -> None:
                 dry_run=dry_run,
                 skip_invalid=skip_invalid,
                 on_problem=_print_problem,
+                file_name=file.name,
             )
     except UploadFileError as exc:
         raise click.ClickException(str(exc)) from None

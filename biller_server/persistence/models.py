@@ -143,6 +143,29 @@ class Bill(TimestampMixin, Base):
         return max(self.amount_paise - self.paid_paise, 0)
 
 
+class BillUpload(Base):
+    """One bill upload that wrote to the books (dry runs and uploads stopped by bad rows are not kept).
+
+    Its time is what operations watch ("was today's file loaded?"): the upload runs as a command, not in a
+    server process, so the books are where the last one can be read from.
+    """
+
+    __tablename__ = "bill_uploads"
+    __table_args__ = (sa.Index(None, "uploaded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    file_name: Mapped[str | None] = mapped_column(sa.String(255))
+    rows: Mapped[int] = mapped_column()
+    bills_created: Mapped[int] = mapped_column()
+    bills_updated: Mapped[int] = mapped_column()
+    bills_unchanged: Mapped[int] = mapped_column()
+    conflicts: Mapped[int] = mapped_column()
+    rejected: Mapped[int] = mapped_column()
+    customers_created: Mapped[int] = mapped_column()
+    customers_updated: Mapped[int] = mapped_column()
+
+
 class ChannelBillReference(Base):
     """A partner's own id for one of our bills (Kaleidofin's ``systemBillId``), kept for status checks."""
 
