@@ -9,6 +9,7 @@ slow database from the outside.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,9 @@ from biller_server.instruments import (
     DB_POOL_WAIT_SECONDS,
     DB_POOL_WAITS,
 )
+
+logger = logging.getLogger(__name__)
+_report_failed = False
 
 
 class InstrumentedQueuePool(QueuePool):
@@ -57,16 +61,19 @@ class InstrumentedQueuePool(QueuePool):
         finally:
             self._report()
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._report()
-
     def _report(self) -> None:
         # checkedout() counts connections handed out; checkedin() those waiting in the pool.
-        DB_POOL_MAX.labels(self.dialect_label).set(self.limit or 0)
-        DB_POOL_CONNECTIONS.labels(self.dialect_label, "in_use").set(max(self.checkedout(), 0))
-        DB_POOL_CONNECTIONS.labels(self.dialect_label, "idle").set(self.checkedin())
-        DB_POOL_OVERFLOW.labels(self.dialect_label).set(max(self.overflow(), 0))
+        try:
+            DB_POOL_MAX.labels(self.dialect_label).set(self.limit or 0)
+            DB_POOL_CONNECTIONS.labels(self.dialect_label, "in_use").set(max(self.checkedout(), 0))
+            DB_POOL_CONNECTIONS.labels(self.dialect_label, "idle").set(self.checkedin())
+            DB_POOL_OVERFLOW.labels(self.dialect_label).set(max(self.overflow(), 0))
+        except Exception:
+            # A figure must never cost a checkout (e.g. the metrics directory went away at shutdown): say it once.
+            global _report_failed
+            if not _report_failed:
+                _report_failed = True
+                logger.warning("database pool figures could not be recorded", exc_info=True)
 
 
 @functools.cache

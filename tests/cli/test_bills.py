@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from biller_server.cli import bills as bills_cli
 from biller_server.cli import cli
 from biller_server.domain.bill_upload import COLUMNS
-from biller_server.persistence.models import Bill, BillStatus
+from biller_server.persistence.models import Bill, BillStatus, BillUpload
 from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
 
@@ -57,6 +57,7 @@ def test_upload_writes_the_file_and_prints_a_summary(runner, bills_file, session
         "Customers: 1 created, 0 updated.\n"
     )
     assert bill_ids(session) == {"B1", "B2"}
+    assert session.scalars(sa.select(BillUpload.file_name)).all() == ["bills.csv"]  # the time operations watch
 
 
 def test_upload_same_file_twice_reports_everything_unchanged(runner, bills_file):
