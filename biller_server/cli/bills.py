@@ -20,6 +20,7 @@ from biller_server.domain.bill_upload import (
     template_csv,
     upload_bills,
 )
+from biller_server.domain.bill_upload_log import record_finished_upload
 from biller_server.domain.bills import BillError, cancel_bill, list_bills
 from biller_server.domain.money import rupees_text
 from biller_server.extensions import get_db
@@ -53,14 +54,17 @@ def upload_command(file: Path, dry_run: bool, skip_invalid: bool) -> None:
             open_bill_csv(file, today=india_today(), on_progress=on_progress) as rows,
             get_db().transaction() as session,
         ):
+            started_at = utcnow()
             report = upload_bills(
                 session=session,
                 rows=rows,
-                now=utcnow(),
+                now=started_at,
                 dry_run=dry_run,
                 skip_invalid=skip_invalid,
                 on_problem=_print_problem,
-                file_name=file.name,
+            )
+            record_finished_upload(
+                session=session, report=report, file_name=file.name, started_at=started_at, finished_at=utcnow()
             )
     except UploadFileError as exc:
         raise click.ClickException(str(exc)) from None

@@ -26,7 +26,7 @@ from biller_server.domain.bill_upload_csv import (
     template_csv,
 )
 from biller_server.domain.bill_upload_store import CrossRowProblem, Staging
-from biller_server.persistence.models import BillStatus, BillUpload
+from biller_server.persistence.models import BillStatus
 
 __all__ = [
     "BATCH_SIZE",
@@ -81,13 +81,8 @@ def upload_bills(
     dry_run: bool = False,
     skip_invalid: bool = False,
     on_problem: Callable[[RejectedRow | Conflict], None] | None = None,
-    file_name: str | None = None,
 ) -> UploadReport:
-    """Upsert customers and bills from checked rows; report every rejected row and conflict to ``on_problem``.
-
-    An upload that writes is recorded in ``bill_uploads`` in the same transaction (its time is watched by
-    operations: biller_bill_upload_last_success_timestamp_seconds).
-    """
+    """Upsert customers and bills from checked rows; report every rejected row and conflict to ``on_problem``."""
     problem = on_problem or (lambda _problem: None)
     staging = Staging(session)
     try:
@@ -96,24 +91,7 @@ def upload_bills(
         staging.abandon()  # the caller's rollback takes the TEMP tables away with everything else
         raise
     staging.drop()
-    if report.written:
-        session.add(_upload_record(report, uploaded_at=now, file_name=file_name))
     return report
-
-
-def _upload_record(report: UploadReport, *, uploaded_at: dt.datetime, file_name: str | None) -> BillUpload:
-    return BillUpload(
-        uploaded_at=uploaded_at,
-        file_name=file_name[:255] if file_name else None,
-        rows=report.rows,
-        bills_created=report.created,
-        bills_updated=report.updated,
-        bills_unchanged=report.unchanged,
-        conflicts=report.conflicts,
-        rejected=report.rejected,
-        customers_created=report.customers_created,
-        customers_updated=report.customers_updated,
-    )
 
 
 def _upload(

@@ -16,7 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
 from biller_server.build import BuildInfo
-from biller_server.persistence.models import Bill, BillStatus, BillUpload, InboundMessage
+from biller_server.domain.bill_upload_log import last_successful_upload_at
+from biller_server.persistence.models import Bill, BillStatus, InboundMessage
 
 # Calls refused before authentication say nothing about the partner: anyone on the internet can make them, and
 # they must not hide a partner that has gone silent.
@@ -60,7 +61,7 @@ def activity_families(session: Session, *, now: dt.datetime, channels: Iterable[
         "biller_bill_upload_last_success_timestamp_seconds",
         "Unix time of the last bill upload that wrote to the books (dry runs excluded); 0 if there was none.",
     )
-    last_upload = session.scalar(sa.select(sa.func.max(BillUpload.uploaded_at)))
+    last_upload = last_successful_upload_at(session)
     upload.add_metric([], last_upload.timestamp() if last_upload else 0)
     yield upload
 

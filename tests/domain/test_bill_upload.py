@@ -22,7 +22,6 @@ from biller_server.persistence.models import (
     AmountExactness,
     Bill,
     BillStatus,
-    BillUpload,
     Customer,
     CustomerIdentifier,
 )
@@ -56,7 +55,7 @@ class Upload(NamedTuple):
 
 @pytest.fixture
 def upload(session, tmp_path):
-    def run(*rows: dict[str, str], content: str | bytes | None = None, **options: object) -> Upload:
+    def run(*rows: dict[str, str], content: str | bytes | None = None, **options: bool) -> Upload:
         path = tmp_path / "bills.csv"
         text = csv_text(*rows) if content is None else content
         if isinstance(text, bytes):
@@ -355,32 +354,3 @@ def test_template_uploads_cleanly(session, upload):
     result = upload(content=template_csv(today=TODAY))
 
     assert result.report == UploadReport(rows=2, created=2, customers_created=2, written=True)
-
-
-class TestUploadRecord:
-    """Each upload that writes leaves a row in bill_uploads (watched by operations); nothing else does."""
-
-    def test_an_upload_that_writes_is_recorded_with_its_counts(self, session, upload):
-        upload(bill_row(), bill_row(partner_bill_id="B2"), file_name="november.csv")
-
-        record = session.scalars(sa.select(BillUpload)).one()
-        assert record.uploaded_at == NOW
-        assert record.file_name == "november.csv"
-        assert (record.rows, record.bills_created, record.customers_created) == (2, 2, 1)
-
-    def test_uploading_the_same_file_again_is_recorded_again(self, session, upload):
-        upload(bill_row())
-        upload(bill_row())
-
-        records = session.scalars(sa.select(BillUpload).order_by(BillUpload.id)).all()
-        assert [(r.bills_created, r.bills_unchanged) for r in records] == [(1, 0), (0, 1)]
-
-    def test_a_dry_run_is_not_recorded(self, session, upload):
-        assert upload(bill_row(), dry_run=True).report.created == 1
-
-        assert session.scalar(sa.select(sa.func.count()).select_from(BillUpload)) == 0
-
-    def test_an_upload_stopped_by_bad_rows_is_not_recorded(self, session, upload):
-        assert upload(bill_row(), bill_row(partner_bill_id="B2", amount="-5")).report.stopped
-
-        assert session.scalar(sa.select(sa.func.count()).select_from(BillUpload)) == 0

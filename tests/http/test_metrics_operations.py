@@ -11,7 +11,9 @@ import pytest
 
 from biller_server import __version__
 from biller_server.build import checkout_commit
-from biller_server.persistence.models import BillStatus, BillUpload, InboundMessage
+from biller_server.domain.bill_upload import UploadReport
+from biller_server.domain.bill_upload_log import record_finished_upload
+from biller_server.persistence.models import BillStatus, InboundMessage
 from biller_server.persistence.types import utcnow
 from tests.factories import BillFactory
 from tests.http.test_metrics import scrape, value
@@ -80,20 +82,13 @@ class TestLastBillUpload:
 
     def test_the_time_of_the_latest_upload(self, client, session):
         latest = dt.datetime(2026, 11, 2, 3, 30, tzinfo=dt.UTC)
-        for uploaded_at in (latest - dt.timedelta(days=1), latest):
-            session.add(
-                BillUpload(
-                    uploaded_at=uploaded_at,
-                    file_name="bills.csv",
-                    rows=1,
-                    bills_created=1,
-                    bills_updated=0,
-                    bills_unchanged=0,
-                    conflicts=0,
-                    rejected=0,
-                    customers_created=1,
-                    customers_updated=0,
-                )
+        for finished_at in (latest - dt.timedelta(days=1), latest):
+            record_finished_upload(
+                session=session,
+                report=UploadReport(rows=1, created=1, written=True),
+                file_name="bills.csv",
+                started_at=finished_at - dt.timedelta(seconds=5),
+                finished_at=finished_at,
             )
         session.flush()
 
