@@ -83,4 +83,10 @@ def instrumented_pool(dialect: str) -> type[InstrumentedQueuePool]:
     A class, not an instance setting: SQLAlchemy builds a pool from its class alone (again after a dispose or an
     invalidation), so the label must travel with the class.
     """
-    return type(f"InstrumentedQueuePool_{dialect}", (InstrumentedQueuePool,), {"dialect_label": dialect})
+    # SQLAlchemy names a pool's logger after its class's module: in ours, under biller_server (logged at INFO), every
+    # command would print the pool's "Pool disposed" chatter. In SQLAlchemy's namespace it stays quiet as before.
+    return type(
+        f"InstrumentedQueuePool_{dialect}",
+        (InstrumentedQueuePool,),
+        {"dialect_label": dialect, "__module__": QueuePool.__module__},
+    )

@@ -102,3 +102,11 @@ def test_a_figure_that_cannot_be_recorded_never_costs_a_checkout(tmp_path, monke
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
     engine.dispose()
     assert "database pool figures could not be recorded" in caplog.text
+
+
+def test_the_pool_logs_in_sqlalchemys_namespace_not_ours(tmp_path):
+    # The application logs biller_server.* at INFO: the pool's own chatter must not show there.
+    engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'pool.sqlite3'}"))
+
+    assert engine.pool.logger.name.startswith("sqlalchemy.pool.")
+    engine.dispose()
