@@ -6,11 +6,12 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from biller_server import __version__
+from biller_server.build import build_info
 from biller_server.channels import CHANNELS
 from biller_server.config import Settings, load_settings
 from biller_server.domain.payments.events import PaymentEvents, configure_payment_events
 from biller_server.extensions import init_extensions
-from biller_server.http import health
+from biller_server.http import health, landing, openapi
 from biller_server.http.channels import ChannelRegistry
 from biller_server.http.errors import ChannelErrorRenderers, register_error_handlers
 from biller_server.http.logging import configure_logging, init_request_logging
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     renderers = ChannelErrorRenderers()
     register_error_handlers(app, renderers)
     app.register_blueprint(health.blueprint)
+    app.extensions[landing.BUILD_KEY] = build_info(settings)
+    app.register_blueprint(landing.blueprint)
+    app.register_blueprint(openapi.blueprint)
     init_metrics(app)
     registry = ChannelRegistry(app, api, renderers)
     for channel in CHANNELS.values():
@@ -54,8 +58,7 @@ def _flask_config(settings: Settings) -> dict[str, object]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "/docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **openapi.swagger_ui_config(),
         "OPENAPI_RAPIDOC_PATH": None,
         "API_SPEC_OPTIONS": {
             "info": {"description": "Biller-side BBPS endpoints for lenders. See docs/ for each channel."},

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import click
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -49,6 +49,49 @@ PARTNER_LATENCY = Histogram(
     "Time an outbound partner call took, answered or not.",
     ["partner", "operation"],
     buckets=_LATENCY_BUCKETS,
+    registry=INSTRUMENTS,
+)
+
+# The database pool of each process (biller_server/persistence/pool.py). The gauges are this process's current
+# figures; in multiprocess mode /metrics adds up the live processes of the host ("livesum"), and a gunicorn worker
+# that exits drops out (config/gunicorn.conf.py's child_exit).
+DB_POOL_CONNECTIONS = Gauge(
+    "biller_db_pool_connections",
+    "Open database connections of this host's processes, by state: in_use (checked out) or idle (in the pool).",
+    ["dialect", "state"],
+    multiprocess_mode="livesum",
+    registry=INSTRUMENTS,
+)
+DB_POOL_OVERFLOW = Gauge(
+    "biller_db_pool_overflow_connections",
+    "Connections open beyond the pool size (BILLER_DATABASE_POOL_SIZE): the overflow, closed again when returned.",
+    ["dialect"],
+    multiprocess_mode="livesum",
+    registry=INSTRUMENTS,
+)
+DB_POOL_MAX = Gauge(
+    "biller_db_pool_max_connections",
+    "How many connections the pools may open at most (pool size + overflow), added up over the processes.",
+    ["dialect"],
+    multiprocess_mode="livesum",
+    registry=INSTRUMENTS,
+)
+DB_POOL_WAITS = Counter(
+    "biller_db_pool_waits",
+    "Checkouts that found every allowed connection in use and had to wait for one to be returned.",
+    ["dialect"],
+    registry=INSTRUMENTS,
+)
+DB_POOL_WAIT_SECONDS = Counter(
+    "biller_db_pool_wait_seconds",
+    "Time spent waiting for a connection by those checkouts (rate / rate of waits: the mean wait).",
+    ["dialect"],
+    registry=INSTRUMENTS,
+)
+DB_POOL_TIMEOUTS = Counter(
+    "biller_db_pool_timeouts",
+    "Checkouts that gave up after BILLER_DATABASE_POOL_TIMEOUT_SECONDS (the request failed as database unavailable).",
+    ["dialect"],
     registry=INSTRUMENTS,
 )
 
@@ -118,3 +161,14 @@ def use_multiprocess_values() -> None:
     """
     if multiprocess_dir() and not getattr(values.ValueClass, "_multiprocess", False):
         values.ValueClass = values.get_value_class()
+        # Values the parent made before the fork (serve's migrations use the database pool) are in memory, not in
+        # files: drop them, so that this process makes its own, file-backed ones.
+        for instrument in (
+            DB_POOL_CONNECTIONS,
+            DB_POOL_OVERFLOW,
+            DB_POOL_MAX,
+            DB_POOL_WAITS,
+            DB_POOL_WAIT_SECONDS,
+            DB_POOL_TIMEOUTS,
+        ):
+            instrument.clear()

@@ -225,6 +225,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     metrics_token: SecretStr | None = None
+    # The source commit this build was made from, shown on / and in biller_build_info (the Docker image sets it).
+    build_commit: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from biller_server.domain.upload import (
     template_csv,
     upload_bills,
 )
+from biller_server.domain.upload.log import record_finished_upload
 from biller_server.extensions import get_db
 from biller_server.persistence.models import Bill, BillStatus
 from biller_server.persistence.types import utcnow
@@ -53,13 +54,17 @@ def upload_command(file: Path, dry_run: bool, skip_invalid: bool) -> None:
             open_bill_csv(file, today=india_today(), on_progress=on_progress) as rows,
             get_db().transaction() as session,
         ):
+            started_at = utcnow()
             report = upload_bills(
                 session=session,
                 rows=rows,
-                now=utcnow(),
+                now=started_at,
                 dry_run=dry_run,
                 skip_invalid=skip_invalid,
                 on_problem=_print_problem,
+            )
+            record_finished_upload(
+                session=session, report=report, file_name=file.name, started_at=started_at, finished_at=utcnow()
             )
     except UploadFileError as exc:
         raise click.ClickException(str(exc)) from None

@@ -9,9 +9,11 @@ from flask import Flask, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
+from biller_server.extensions import SETTINGS_KEY
 from biller_server.http.auth import ChannelAuth
 from biller_server.http.errors import ChannelErrorRenderers, ErrorRenderer
 from biller_server.http.inbound_log import InboundLog, note_inbound_outcome
+from biller_server.http.openapi import ChannelSecurity
 from biller_server.http.replay import remember_nonce
 
 REGISTRY_KEY = "biller_server.channels"
@@ -37,6 +39,8 @@ class ChannelRegistry:
     def __init__(self, app: Flask, api: Api, renderers: ChannelErrorRenderers) -> None:
         self.api = api
         self.renderers = renderers
+        self.settings = app.extensions[SETTINGS_KEY]
+        self.security = ChannelSecurity(api.spec)
         self.channels: list[ChannelSpec] = []
         app.extensions[REGISTRY_KEY] = self
         app.before_request(self._authenticate)
@@ -44,6 +48,7 @@ class ChannelRegistry:
 
     def register(self, spec: ChannelSpec) -> None:
         spec = dataclasses.replace(spec, auth=dataclasses.replace(spec.auth, remember_nonce=remember_nonce))
+        self.security.declare(spec.auth, spec.path_prefixes, settings=self.settings)
         self.api.register_blueprint(spec.blueprint, url_prefix=spec.path_prefixes[0])
         self.renderers.register(spec.blueprint.name, spec.path_prefixes, spec.render_error)
         self.channels.append(spec)

@@ -21,16 +21,19 @@ import datetime as dt
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session
 
 from biller_server.extensions import get_db, get_settings
+from biller_server.http.channels import REGISTRY_KEY
+from biller_server.http.landing import BUILD_KEY
+from biller_server.http.metrics_activity import BuildInfoCollector, activity_families
 from biller_server.http.state import request_state
 from biller_server.instruments import HTTP_LATENCY, HTTP_REQUESTS, INSTRUMENTS, multiprocess_dir
 from biller_server.persistence.models import (
@@ -107,7 +110,9 @@ def metrics() -> Response:
         MultiProcessCollector(registry)
     else:
         registry.register(INSTRUMENTS)  # type: ignore[arg-type]  # a registry is a collector too
-    registry.register(DatabaseCollector(get_db().new_session))  # type: ignore[arg-type]
+    registry.register(BuildInfoCollector(current_app.extensions[BUILD_KEY]))  # type: ignore[arg-type]
+    channels = [spec.name for spec in current_app.extensions[REGISTRY_KEY].channels]
+    registry.register(DatabaseCollector(get_db().new_session, channels=channels))  # type: ignore[arg-type]
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -119,9 +124,15 @@ def _bearer_matches(expected: str) -> bool:
 class DatabaseCollector:
     """Gauges read from the books at scrape time; a database that does not answer gives biller_database_up 0."""
 
-    def __init__(self, sessions: Callable[[], Session], now: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        now: Callable[[], dt.datetime] = utcnow,
+        channels: Iterable[str] = (),
+    ) -> None:
         self.sessions = sessions
         self.now = now
+        self.channels = tuple(channels)  # the enabled channels: each one's partner is watched for silence
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("biller_database_up", "1 when the database answered this scrape's queries, else 0.")
@@ -241,3 +252,4 @@ class DatabaseCollector:
         for (partner, result), count in sorted(recent_counts.items()):
             recent.add_metric([partner, result], count)
         yield recent
+        yield from activity_families(session, now=now, channels=self.channels)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from biller_server.config import Settings
+from biller_server.persistence.pool import instrumented_pool
 
 
 def create_engine_for(settings: Settings, url: str | None = None) -> Engine:
@@ -36,6 +37,8 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False},
+        # SQLAlchemy's own choice for a database file (QueuePool), reporting its figures; memory keeps its own.
+        **({"poolclass": instrumented_pool("sqlite")} if database and database != ":memory:" else {}),
     )
     busy_timeout = settings.sqlite_busy_timeout_ms
 
@@ -70,6 +73,7 @@ def _postgresql_engine(url: sa.URL, settings: Settings) -> Engine:
         # The connection used last is handed out first: under load the same few stay busy (and are not pinged,
         # below) while the rest sit idle, rather than every connection sitting just long enough to need a ping.
         pool_use_lifo=True,
+        poolclass=instrumented_pool("postgresql"),
         connect_args={"connect_timeout": 2, "options": options, "application_name": "biller-server"},
     )
     _ping_connections_that_sat_idle(engine, IDLE_BEFORE_PING_SECONDS)

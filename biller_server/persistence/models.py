@@ -143,6 +143,36 @@ class Bill(TimestampMixin, Base):
         return max(self.amount_paise - self.paid_paise, 0)
 
 
+class BillUploadState(enum.StrEnum):
+    FINISHED = "finished"  # the upload wrote what it had to write
+
+
+class BillUpload(Base):
+    """One bill upload that wrote to the books (dry runs and uploads stopped by bad rows are not kept).
+
+    The time of the last successful upload is what operations watch ("was today's file loaded?"): the upload runs
+    as a command, not in a server process, so the books are where it is read from (``finished_at`` of the newest
+    row in state ``finished``).
+    """
+
+    __tablename__ = "bill_uploads"
+    __table_args__ = (sa.Index(None, "state", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    state: Mapped[BillUploadState] = mapped_column(str_enum(BillUploadState))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    rows: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    bills_created: Mapped[int] = mapped_column(default=0)
+    bills_updated: Mapped[int] = mapped_column(default=0)
+    bills_unchanged: Mapped[int] = mapped_column(default=0)
+    conflicts: Mapped[int] = mapped_column(default=0)
+    customers_created: Mapped[int] = mapped_column(default=0)
+    customers_updated: Mapped[int] = mapped_column(default=0)
+
+
 class ChannelBillReference(Base):
     """A partner's own id for one of our bills (Kaleidofin's ``systemBillId``), kept for status checks."""
 

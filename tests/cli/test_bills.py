@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from biller_server.cli import bills as bills_cli
 from biller_server.cli import cli
 from biller_server.domain.upload import COLUMNS
-from biller_server.persistence.models import Bill, BillStatus
+from biller_server.persistence.models import Bill, BillStatus, BillUpload
 from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
 
@@ -57,6 +57,13 @@ def test_upload_writes_the_file_and_prints_a_summary(runner, bills_file, session
         "Customers: 1 created, 0 updated.\n"
     )
     assert bill_ids(session) == {"B1", "B2"}
+    assert session.scalars(sa.select(BillUpload.file_name)).all() == ["bills.csv"]  # its time is watched
+
+
+def test_a_dry_run_leaves_no_upload_record(runner, bills_file, session):
+    assert runner.invoke(cli, ["bills", "upload", "--dry-run", bills_file(GOOD)]).exit_code == 0
+
+    assert session.scalar(sa.select(sa.func.count()).select_from(BillUpload)) == 0
 
 
 def test_upload_same_file_twice_reports_everything_unchanged(runner, bills_file):

@@ -38,10 +38,10 @@ def _healthz_count(family_samples):
     )
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(params=["directory given", "default directory"])
+def server(tmp_path, request):
     port = _free_port()
-    metrics_dir = tmp_path / "prometheus"
+    metrics_dir = tmp_path / "prometheus"  # the default: <BILLER_INSTANCE_DIR>/prometheus
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"left over from the last run")
     environment = {
@@ -50,8 +50,12 @@ def server(tmp_path):
         "BILLER_DATABASE_URL": f"sqlite:///{tmp_path / 'biller.sqlite3'}",
         "BILLER_INSTANCE_DIR": str(tmp_path),
         "BILLER_LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
+    # Without the variable, serve sets it itself after its imports: prometheus-client starts in memory and its
+    # values must move to files in the workers (the deployment commands in docs/operations.md set nothing).
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if request.param == "directory given":
+        environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [
@@ -132,6 +136,19 @@ def test_metrics_add_up_the_requests_of_both_workers(server):
     )
     assert histogram_count == sent
     assert any(s.name == "biller_database_up" and s.value == 1 for s in samples)
+
+    # The database pools are reported from the workers' own files (the scrape above used one), never from serve's
+    # parent process, whose pool ran the migrations before the fork: one pool's figures per worker that used it.
+    again = requests.get(f"{url}/metrics", timeout=5).text
+    pool = {
+        (s.name, s.labels.get("state")): s.value
+        for family in text_string_to_metric_families(again)
+        for s in family.samples
+        if s.name.startswith("biller_db_pool_")
+    }
+    assert pool[("biller_db_pool_max_connections", None)] in (15, 30)  # SQLAlchemy's 5 + 10 for a SQLite file
+    assert pool[("biller_db_pool_connections", "idle")] >= 1
+    assert pool[("biller_db_pool_connections", "in_use")] == 0
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(20) == 0
