@@ -506,8 +506,12 @@ def _bill_ids(partner_bill_ids: tuple[str, ...], ids_file: Path | None) -> list[
 
 def _confirm(question: str, yes: bool) -> None:
     """Ask a person at a terminal; a script (no terminal) or --yes goes ahead."""
-    if not yes and sys.stdin.isatty() and _on_terminal():
+    if not yes and _can_ask():
         click.confirm(question, abort=True)
+
+
+def _can_ask() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def _each_bill(ids: list[str], act: Callable[[str], str]) -> None:
