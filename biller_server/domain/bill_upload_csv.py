@@ -290,8 +290,8 @@ class BillFile:
         self.header = source.header
         self.ignored_columns = matched.ignored
         self._positions = matched.positions
-        self._dates: dict[str, dt.date | str] = {}
-        self._amounts: dict[str, int | str] = {}
+        self._dates: dict[object, dt.date | str] = {}
+        self._amounts: dict[object, int | str] = {}
 
     def __enter__(self) -> BillFile:
         return self
@@ -455,16 +455,18 @@ class BillFile:
     def _amount(self, column: str, cell: object, problems: list[tuple[str | None, str]]) -> int | None:
         if not _present(cell):
             return None
-        if isinstance(cell, str):
-            text = cell.strip()
-            parsed = self._amounts.get(text)
-            if parsed is None:
-                parsed = _paise_or_reason(paise_from_file_amount, text, text)
-                if len(self._amounts) >= _CACHE_LIMIT:
-                    self._amounts.clear()
-                self._amounts[text] = parsed
-        else:
-            parsed = _paise_or_reason(paise_from_spreadsheet_number, cell, cell_text(cell))
+        # Text and numbers alike are cached by value (not bools: True == 1 would share 1's entry).
+        key = cell.strip() if isinstance(cell, str) else cell
+        parsed = self._amounts.get(key) if not isinstance(cell, bool) else None  # type: ignore[call-overload]
+        if parsed is None:
+            if isinstance(key, str):
+                parsed = _paise_or_reason(paise_from_file_amount, key, key)
+            else:
+                parsed = _paise_or_reason(paise_from_spreadsheet_number, cell, cell_text(cell))
+            if len(self._amounts) >= _CACHE_LIMIT:
+                self._amounts.clear()
+            if not isinstance(cell, bool):
+                self._amounts[key] = parsed  # type: ignore[index]
         if isinstance(parsed, str):
             problems.append((column, parsed))
             return None
@@ -473,24 +475,19 @@ class BillFile:
     def _date(self, column: str, cell: object, problems: list[tuple[str | None, str]]) -> dt.date | None:
         if not _present(cell):
             return None
-        parsed: dt.date | str
-        if isinstance(cell, str):
-            text = cell.strip()
-            cached = self._dates.get(text)
-            if cached is None:
-                try:
-                    cached = parse_date(text, self.date_order)
-                except Refused as exc:
-                    cached = str(exc)
-                if len(self._dates) >= _CACHE_LIMIT:
-                    self._dates.clear()
-                self._dates[text] = cached
-            parsed = cached
-        else:
+        key = cell.strip() if isinstance(cell, str) else cell
+        parsed = self._dates.get(key) if not isinstance(cell, bool) else None  # type: ignore[call-overload]
+        if parsed is None:
             try:
-                parsed = date_from_cell(cell, self.date_order)
+                parsed = (
+                    parse_date(key, self.date_order) if isinstance(key, str) else date_from_cell(cell, self.date_order)
+                )
             except Refused as exc:
                 parsed = str(exc)
+            if len(self._dates) >= _CACHE_LIMIT:
+                self._dates.clear()
+            if not isinstance(cell, bool):
+                self._dates[key] = parsed  # type: ignore[index]
         if isinstance(parsed, str):
             problems.append((column, parsed))
             return None
