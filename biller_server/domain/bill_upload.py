@@ -310,10 +310,14 @@ def _write(
     progress.on_written(0, total)
     rows_per_batch = FIRST_BATCH_ROWS
     first, written = 1, 0
-    while (batch := staging.next_batch(first, rows_per_batch)) is not None:
-        last, batch_rows = batch
+    while True:
         started = time.monotonic()
-        staging.reconnect()
+        staging.reconnect()  # the batch's transaction: on SQLite, it takes the write lock now
+        batch = staging.next_batch(first, rows_per_batch)
+        if batch is None:
+            session.rollback()
+            break
+        last, batch_rows = batch
         counts = staging.apply_batch(first=first, last=last, now=now)
         report.created += counts.created
         report.updated += counts.updated

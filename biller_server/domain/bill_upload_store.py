@@ -468,24 +468,29 @@ class Staging:
     def __init__(self, session: Session) -> None:
         session.flush()
         self._session = session
-        self._connection = self._begin(deferred=True)
-        self.dialect = self._connection.dialect.name
-        self._driver: Any = self._connection.connection.driver_connection
+        connection = self._begin(deferred=True)
+        self.dialect = connection.dialect.name
+        self._driver: Any = connection.connection.driver_connection
         self._copy_stack = ExitStack()
         self._copy: Any = None
         self.drop()
         self._execute(_CREATE_STAGING)
         self._execute(_CREATE_REJECTS)
 
+    def _connection(self) -> sa.Connection:
+        # Always through the session: it begins (and so owns, and commits) the transaction. A statement run on the
+        # bare connection between two of the session's transactions would begin one the session only joins.
+        return self._session.connection()
+
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> sa.CursorResult[Any]:
-        return self._connection.execute(sa.text(sql), params or {})
+        return self._connection().execute(sa.text(sql), params or {})
 
     def _execute(self, sql: str, params: dict[str, Any] | None = None) -> sa.CursorResult[Any]:
-        return self._connection.execute(sa.text(sql), params or {})
+        return self._connection().execute(sa.text(sql), params or {})
 
     def _execute_at(self, sql: str, now: dt.datetime, batch: tuple[int, int]) -> int:
         statement = sa.text(sql).bindparams(sa.bindparam("now", type_=UTCDateTime()))
-        return self._connection.execute(statement, {"now": now, "first": batch[0], "last": batch[1]}).rowcount
+        return self._connection().execute(statement, {"now": now, "first": batch[0], "last": batch[1]}).rowcount
 
     def _date(self, value: Any) -> dt.date:
         # SQLite keeps dates as ISO text (as SQLAlchemy's Date does); text() hands them back as they are.
@@ -526,7 +531,7 @@ class Staging:
         return int(self._execute("SELECT COUNT(*) FROM bill_upload_rejects").scalar_one())
 
     def cross_row_problems(self) -> Iterator[CrossRowProblem]:
-        result = self._connection.execute(sa.text(_LIST_REJECTS), execution_options={"yield_per": 1000})
+        result = self._connection().execute(sa.text(_LIST_REJECTS), execution_options={"yield_per": 1000})
         for row in result:
             yield CrossRowProblem(*row)
 
@@ -557,17 +562,17 @@ class Staging:
         """The rows left alone because their bill may not change (``late``: found only when batch ``first``..
         ``last`` was written)."""
         sql, params = (_LIST_LATE_CONFLICTS, {"first": first, "last": last}) if late else (_LIST_CONFLICTS, {})
-        result = self._connection.execute(sa.text(sql), params, execution_options={"yield_per": 1000})
+        result = self._connection().execute(sa.text(sql), params, execution_options={"yield_per": 1000})
         for row in result:
             yield ConflictRow(*row)
 
     def customer_changes(self) -> Iterator[CustomerChange]:
-        result = self._connection.execute(sa.text(_LIST_CUSTOMER_CHANGES), execution_options={"yield_per": 1000})
+        result = self._connection().execute(sa.text(_LIST_CUSTOMER_CHANGES), execution_options={"yield_per": 1000})
         for row in result:
             yield CustomerChange(*row)
 
     def bill_changes(self) -> Iterator[BillChange]:
-        result = self._connection.execute(sa.text(_LIST_BILL_CHANGES), execution_options={"yield_per": 1000})
+        result = self._connection().execute(sa.text(_LIST_BILL_CHANGES), execution_options={"yield_per": 1000})
         for row in result:
             values = list(row)
             for index in (8, 9, 17, 18):
@@ -621,7 +626,7 @@ class Staging:
 
     def reconnect(self, *, deferred: bool = False) -> None:
         """Follow the session into its next transaction (after a commit or rollback)."""
-        self._connection = self._begin(deferred=deferred)
+        self._begin(deferred=deferred)
 
     def _begin(self, *, deferred: bool) -> sa.Connection:
         if self._session.in_transaction():
