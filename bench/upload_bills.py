@@ -224,6 +224,21 @@ def upload_runs(url: str, path: Path, rows: int, name: str) -> list[Run]:
     return [first, again]
 
 
+def xlsx_run(customers: int, bills_per_customer: int, rows: int) -> Run:
+    """The same bills as an Excel workbook, uploaded into a fresh PostgreSQL database."""
+    path = DATA / f"bills-{customers}x{bills_per_customer}.xlsx"
+    if not path.exists():
+        print(f"generating {path} ({rows:,} rows; openpyxl's write-only mode takes minutes)", flush=True)
+        generate_xlsx(path, customers, bills_per_customer)
+    url = fresh_postgresql()
+    migrate(url)
+    env = {"BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING"}
+    run = timed("PostgreSQL: the same bills as .xlsx, into an empty database", [str(BILLER), "bills", "upload",
+                str(path)], rows, env)  # fmt: skip
+    print(f"  {run.label}: {run.seconds:.1f} s, {run.peak_mb:.0f} MB; {run.output}", flush=True)
+    return run
+
+
 def machine() -> str:
     meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()
     memory_gb = int(meminfo[1]) / 1024 / 1024
@@ -239,6 +254,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--bills-per-customer", type=int, default=5)
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--xlsx", action="store_true", help="Also upload the same bills as an Excel workbook (PostgreSQL, fresh)."
+    )
     arguments = parser.parse_args()
 
     rows = arguments.customers * arguments.bills_per_customer
@@ -260,6 +278,8 @@ def main() -> None:
             runs += upload_runs(url, path, rows, "PostgreSQL")
             ceiling = copy_ceiling(url, path, rows)
             print(f"  {ceiling.label}: {ceiling.seconds:.1f} s", flush=True)
+            if arguments.xlsx:
+                runs.append(xlsx_run(arguments.customers, arguments.bills_per_customer, rows))
         finally:
             drop_postgresql()
     if arguments.only in (None, "sqlite"):
