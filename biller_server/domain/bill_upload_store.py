@@ -229,8 +229,9 @@ CREATE TEMP TABLE bill_upload_work_rows AS
 SELECT w.ordinal, {", ".join("s." + name for name in _STAGING_COLUMNS.split(", "))}
 FROM bill_upload_rows s JOIN bill_upload_work w ON w.customer_id = s.customer_id
 """  # noqa: S608 - composed of this module's constants only
+# rows_before grows with ordinal: the last customer that starts before the limit is the first found backwards.
 _BATCH_END = """
-SELECT MAX(ordinal) FROM bill_upload_work WHERE ordinal >= :first AND rows_before < :rows_limit
+SELECT ordinal FROM bill_upload_work WHERE rows_before < :rows_limit ORDER BY rows_before DESC LIMIT 1
 """
 _BATCH_ROWS = """
 SELECT l.rows_before + l.row_count - f.rows_before
@@ -319,19 +320,20 @@ WHERE b.id = ch.bill_id
 """  # noqa: S608 - composed of this module's constants only
 # Loan numbers that an update took away from a customer (a new number, or the bill moved to another customer):
 # an identifier that no bill of that customer still carries is removed.
-_DELETE_MOVED_LOAN_IDENTIFIERS = f"""
+_DELETE_MOVED_LOAN_IDENTIFIERS = """
 DELETE FROM customer_identifiers WHERE kind = 'loan_account_number' AND id IN (
-    SELECT ci.id FROM customer_identifiers ci
-    JOIN {_BATCH_CHANGES} ch
-      ON ch.old_customer_pk = ci.customer_id AND ch.old_loan_account_number = ci.value
-    JOIN bill_upload_rows s ON s.line_no = ch.line_no
-    WHERE ci.kind = 'loan_account_number' AND ch.locked = 0
+    SELECT ci.id FROM bill_upload_work_rows s
+    JOIN bill_upload_changes ch ON ch.line_no = s.line_no
+    JOIN customer_identifiers ci
+      ON ci.kind = 'loan_account_number' AND ci.value = ch.old_loan_account_number
+     AND ci.customer_id = ch.old_customer_pk
+    WHERE s.ordinal BETWEEN :first AND :last AND ch.locked = 0
       AND (ch.moved = 1 OR ch.old_loan_account_number <> COALESCE(s.loan_account_number, ''))
       AND NOT EXISTS (
           SELECT 1 FROM bills b WHERE b.customer_id = ci.customer_id AND b.loan_account_number = ci.value
       )
 )
-"""  # noqa: S608 - composed of this module's constants only
+"""
 # In file order, so that the indexes on bills grow at their right edge when the file is sorted, as exports are.
 _INSERT_BILLS = """
 INSERT INTO bills (customer_id, partner_bill_id, loan_account_number, name, amount_paise, paid_paise, exactness,
@@ -541,8 +543,7 @@ class Staging:
     def count_customers(self) -> tuple[int, int]:
         """(created, updated): what the staged rows do to customers."""
         self._execute(_CREATE_CUSTOMERS)
-        if self.dialect == "sqlite":
-            self._execute("CREATE INDEX temp.bill_upload_customers_id ON bill_upload_customers (customer_id)")
+        self._index("bill_upload_customers", "customer_id")
         created, updated = self._execute(_COUNT_CUSTOMERS).one()
         return int(created), int(updated)
 
@@ -586,6 +587,7 @@ class Staging:
         self._execute(_CREATE_WORK_ROWS)
         self._index("bill_upload_work", "ordinal")
         self._index("bill_upload_work", "customer_id")
+        self._index("bill_upload_work", "rows_before")
         self._index("bill_upload_work_rows", "ordinal")
         self._index("bill_upload_work_rows", "line_no")
         if self.dialect == "postgresql":
@@ -605,13 +607,17 @@ class Staging:
         if rows_before is None:
             return None
         limit = int(rows_before) + max(rows, 1)
-        last = int(self._execute(_BATCH_END, {"first": first, "rows_limit": limit}).scalar() or first)
+        last = max(int(self._execute(_BATCH_END, {"rows_limit": limit}).scalar() or first), first)
         return last, int(self._execute(_BATCH_ROWS, {"first": first, "last": last}).scalar_one())
 
     def apply_batch(self, *, first: int, last: int, now: dt.datetime) -> BatchCounts:
         """Write customers ``first``..``last`` (their numbers from ``plan``) in the session's current transaction."""
         batch = (first, last)
         if self.dialect == "postgresql":
+            # Each statement touches a batch's few hundred rows, through indexes. The planner's statistics of the
+            # tables it writes lag behind (a fresh database; autovacuum not yet round): left to itself it would
+            # scan a growing table once per batch.
+            self._execute("SET LOCAL enable_seqscan = off")
             self._execute(_LOCK_BATCH_BILLS, {"first": first, "last": last})
         late = self._execute(_MARK_LATE_CONFLICTS, {"first": first, "last": last}).rowcount
         self._execute(_DELETE_OLD_MOBILES, {"first": first, "last": last})
