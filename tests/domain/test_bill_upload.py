@@ -388,21 +388,24 @@ def many_customers(count: int, bills_each: int, amount: str = "1000.00") -> list
 
 
 def test_upload_writes_in_batches_of_whole_customers(session, upload):
-    batches: list[set[str]] = []
+    bills_per_customer: list[dict[str, int]] = []
 
     def watch(done: int, total: int) -> None:
-        written = {bill.customer.lender_customer_id for bill in bills(session).values()}
-        batches.append(written)
+        query = (
+            sa.select(Customer.lender_customer_id, sa.func.count(Bill.id))
+            .join(Bill, Bill.customer_id == Customer.id)
+            .group_by(Customer.lender_customer_id)
+        )
+        bills_per_customer.append(dict(session.execute(query).all()))
 
     result = upload(*many_customers(100, 3), transaction_seconds=0.000_001, on_written=watch)
 
     assert result.report.batches > 1
     assert result.report == UploadReport(rows=300, created=300, customers_created=100, written=True)
-    for written in batches:  # after each batch, every customer written has all of its bills
-        assert all(
-            sum(1 for bill in bills(session).values() if bill.customer.lender_customer_id == customer) == 3
-            for customer in written
-        )
+    # After each batch, every customer written so far has all three of its bills.
+    assert len(bills_per_customer) == result.report.batches + 1
+    assert all(set(counts.values()) <= {3} for counts in bills_per_customer)
+    assert len(bills_per_customer[-1]) == 100
 
 
 def test_a_payment_that_arrives_while_the_upload_writes_makes_its_bill_a_conflict(session, upload):
