@@ -239,7 +239,6 @@ FROM bill_upload_work f, bill_upload_work l WHERE f.ordinal = :first AND l.ordin
 """
 
 # --- One batch: the customers numbered :first..:last, in one transaction. ---
-_BATCH_CUSTOMERS = "(SELECT customer_id FROM bill_upload_work WHERE ordinal BETWEEN :first AND :last)"
 _BATCH_CHANGES = """(
     SELECT ch.* FROM bill_upload_changes ch
     JOIN bill_upload_work_rows s ON s.line_no = ch.line_no
@@ -258,46 +257,48 @@ WHERE locked = 0
   AND line_no IN (SELECT s.line_no FROM bill_upload_work_rows s WHERE s.ordinal BETWEEN :first AND :last)
   AND EXISTS (SELECT 1 FROM bills b WHERE b.id = bill_upload_changes.bill_id AND {_LOCKED_BILL})
 """  # noqa: S608 - composed of this module's constants only
+# Driven from the batch's customers whose mobile or name changes, so each lookup goes through an index.
 _DELETE_OLD_MOBILES = f"""
-DELETE FROM customer_identifiers WHERE kind = 'mobile' AND id IN (
-    SELECT ci.id FROM customer_identifiers ci
-    JOIN customers c ON c.id = ci.customer_id
-    JOIN bill_upload_customers sc ON sc.customer_id = c.lender_customer_id
-    WHERE ci.kind = 'mobile' AND ci.value = c.mobile AND {_CUSTOMER_DIFFERS}
-      AND sc.customer_id IN {_BATCH_CUSTOMERS}
+DELETE FROM customer_identifiers WHERE id IN (
+    SELECT ci.id FROM bill_upload_work w
+    JOIN bill_upload_customers sc ON sc.customer_id = w.customer_id
+    JOIN customers c ON c.lender_customer_id = sc.customer_id
+    JOIN customer_identifiers ci ON ci.customer_id = c.id AND ci.kind = 'mobile' AND ci.value = c.mobile
+    WHERE w.ordinal BETWEEN :first AND :last AND w.state = 'changed' AND {_CUSTOMER_DIFFERS}
 )
 """  # noqa: S608 - composed of this module's constants only
 _UPDATE_CUSTOMERS = f"""
 UPDATE customers AS c SET name = sc.customer_name, mobile = sc.mobile, updated_at = :now
-FROM bill_upload_customers sc
-WHERE c.lender_customer_id = sc.customer_id AND {_CUSTOMER_DIFFERS} AND sc.customer_id IN {_BATCH_CUSTOMERS}
+FROM bill_upload_work w, bill_upload_customers sc
+WHERE w.ordinal BETWEEN :first AND :last AND w.state = 'changed' AND sc.customer_id = w.customer_id
+  AND c.lender_customer_id = sc.customer_id AND {_CUSTOMER_DIFFERS}
 """  # noqa: S608 - composed of this module's constants only
 # In file order, so that ids (and the indexes on them) grow the way the file does.
-_INSERT_CUSTOMERS = f"""
+_INSERT_CUSTOMERS = """
 INSERT INTO customers (lender_customer_id, name, mobile, created_at, updated_at)
 SELECT sc.customer_id, sc.customer_name, sc.mobile, :now, :now
-FROM bill_upload_customers sc
-WHERE sc.customer_id IN {_BATCH_CUSTOMERS}
+FROM bill_upload_work w JOIN bill_upload_customers sc ON sc.customer_id = w.customer_id
+WHERE w.ordinal BETWEEN :first AND :last AND w.state = 'new'
   AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.lender_customer_id = sc.customer_id)
-ORDER BY sc.first_line
-"""  # noqa: S608 - composed of this module's constants only
+ORDER BY w.ordinal
+"""
 # Sorted like the unique index on (kind, value), so that it grows in order rather than at random places.
-_INSERT_CUSTOMER_IDENTIFIERS = f"""
+_INSERT_CUSTOMER_IDENTIFIERS = """
 INSERT INTO customer_identifiers (customer_id, kind, value)
 SELECT c.id, 'customer_id', c.lender_customer_id
-FROM bill_upload_customers sc JOIN customers c ON c.lender_customer_id = sc.customer_id
-WHERE sc.customer_id IN {_BATCH_CUSTOMERS} AND NOT EXISTS (
+FROM bill_upload_work w JOIN customers c ON c.lender_customer_id = w.customer_id
+WHERE w.ordinal BETWEEN :first AND :last AND NOT EXISTS (
     SELECT 1 FROM customer_identifiers ci
     WHERE ci.customer_id = c.id AND ci.kind = 'customer_id' AND ci.value = c.lender_customer_id
 )
 UNION ALL
 SELECT c.id, 'mobile', c.mobile
-FROM bill_upload_customers sc JOIN customers c ON c.lender_customer_id = sc.customer_id
-WHERE sc.customer_id IN {_BATCH_CUSTOMERS} AND c.mobile IS NOT NULL AND NOT EXISTS (
+FROM bill_upload_work w JOIN customers c ON c.lender_customer_id = w.customer_id
+WHERE w.ordinal BETWEEN :first AND :last AND c.mobile IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM customer_identifiers ci WHERE ci.customer_id = c.id AND ci.kind = 'mobile' AND ci.value = c.mobile
 )
 ORDER BY 2, 3
-"""  # noqa: S608 - composed of this module's constants only
+"""
 _UPDATE_BILLS = f"""
 UPDATE bills AS b SET
     customer_id = nc.id,
@@ -321,7 +322,7 @@ WHERE b.id = ch.bill_id
 # Loan numbers that an update took away from a customer (a new number, or the bill moved to another customer):
 # an identifier that no bill of that customer still carries is removed.
 _DELETE_MOVED_LOAN_IDENTIFIERS = """
-DELETE FROM customer_identifiers WHERE kind = 'loan_account_number' AND id IN (
+DELETE FROM customer_identifiers WHERE id IN (
     SELECT ci.id FROM bill_upload_work_rows s
     JOIN bill_upload_changes ch ON ch.line_no = s.line_no
     JOIN customer_identifiers ci
