@@ -327,13 +327,11 @@ def _write(
         report.batches += 1
         written += counts.customers
         if upload is not None:
-            upload.customers_written += counts.customers
-            upload.customers_created += counts.customers_created
-            upload.customers_updated += counts.customers_updated
-            upload.bills_created += counts.created
-            upload.bills_updated += counts.updated
-            upload.conflicts += counts.late_conflicts
-            upload.batches += 1
+            _save(upload, report, BillUploadState.APPLYING)
+            upload.customers_written = written
+            upload.customers_created, upload.customers_updated = report.customers_created, report.customers_updated
+            upload.bills_created, upload.bills_updated = report.created, report.updated
+            upload.batches = report.batches
         session.commit()  # the batch and its count in bill_uploads, together
         elapsed = time.monotonic() - started
         if counts.late_conflicts:

@@ -19,14 +19,7 @@ from tests.factories import PaymentFactory
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "upload"
 
 
-@pytest.fixture(autouse=True)
-def fixed_today(monkeypatch):
-    monkeypatch.setattr(bills_cli, "india_today", lambda: dt.date(2026, 11, 1))
-
-
-@pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+pytestmark = pytest.mark.usefixtures("bills_today")
 
 
 def upload(runner, *arguments: str | Path):

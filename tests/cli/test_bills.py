@@ -15,15 +15,7 @@ from biller_server.persistence.models import Bill, BillStatus
 from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
 
-
-@pytest.fixture(autouse=True)
-def fixed_today(monkeypatch):
-    monkeypatch.setattr(bills_cli, "india_today", lambda: dt.date(2026, 11, 1))
-
-
-@pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+pytestmark = pytest.mark.usefixtures("bills_today")
 
 
 @pytest.fixture
