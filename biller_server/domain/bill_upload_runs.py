@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,17 @@ class UploadLock:
 
 
 @contextlib.contextmanager
-def upload_lock(session: Session) -> Iterator[None]:
-    """Hold the upload lock for the block; UploadBusy names the upload that holds it."""
+def upload_lock(session: Session, *, wait_seconds: float = 5.0) -> Iterator[None]:
+    """Hold the upload lock for the block; UploadBusy names the upload that holds it.
+
+    Waits a few seconds first: PostgreSQL frees a killed upload's lock only when it notices the connection is
+    gone, which can take as long as the statement that was running.
+    """
     lock = UploadLock(session)
-    if not lock.try_acquire():
+    deadline = time.monotonic() + wait_seconds
+    while not (acquired := lock.try_acquire()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    if not acquired:
         running = session.scalars(
             sa.select(BillUpload).where(BillUpload.state.in_(_RUNNING)).order_by(BillUpload.id.desc()).limit(1)
         ).first()

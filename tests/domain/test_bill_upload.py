@@ -1,7 +1,9 @@
 """Uploading bills into the books: rules across rows, idempotence, conflicts, dry runs (SQLite and PostgreSQL)."""
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import io
 from typing import NamedTuple
 
@@ -12,6 +14,7 @@ from biller_server.domain.bill_upload import (
     COLUMNS,
     Conflict,
     RejectedRow,
+    UploadBusy,
     UploadFileError,
     UploadReport,
     UploadSource,
@@ -485,3 +488,35 @@ def test_the_change_list_says_what_changed_bill_by_bill(session, upload):
         "B1 amount 1,000.00 → 1,250.00, due 15/11 → 20/11",
         "B3 new: 1,000.00 due 10/01/2027 (C1, Instalment 1 of 12)",
     ]
+
+
+def test_a_second_upload_while_one_writes_is_refused_naming_it(session, upload, engine):
+    running = BillUpload(
+        file_name="morning.csv", file_path="/data/morning.csv", file_sha256="b" * 64, file_size=10, options={},
+        operator="ops@branch", state=BillUploadState.APPLYING, started_at=NOW,
+    )  # fmt: skip
+    session.add(running)
+    session.flush()
+    with holding_the_upload_lock(engine), pytest.raises(UploadBusy) as refused:
+        upload(bill_row())
+
+    assert str(refused.value) == (
+        f"another bill upload is writing to this database (#{running.id}, morning.csv, by ops@branch): "
+        "wait for it to finish"
+    )
+    assert bills(session) == {}
+
+
+@contextlib.contextmanager
+def holding_the_upload_lock(engine):
+    """What another upload process holds while it writes."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT pg_advisory_lock(hashtext('biller_server.bill_upload'))"))
+            yield
+            other.execute(sa.text("SELECT pg_advisory_unlock(hashtext('biller_server.bill_upload'))"))
+            other.rollback()
+        return
+    with open(engine.url.database + ".upload-lock", "a+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield
