@@ -394,3 +394,27 @@ def test_closing_needs_a_reason(runner):
 
     assert result.exit_code == 2
     assert "Missing option '--reason'" in result.stderr
+
+
+def test_template_workbook_uploads_as_it_is_and_lists_the_accepted_names(runner, session, tmp_path):
+    path = tmp_path / "template.xlsx"
+
+    written = runner.invoke(cli, ["bills", "template", "--xlsx", str(path)])
+    result = upload(runner, path)
+
+    assert written.exit_code == 0, written.output
+    assert result.exit_code == 0, result.output
+    assert "Bills: 2 created" in result.stdout
+    columns = load_workbook(path)["Columns"]
+    rows = {row[0]: row for row in columns.iter_rows(min_row=2, values_only=True)}
+    assert "Loan A/c No" in rows["loan_account_number"][3]
+    assert rows["amount"][1] == "yes"
+
+
+def test_template_columns_lists_every_accepted_name(runner):
+    result = runner.invoke(cli, ["bills", "template", "--columns"])
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12
+    assert lines[3].startswith("loan_account_number  Loan Account No, Loan A/c No, Loan A/c Number,")
