@@ -64,6 +64,7 @@ __all__ = [
 
 BATCH_SIZE = 5000  # rows staged at a time
 FIRST_BATCH_ROWS = 200  # the first write transaction's size, in file rows; later ones are sized by its time
+ANALYZE_AFTER_ROWS = 20_000  # bills created before the books' statistics are refreshed, then at every doubling
 # On SQLite a partner call waiting for the write lock sleeps between tries, up to 100 ms at a time (SQLite's
 # busy handler); the upload pauses at least that long between batches so that waiting calls always get in.
 SQLITE_PAUSE_SECONDS = (0.025, 0.11)
@@ -310,7 +311,13 @@ def _write(
     progress.on_written(0, total)
     rows_per_batch = FIRST_BATCH_ROWS
     first, written = 1, 0
+    analyze_at = ANALYZE_AFTER_ROWS
     while True:
+        if report.created >= analyze_at:  # the books have grown: plan the next batches on their new size
+            staging.reconnect()
+            staging.analyze_books()
+            session.commit()
+            analyze_at *= 2
         started = time.monotonic()
         staging.reconnect()  # the batch's transaction: on SQLite, it takes the write lock now
         batch = staging.next_batch(first, rows_per_batch)

@@ -60,8 +60,10 @@ _TEMP_TABLES = (
     "bill_upload_rejects",
     "bill_upload_customers",
     "bill_upload_changes",
+    "bill_upload_changes_numbered",
     "bill_upload_new_bills",
     "bill_upload_work",
+    "bill_upload_work_ids",
     "bill_upload_work_rows",
 )
 
@@ -178,50 +180,46 @@ FROM bill_upload_changes ch
 JOIN bill_upload_work_rows s ON s.line_no = ch.line_no
 JOIN bill_upload_rows r ON r.line_no = ch.line_no
 JOIN bills b ON b.id = ch.bill_id
-WHERE ch.late = 1 AND s.ordinal BETWEEN :first AND :last
+WHERE ch.late = 1 AND ch.ordinal BETWEEN :first AND :last
 ORDER BY ch.line_no
 """
-# Customers of the file whose stored identifiers lack one the file gives them (the customer id, the mobile, or a
-# loan number of a row that is not a conflict).
-_CUSTOMERS_MISSING_IDENTIFIERS = """
-SELECT sc.customer_id FROM bill_upload_customers sc
-WHERE sc.pk IS NOT NULL AND (
-    NOT EXISTS (
+# The customers the upload writes: new or changed ones, those with a bill to create or change, and those whose
+# stored identifiers lack one the file gives them (the customer id, the mobile, or a loan number of a row that is
+# not a conflict). Gathered one simple statement at a time: as one statement, the planner made a slow plan of it.
+_WORK_CUSTOMERS = (
+    "CREATE TEMP TABLE bill_upload_work_ids AS SELECT customer_id FROM bill_upload_customers WHERE state <> 'same'",
+    "INSERT INTO bill_upload_work_ids SELECT DISTINCT customer_id FROM bill_upload_new_bills",
+    "INSERT INTO bill_upload_work_ids SELECT DISTINCT customer_id FROM bill_upload_changes WHERE locked = 0",
+    """INSERT INTO bill_upload_work_ids SELECT sc.customer_id FROM bill_upload_customers sc
+    WHERE sc.pk IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM customer_identifiers ci
         WHERE ci.customer_id = sc.pk AND ci.kind = 'customer_id' AND ci.value = sc.customer_id
-    )
-    OR (sc.mobile IS NOT NULL AND NOT EXISTS (
+    )""",
+    """INSERT INTO bill_upload_work_ids SELECT sc.customer_id FROM bill_upload_customers sc
+    WHERE sc.pk IS NOT NULL AND sc.mobile IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM customer_identifiers ci
         WHERE ci.customer_id = sc.pk AND ci.kind = 'mobile' AND ci.value = sc.mobile
-    ))
+    )""",
+    """INSERT INTO bill_upload_work_ids SELECT DISTINCT s.customer_id
+    FROM bill_upload_rows s
+    JOIN bill_upload_customers sc ON sc.customer_id = s.customer_id
+    LEFT JOIN bill_upload_changes ch ON ch.line_no = s.line_no
+    WHERE sc.pk IS NOT NULL AND s.loan_account_number IS NOT NULL AND (ch.locked IS NULL OR ch.locked = 0)
+      AND NOT EXISTS (
+        SELECT 1 FROM customer_identifiers ci
+        WHERE ci.customer_id = sc.pk AND ci.kind = 'loan_account_number' AND ci.value = s.loan_account_number
+    )""",
 )
-UNION
-SELECT loans.customer_id FROM (
-    SELECT DISTINCT s.customer_id, s.loan_account_number FROM bill_upload_rows s
-    WHERE s.loan_account_number IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM bill_upload_changes ch WHERE ch.line_no = s.line_no AND ch.locked = 1
-    )
-) loans
-JOIN bill_upload_customers sc ON sc.customer_id = loans.customer_id
-WHERE sc.pk IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM customer_identifiers ci
-    WHERE ci.customer_id = sc.pk AND ci.kind = 'loan_account_number' AND ci.value = loans.loan_account_number
-)
-"""
-# The customers the upload writes, numbered in file order; a batch is a range of these numbers, so it holds whole
-# customers. rows_before counts the file's rows of the customers before this one, to size batches in rows.
-_CREATE_WORK = f"""
+# Numbered in file order; a batch is a range of these numbers, so it holds whole customers. rows_before counts
+# the file's rows of the customers before this one, to size batches in rows.
+_CREATE_WORK = """
 CREATE TEMP TABLE bill_upload_work AS
 SELECT sc.customer_id, sc.state, sc.row_count,
        ROW_NUMBER() OVER (ORDER BY sc.first_line) AS ordinal,
        SUM(sc.row_count) OVER (ORDER BY sc.first_line ROWS UNBOUNDED PRECEDING) - sc.row_count AS rows_before
 FROM bill_upload_customers sc
-WHERE sc.state <> 'same' OR sc.customer_id IN (
-    SELECT customer_id FROM bill_upload_new_bills
-    UNION SELECT customer_id FROM bill_upload_changes WHERE locked = 0
-    UNION {_CUSTOMERS_MISSING_IDENTIFIERS}
-)
-"""  # noqa: S608 - composed of this module's constants only
+WHERE sc.customer_id IN (SELECT customer_id FROM bill_upload_work_ids)
+"""
 # The staged rows of those customers, each with its customer's number: every batch statement picks its rows by
 # a range of ``ordinal`` on this table's index.
 _CREATE_WORK_ROWS = f"""
@@ -230,6 +228,10 @@ SELECT w.ordinal, {", ".join("s." + name for name in _STAGING_COLUMNS.split(", "
 FROM bill_upload_rows s JOIN bill_upload_work w ON w.customer_id = s.customer_id
 """  # noqa: S608 - composed of this module's constants only
 # rows_before grows with ordinal: the last customer that starts before the limit is the first found backwards.
+_NUMBER_CHANGES = """
+CREATE TEMP TABLE bill_upload_changes_numbered AS
+SELECT w.ordinal, ch.* FROM bill_upload_changes ch LEFT JOIN bill_upload_work w ON w.customer_id = ch.customer_id
+"""
 _BATCH_END = """
 SELECT ordinal FROM bill_upload_work WHERE rows_before < :rows_limit ORDER BY rows_before DESC LIMIT 1
 """
@@ -239,11 +241,7 @@ FROM bill_upload_work f, bill_upload_work l WHERE f.ordinal = :first AND l.ordin
 """
 
 # --- One batch: the customers numbered :first..:last, in one transaction. ---
-_BATCH_CHANGES = """(
-    SELECT ch.* FROM bill_upload_changes ch
-    JOIN bill_upload_work_rows s ON s.line_no = ch.line_no
-    WHERE s.ordinal BETWEEN :first AND :last
-)"""
+_BATCH_CHANGES = "(SELECT * FROM bill_upload_changes WHERE ordinal BETWEEN :first AND :last)"
 # PostgreSQL: lock the bills the batch changes, in id order, before looking at them again; a payment being
 # recorded for one of them waits for this short transaction (or this one waits for it, and sees it).
 _LOCK_BATCH_BILLS = f"""
@@ -253,8 +251,7 @@ WHERE ch.locked = 0 ORDER BY b.id FOR UPDATE OF b
 # A bill that took a payment (or was cancelled or closed) since the plan: now a conflict, left alone.
 _MARK_LATE_CONFLICTS = f"""
 UPDATE bill_upload_changes SET locked = 1, late = 1
-WHERE locked = 0
-  AND line_no IN (SELECT s.line_no FROM bill_upload_work_rows s WHERE s.ordinal BETWEEN :first AND :last)
+WHERE locked = 0 AND ordinal BETWEEN :first AND :last
   AND EXISTS (SELECT 1 FROM bills b WHERE b.id = bill_upload_changes.bill_id AND {_LOCKED_BILL})
 """  # noqa: S608 - composed of this module's constants only
 # Driven from the batch's customers whose mobile or name changes, so each lookup goes through an index.
@@ -314,8 +311,8 @@ UPDATE bills AS b SET
 FROM bill_upload_changes ch, bill_upload_work_rows s, customers nc
 WHERE b.id = ch.bill_id
   AND ch.locked = 0
+  AND ch.ordinal BETWEEN :first AND :last
   AND s.line_no = ch.line_no
-  AND s.ordinal BETWEEN :first AND :last
   AND nc.lender_customer_id = s.customer_id
   AND NOT {_LOCKED_BILL}
 """  # noqa: S608 - composed of this module's constants only
@@ -323,12 +320,12 @@ WHERE b.id = ch.bill_id
 # an identifier that no bill of that customer still carries is removed.
 _DELETE_MOVED_LOAN_IDENTIFIERS = """
 DELETE FROM customer_identifiers WHERE id IN (
-    SELECT ci.id FROM bill_upload_work_rows s
-    JOIN bill_upload_changes ch ON ch.line_no = s.line_no
+    SELECT ci.id FROM bill_upload_changes ch
+    JOIN bill_upload_work_rows s ON s.line_no = ch.line_no
     JOIN customer_identifiers ci
       ON ci.kind = 'loan_account_number' AND ci.value = ch.old_loan_account_number
      AND ci.customer_id = ch.old_customer_pk
-    WHERE s.ordinal BETWEEN :first AND :last AND ch.locked = 0
+    WHERE ch.ordinal BETWEEN :first AND :last AND ch.locked = 0
       AND (ch.moved = 1 OR ch.old_loan_account_number <> COALESCE(s.loan_account_number, ''))
       AND NOT EXISTS (
           SELECT 1 FROM bills b WHERE b.customer_id = ci.customer_id AND b.loan_account_number = ci.value
@@ -584,6 +581,10 @@ class Staging:
 
     def plan(self) -> int:
         """Number the customers the upload writes (after ``count_customers``, ``count_bills``); return how many."""
+        for statement in _WORK_CUSTOMERS:
+            self._execute(statement)
+        if self.dialect == "postgresql":
+            self._execute("ANALYZE bill_upload_work_ids")
         self._execute(_CREATE_WORK)
         self._execute(_CREATE_WORK_ROWS)
         self._index("bill_upload_work", "ordinal")
@@ -591,14 +592,31 @@ class Staging:
         self._index("bill_upload_work", "rows_before")
         self._index("bill_upload_work_rows", "ordinal")
         self._index("bill_upload_work_rows", "line_no")
+        # Each change carries its customer's number, so a batch finds its changes by a range of an index.
+        self._execute(_NUMBER_CHANGES)
+        self._execute("DROP TABLE bill_upload_changes")
+        self._execute("ALTER TABLE bill_upload_changes_numbered RENAME TO bill_upload_changes")
+        self._index("bill_upload_changes", "ordinal", name="bill_upload_changes_batch")
+        self._index("bill_upload_changes", "line_no", name="bill_upload_changes_line")
+        # The rows left alone (conflicts) are few: a partial index finds them without reading every change.
+        schema = "temp." if self.dialect == "sqlite" else ""
+        self._execute(f"CREATE INDEX {schema}bill_upload_conflicts ON bill_upload_changes (line_no) WHERE locked = 1")
         if self.dialect == "postgresql":
             for table in ("bill_upload_customers", "bill_upload_changes", "bill_upload_work", "bill_upload_work_rows"):
                 self._execute(f"ANALYZE {table}")
+            self.analyze_books()
         return int(self._execute("SELECT COUNT(*) FROM bill_upload_work").scalar_one())
 
-    def _index(self, table: str, column: str) -> None:
+    def analyze_books(self) -> None:
+        """PostgreSQL: refresh the planner's statistics of the tables the batches write. Planned on a fresh or
+        small database (or one whose autovacuum is behind), a batch's joins would scan or hash the whole of a
+        table that the upload itself makes large, once per batch. ANALYZE reads a sample and blocks no one."""
+        if self.dialect == "postgresql":
+            self._execute("ANALYZE customers, bills, customer_identifiers")
+
+    def _index(self, table: str, column: str, *, name: str | None = None) -> None:
         schema = "temp." if self.dialect == "sqlite" else ""
-        self._execute(f"CREATE INDEX {schema}{table}_{column} ON {table} ({column})")
+        self._execute(f"CREATE INDEX {schema}{name or f'{table}_{column}'} ON {table} ({column})")
 
     def next_batch(self, first: int, rows: int) -> tuple[int, int] | None:
         """(last customer, rows) of a batch that starts at customer ``first`` and holds about ``rows`` rows (at
@@ -615,10 +633,6 @@ class Staging:
         """Write customers ``first``..``last`` (their numbers from ``plan``) in the session's current transaction."""
         batch = (first, last)
         if self.dialect == "postgresql":
-            # Each statement touches a batch's few hundred rows, through indexes. The planner's statistics of the
-            # tables it writes lag behind (a fresh database; autovacuum not yet round): left to itself it would
-            # scan a growing table once per batch.
-            self._execute("SET LOCAL enable_seqscan = off")
             self._execute(_LOCK_BATCH_BILLS, {"first": first, "last": last})
         late = self._execute(_MARK_LATE_CONFLICTS, {"first": first, "last": last}).rowcount
         self._execute(_DELETE_OLD_MOBILES, {"first": first, "last": last})
