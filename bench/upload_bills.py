@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,46 +53,92 @@ class Run:
         return self.rows / self.seconds
 
 
-def generate(path: Path, customers: int, bills_per_customer: int) -> int:
-    """Write a valid upload file: each customer has one loan and consecutive monthly instalments."""
+def bill_rows(customers: int, bills_per_customer: int) -> Iterator[list[str]]:
+    """The rows of the benchmark file, in COLUMNS order: each customer has one loan and monthly instalments."""
     rng = random.Random(20261123)
     first_names = ["Asha", "Ravi", "Meena", "Suresh", "Lakshmi", "Arjun", "Fatima", "Joseph", "Kavita", "Imran"]
     last_names = ["Devi", "Kumar", "Patel", "Singh", "Nair", "Reddy", "Khan", "Das", "Iyer", "Gupta"]
     generated = dt.date(2026, 11, 1)
+    for number in range(1, customers + 1):
+        name = f"{rng.choice(first_names)} {rng.choice(last_names)}"
+        mobile = f"9{rng.randrange(10**9):09d}" if rng.random() < 0.9 else ""
+        loan = f"LN{number:09d}"
+        instalment_paise = rng.randrange(50_000, 1_000_000)
+        for instalment in range(1, bills_per_customer + 1):
+            due = dt.date(2026 + (10 + instalment) // 12, (10 + instalment) % 12 + 1, 10)
+            exactness = rng.choices(["EXACT", "EXACT_UP", "EXACT_DOWN", "ANY", "RANGE"], [70, 10, 5, 5, 10])[0]
+            bounds = ["", ""]
+            if exactness == "RANGE":
+                bounds = [
+                    f"{instalment_paise // 200}.00",
+                    f"{instalment_paise // 100}.{instalment_paise % 100:02d}",
+                ]
+            yield [
+                f"CUST{number:08d}",
+                name,
+                mobile,
+                loan,
+                f"{loan}-{instalment:03d}",
+                f"Instalment {instalment} of {bills_per_customer}",
+                f"{instalment_paise // 100}.{instalment_paise % 100:02d}",
+                due.isoformat(),
+                generated.isoformat(),
+                exactness,
+                *bounds,
+            ]
+
+
+def generate(path: Path, customers: int, bills_per_customer: int) -> int:
+    """Write the benchmark file as CSV, with the template's column names."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with open(partial, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(COLUMNS)
-        for number in range(1, customers + 1):
-            name = f"{rng.choice(first_names)} {rng.choice(last_names)}"
-            mobile = f"9{rng.randrange(10**9):09d}" if rng.random() < 0.9 else ""
-            loan = f"LN{number:09d}"
-            instalment_paise = rng.randrange(50_000, 1_000_000)
-            for instalment in range(1, bills_per_customer + 1):
-                due = dt.date(2026 + (10 + instalment) // 12, (10 + instalment) % 12 + 1, 10)
-                exactness = rng.choices(["EXACT", "EXACT_UP", "EXACT_DOWN", "ANY", "RANGE"], [70, 10, 5, 5, 10])[0]
-                bounds = ["", ""]
-                if exactness == "RANGE":
-                    bounds = [
-                        f"{instalment_paise // 200}.00",
-                        f"{instalment_paise // 100}.{instalment_paise % 100:02d}",
-                    ]
-                writer.writerow(
-                    [
-                        f"CUST{number:08d}",
-                        name,
-                        mobile,
-                        loan,
-                        f"{loan}-{instalment:03d}",
-                        f"Instalment {instalment} of {bills_per_customer}",
-                        f"{instalment_paise // 100}.{instalment_paise % 100:02d}",
-                        due.isoformat(),
-                        generated.isoformat(),
-                        exactness,
-                        *bounds,
-                    ]
-                )
+        writer.writerows(bill_rows(customers, bills_per_customer))
+    partial.rename(path)
+    return customers * bills_per_customer
+
+
+# The workbook as a lender's loan system exports it: its own column names, extra columns, Excel's own types.
+XLSX_HEADER = [
+    "Branch", "Customer ID", "Customer Name", "Mobile No", "Loan A/c No", "EMI ID", "Description", "EMI Amount",
+    "Due Date", "Bill Date", "Amount Exactness", "Min Amount", "Max Amount", "DPD", "Product",
+]  # fmt: skip
+
+
+def generate_xlsx(path: Path, customers: int, bills_per_customer: int) -> int:
+    """Write the same bills as an Excel workbook (openpyxl's write-only mode): dates, amounts and mobiles typed."""
+    from openpyxl import Workbook
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Demand")
+    sheet.append(XLSX_HEADER)
+    branches = ["Madurai", "Salem", "Erode", "Tiruppur"]
+    for number, row in enumerate(bill_rows(customers, bills_per_customer)):
+        customer_id, name, mobile, loan, bill_id, bill_name, amount, due, generated, exactness, low, high = row
+        sheet.append(
+            [
+                branches[number % len(branches)],
+                customer_id,
+                name,
+                int(mobile) if mobile else None,
+                loan,
+                bill_id,
+                bill_name,
+                float(amount),
+                dt.date.fromisoformat(due),
+                dt.date.fromisoformat(generated),
+                exactness,
+                float(low) if low else None,
+                float(high) if high else None,
+                number % 90,
+                "JLG",
+            ]
+        )
+    workbook.save(partial)
     partial.rename(path)
     return customers * bills_per_customer
 
@@ -177,6 +224,21 @@ def upload_runs(url: str, path: Path, rows: int, name: str) -> list[Run]:
     return [first, again]
 
 
+def xlsx_run(customers: int, bills_per_customer: int, rows: int) -> Run:
+    """The same bills as an Excel workbook, uploaded into a fresh PostgreSQL database."""
+    path = DATA / f"bills-{customers}x{bills_per_customer}.xlsx"
+    if not path.exists():
+        print(f"generating {path} ({rows:,} rows; openpyxl's write-only mode takes minutes)", flush=True)
+        generate_xlsx(path, customers, bills_per_customer)
+    url = fresh_postgresql()
+    migrate(url)
+    env = {"BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING"}
+    run = timed("PostgreSQL: the same bills as .xlsx, into an empty database", [str(BILLER), "bills", "upload",
+                str(path)], rows, env)  # fmt: skip
+    print(f"  {run.label}: {run.seconds:.1f} s, {run.peak_mb:.0f} MB; {run.output}", flush=True)
+    return run
+
+
 def machine() -> str:
     meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()
     memory_gb = int(meminfo[1]) / 1024 / 1024
@@ -192,6 +254,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--bills-per-customer", type=int, default=5)
     parser.add_argument("--only", choices=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--xlsx", action="store_true", help="Also upload the same bills as an Excel workbook (PostgreSQL, fresh)."
+    )
     arguments = parser.parse_args()
 
     rows = arguments.customers * arguments.bills_per_customer
@@ -213,6 +278,8 @@ def main() -> None:
             runs += upload_runs(url, path, rows, "PostgreSQL")
             ceiling = copy_ceiling(url, path, rows)
             print(f"  {ceiling.label}: {ceiling.seconds:.1f} s", flush=True)
+            if arguments.xlsx:
+                runs.append(xlsx_run(arguments.customers, arguments.bills_per_customer, rows))
         finally:
             drop_postgresql()
     if arguments.only in (None, "sqlite"):

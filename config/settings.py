@@ -171,6 +171,8 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     database_statement_timeout_ms: int = Field(default=10_000, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # How long each write transaction of `bills upload` aims to take: partners' calls wait at most about this.
+    bill_upload_transaction_ms: int = Field(default=100, ge=1, le=10_000)
 
     # Signed requests (auth scheme jwt): how old a token may be, and how far ahead of our clock it may claim to be.
     jwt_max_age_seconds: int = Field(default=120, ge=1)

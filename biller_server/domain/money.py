@@ -6,6 +6,7 @@ Every conversion goes through here, so there is one place that decides what an a
 from __future__ import annotations
 
 import decimal
+import math
 import re
 from decimal import Decimal
 
@@ -26,6 +27,62 @@ def paise_from_rupees_text(text: str) -> int:
             raise AmountError(f"{text!r} has more than two decimals")
         raise AmountError(f"{text!r} is not an amount in rupees (e.g. 1250 or 1250.50)")
     return int(Decimal(cleaned) * 100)
+
+
+# An amount as lenders' files write it: an optional currency mark (₹, Rs, Rs., INR), digits grouped the Indian
+# way (1,23,456) or the international way (123,456) or not at all, at most two decimals, an optional "/-" after.
+# [0-9], not \d: only ASCII digits (\d would take Devanagari or full-width digits too).
+_FILE_AMOUNT = re.compile(
+    r"(?:(?:₹|rs\.?|inr)\s*)?"
+    r"(?P<whole>[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,2}(?:,[0-9]{2})*,[0-9]{3})"
+    r"(?P<fraction>\.[0-9]+)?"
+    r"(?:\s*/-)?",
+    re.IGNORECASE,
+)
+_EXCEL_DIGITS = 15  # Excel keeps and shows a number to 15 significant digits
+
+
+def paise_from_file_amount(text: str) -> int:
+    """Parse an amount as a lender's file writes it (``1,23,456.50``, ``₹ 2,450``, ``Rs. 2450/-``) into paise.
+
+    For upload files only: partners' amounts go through the strict ``paise_from_rupees_text``. Exact: the digits
+    are read as a Decimal, never a float; more than two decimals is refused, not rounded.
+    """
+    cleaned = text.strip()
+    match = _FILE_AMOUNT.fullmatch(cleaned)
+    if match is None:
+        raise AmountError(f"{text!r} is not an amount in rupees (e.g. 2450, 2,450.50, 1,23,456.50 or Rs. 2450/-)")
+    whole = match["whole"].replace(",", "")
+    fraction = match["fraction"] or ""
+    if len(fraction) > 3:
+        raise AmountError(f"{text!r} has more than two decimals")
+    if len(whole) > 13:
+        raise AmountError(f"{text!r} is too large")
+    return int(Decimal(whole + fraction) * 100)
+
+
+def paise_from_spreadsheet_number(value: float | int) -> int:
+    """Paise from a number cell of a spreadsheet, read as Excel shows it (15 significant digits), never rounded
+    to the paisa: a cell holding 2450.505 is refused.
+
+    A spreadsheet keeps numbers as binary floating point, so 2450.1 is held as 2450.09999999999990905... and a
+    formula may leave 2450.1000000000004. The float's shortest decimal text (what ``repr`` gives) is that
+    number exactly as Excel wrote it; failing two decimals there, the 15 significant digits Excel itself shows
+    are used. No arithmetic is done on the float.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AmountError("is not a number")
+    if isinstance(value, int):
+        return paise_from_rupees(value)
+    if not math.isfinite(value):
+        raise AmountError("is not a finite number")
+    amount = Decimal(repr(value))
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]  # finite: the exponent is an int
+        amount = Decimal(f"{value:.{_EXCEL_DIGITS}g}")
+    try:
+        return paise_from_rupees(amount)
+    except AmountError as exc:
+        raise AmountError(f"{amount.normalize():f} {str(exc).removeprefix('amount ')}") from None
 
 
 def paise_from_rupees(value: Decimal | int) -> int:
@@ -68,3 +125,18 @@ def rupees_text(paise: int) -> str:
     sign = "-" if paise < 0 else ""
     whole, fraction = divmod(abs(paise), 100)
     return f"{sign}{whole}.{fraction:02d}"
+
+
+def rupees_indian(paise: int) -> str:
+    """Paise as rupees grouped the Indian way, for people: ``12345650`` -> ``"1,23,456.50"``."""
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), 100)
+    digits = str(whole)
+    if len(digits) > 3:
+        head, tail = digits[:-3], digits[-3:]
+        pairs = []
+        while len(head) > 2:
+            head, pair = head[:-2], head[-2:]
+            pairs.insert(0, pair)
+        digits = ",".join([head, *pairs, tail])
+    return f"{sign}{digits}.{fraction:02d}"

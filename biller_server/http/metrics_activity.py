@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
 from biller_server.build import BuildInfo
-from biller_server.domain.upload.log import last_successful_upload_at
+from biller_server.domain.upload.runs import last_finished_at
 from biller_server.persistence.models import Bill, BillStatus, InboundMessage
 
 # Calls refused before authentication say nothing about the partner: anyone on the internet can make them, and
@@ -61,7 +61,7 @@ def activity_families(session: Session, *, now: dt.datetime, channels: Iterable[
         "biller_bill_upload_last_success_timestamp_seconds",
         "Unix time of the last bill upload that wrote to the books (dry runs excluded); 0 if there was none.",
     )
-    last_upload = last_successful_upload_at(session)
+    last_upload = last_finished_at(session=session)
     upload.add_metric([], last_upload.timestamp() if last_upload else 0)
     yield upload
 

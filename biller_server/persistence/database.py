@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from biller_server.config import Settings
 from biller_server.persistence.pool import instrumented_pool
 
+# Execution option for a transaction that reads the books and writes only TEMP tables (a bill upload's checking,
+# a minute for a large file): on SQLite it begins deferred, so it does not hold the write lock partners need.
+SQLITE_DEFERRED = "biller_server_sqlite_deferred"
+
 
 def create_engine_for(settings: Settings, url: str | None = None) -> Engine:
     """Build the engine for ``url`` (default: the configured database) with each backend's safety settings."""
@@ -55,6 +59,9 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(SQLITE_DEFERRED):
+            connection.exec_driver_sql("BEGIN")
+            return
         # BEGIN IMMEDIATE takes the write lock up front and waits for it under busy_timeout. A deferred
         # transaction that reads and then writes can fail at once with "database is locked" when another
         # writer got in between; an immediate one queues instead.
@@ -144,6 +151,25 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def dedicated_session(self) -> Iterator[Session]:
+        """A session that keeps one connection for its whole life and commits when its user says so.
+
+        For work done in many transactions that needs the same connection throughout (TEMP tables, session
+        settings, a PostgreSQL session lock): a bill upload. A sessionmaker already bound to one connection (as
+        in tests) gives such sessions as it is.
+        """
+        assert self.sessionmaker is not None and self.engine is not None, "database is not configured"
+        if isinstance(self.sessionmaker.kw.get("bind"), sa.Connection):
+            with self.sessionmaker() as session:
+                yield session
+            return
+        with self.engine.connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def ping(self) -> None:
         with self.new_session() as session:

@@ -53,6 +53,17 @@ class BillStatus(enum.StrEnum):
     PARTIALLY_PAID = "PARTIALLY_PAID"
     PAID = "PAID"
     CANCELLED = "CANCELLED"
+    # Settled outside BBPS (foreclosure, write-off): no longer offered, its payments kept (closed_at, closed_reason).
+    CLOSED = "CLOSED"
+
+
+class BillUploadState(enum.StrEnum):
+    CHECKING = "checking"  # reading and checking the file; nothing written yet
+    REFUSED = "refused"  # bad rows stopped it before any write
+    APPLYING = "applying"  # writing, one batch of whole customers per transaction
+    FINISHED = "finished"
+    FAILED = "failed"  # an error stopped it; batches committed before the error stand
+    INTERRUPTED = "interrupted"  # its process died (seen by the next upload); running the same file finishes it
 
 
 class PaymentStatus(enum.StrEnum):
@@ -134,6 +145,8 @@ class Bill(TimestampMixin, Base):
     due_date: Mapped[dt.date] = mapped_column(sa.Date)
     generated_date: Mapped[dt.date] = mapped_column(sa.Date)
     status: Mapped[BillStatus] = mapped_column(str_enum(BillStatus), default=BillStatus.OPEN)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_reason: Mapped[str | None] = mapped_column(sa.String(200))
 
     customer: Mapped[Customer] = relationship(back_populates="bills")
     payments: Mapped[list[Payment]] = relationship(back_populates="bill")
@@ -143,34 +156,45 @@ class Bill(TimestampMixin, Base):
         return max(self.amount_paise - self.paid_paise, 0)
 
 
-class BillUploadState(enum.StrEnum):
-    FINISHED = "finished"  # the upload wrote what it had to write
-
-
 class BillUpload(Base):
-    """One bill upload that wrote to the books (dry runs and uploads stopped by bad rows are not kept).
+    """One run of ``bills upload`` (dry runs are not recorded): what file, who, how far it got, what it did.
 
-    The time of the last successful upload is what operations watch ("was today's file loaded?"): the upload runs
-    as a command, not in a server process, so the books are where it is read from (``finished_at`` of the newest
-    row in state ``finished``).
+    The time of the last successful upload is ``finished_at`` of the newest row in state ``finished``.
     """
 
     __tablename__ = "bill_uploads"
-    __table_args__ = (sa.Index(None, "state", "finished_at"),)
+    __table_args__ = (
+        sa.Index(None, "state", "finished_at"),
+        sa.Index(None, "file_sha256"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     file_name: Mapped[str] = mapped_column(sa.String(255))
+    file_path: Mapped[str] = mapped_column(sa.String(1000))  # absolute, so that --resume can read it again
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    file_size: Mapped[int] = mapped_column(sa.BigInteger)
+    # How the file was read (sheet, column map, date order, skip_invalid): a resumed run reads it the same way.
+    options: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    operator: Mapped[str] = mapped_column(sa.String(100))
     state: Mapped[BillUploadState] = mapped_column(str_enum(BillUploadState))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     rows: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
+    # What the check found to write; then, batch by batch, what was written (in the batch's own transaction).
+    customers_to_write: Mapped[int] = mapped_column(default=0)
+    customers_written: Mapped[int] = mapped_column(default=0)
     bills_created: Mapped[int] = mapped_column(default=0)
     bills_updated: Mapped[int] = mapped_column(default=0)
     bills_unchanged: Mapped[int] = mapped_column(default=0)
     conflicts: Mapped[int] = mapped_column(default=0)
     customers_created: Mapped[int] = mapped_column(default=0)
     customers_updated: Mapped[int] = mapped_column(default=0)
+    batches: Mapped[int] = mapped_column(default=0)
+    # A run of the same file that finished this interrupted one.
+    resumed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bill_uploads.id"))
+    error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class ChannelBillReference(Base):

@@ -3,6 +3,7 @@
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -14,15 +15,7 @@ from biller_server.persistence.models import Bill, BillStatus, BillUpload
 from tests.factories import GOOD_BILL_ROW as GOOD
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory
 
-
-@pytest.fixture(autouse=True)
-def fixed_today(monkeypatch):
-    monkeypatch.setattr(bills_cli, "india_today", lambda: dt.date(2026, 11, 1))
-
-
-@pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+pytestmark = pytest.mark.usefixtures("bills_today")
 
 
 @pytest.fixture
@@ -52,9 +45,10 @@ def test_upload_writes_the_file_and_prints_a_summary(runner, bills_file, session
     result = runner.invoke(cli, ["bills", "upload", bills_file(GOOD, {**GOOD, "partner_bill_id": "B2"})])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
-        "Bills: 2 created, 0 updated, 0 unchanged, 0 conflicts, 0 rejected (of 2 rows). "
-        "Customers: 1 created, 0 updated.\n"
+    assert re.fullmatch(
+        r"Bills: 2 created, 0 updated, 0 unchanged, 0 conflicts, 0 rejected \(of 2 rows\)\. "
+        r"Customers: 1 created, 0 updated\. Upload #\d+\.\n",
+        result.stdout,
     )
     assert bill_ids(session) == {"B1", "B2"}
     assert session.scalars(sa.select(BillUpload.file_name)).all() == ["bills.csv"]  # its time is watched
@@ -118,7 +112,12 @@ def test_upload_dry_run_says_what_would_happen_and_writes_nothing(runner, bills_
     result = runner.invoke(cli, ["bills", "upload", "--dry-run", bills_file(GOOD)])
 
     assert result.exit_code == 0
-    assert result.stdout.startswith("Dry run, nothing written; the upload would give: Bills: 1 created")
+    assert result.stdout.splitlines() == [
+        "customer C1 new: Asha Devi, mobile 9876543210",
+        "B1 new: 1,000.00 due 15/11/2026 (C1, Instalment 1 of 12)",
+        "Dry run, nothing written; the upload would give: Bills: 1 created, 0 updated, 0 unchanged, 0 conflicts, "
+        "0 rejected (of 1 rows). Customers: 1 created, 0 updated.",
+    ]
     assert bill_ids(session) == set()
 
 
@@ -132,7 +131,7 @@ def test_upload_dry_run_with_bad_rows_fails_like_the_upload_would(runner, bills_
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (",".join(GOOD.values()).encode("latin-1"), "the first line must be the header"),
+        (",".join(GOOD.values()).encode("latin-1"), "bills.csv: no column for customer_id, customer_name, mobile"),
         ("é".join(GOOD).encode("latin-1"), "is not UTF-8 text (first bad byte on line 1)"),
         (b"", "bills.csv is empty"),
         (",".join(COLUMNS).encode() + b"\n", "bills.csv has a header but no bills"),
@@ -172,11 +171,17 @@ def test_upload_of_a_missing_file_fails_clearly(runner, tmp_path):
 
 def test_upload_shows_a_progress_bar_only_on_a_terminal(runner, bills_file, monkeypatch):
     path = bills_file(GOOD)
-    assert "Checking and loading" not in runner.invoke(cli, ["bills", "upload", path]).output
+    assert "Reading and checking" not in runner.invoke(cli, ["bills", "upload", path]).stderr
 
-    monkeypatch.setattr(bills_cli, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(bills_cli, "_on_terminal", lambda: True)
+    shown = runner.invoke(cli, ["bills", "upload", path]).stderr
 
-    assert "Checking and loading" in runner.invoke(cli, ["bills", "upload", path]).output
+    assert "Reading and checking" in shown
+    assert "Writing (customers)" not in shown  # a second upload of the same file has nothing to write
+    assert (
+        "Writing (customers)"
+        in runner.invoke(cli, ["bills", "upload", bills_file(GOOD, {**GOOD, "partner_bill_id": "B2"})]).stderr
+    )
 
 
 def test_template_uploads_as_it_is(runner, tmp_path, session):

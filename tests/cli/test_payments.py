@@ -30,11 +30,6 @@ def settings_overrides():
 
 
 @pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
-
-
-@pytest.fixture
 def three_payments(session):
     confirmed = PaymentFactory(partner_txn_ref="TXN-CONFIRMED", channel=Channel.KALEIDOFIN)
     apply_payment_outcome(

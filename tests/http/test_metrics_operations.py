@@ -11,9 +11,7 @@ import pytest
 
 from biller_server import __version__
 from biller_server.build import checkout_commit
-from biller_server.domain.upload import UploadReport
-from biller_server.domain.upload.log import record_finished_upload
-from biller_server.persistence.models import BillStatus, InboundMessage
+from biller_server.persistence.models import BillStatus, BillUpload, BillUploadState, InboundMessage
 from biller_server.persistence.types import utcnow
 from tests.factories import BillFactory
 from tests.http.test_metrics import scrape, value
@@ -83,12 +81,19 @@ class TestLastBillUpload:
     def test_the_time_of_the_latest_upload(self, client, session):
         latest = dt.datetime(2026, 11, 2, 3, 30, tzinfo=dt.UTC)
         for finished_at in (latest - dt.timedelta(days=1), latest):
-            record_finished_upload(
-                session=session,
-                report=UploadReport(rows=1, created=1, written=True),
-                file_name="bills.csv",
-                started_at=finished_at - dt.timedelta(seconds=5),
-                finished_at=finished_at,
+            session.add(
+                BillUpload(
+                    file_name="bills.csv",
+                    file_path="/srv/uploads/bills.csv",
+                    file_sha256="0" * 64,
+                    file_size=120,
+                    operator="ops",
+                    state=BillUploadState.FINISHED,
+                    started_at=finished_at - dt.timedelta(seconds=5),
+                    finished_at=finished_at,
+                    rows=1,
+                    bills_created=1,
+                )
             )
         session.flush()
 

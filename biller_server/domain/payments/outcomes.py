@@ -111,7 +111,7 @@ def _reverse_bill_effect(session: Session, payment: Payment) -> None:
         sa.select(Bill).where(Bill.id == payment.bill_id).with_for_update().execution_options(populate_existing=True)
     ).one()
     bill.paid_paise = max(bill.paid_paise - payment.amount_paise, 0)
-    if bill.status is not BillStatus.CANCELLED:
+    if bill.status not in (BillStatus.CANCELLED, BillStatus.CLOSED):
         if bill.paid_paise == 0:
             bill.status = BillStatus.OPEN
         elif bill.paid_paise < bill.amount_paise:

@@ -175,6 +175,10 @@ def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:
 def _check_payable(bill: Bill, request: PaymentRequest) -> None:
     if bill.status is BillStatus.CANCELLED:
         raise BillCancelled(f"Bill {bill.partner_bill_id} was cancelled by the biller and takes no payment.")
+    if bill.status is BillStatus.CLOSED:
+        # BBPS has no code for a loan closed outside it; "cancelled by the biller" is the refusal every channel
+        # already maps, and it tells the customer the truth that matters: this bill takes no payment.
+        raise BillCancelled(f"Bill {bill.partner_bill_id} was closed by the biller and takes no payment.")
     if bill.status is BillStatus.PAID or bill.balance_paise == 0:
         raise BillAlreadyFulfilled(f"Bill {bill.partner_bill_id} is already paid in full.")
     if request.declared_bill_amount_paise is not None and request.declared_bill_amount_paise != bill.balance_paise:

@@ -1,29 +1,45 @@
-"""Admin bill upload: a lender's CSV of instalments, checked row by row (``reader``), then across rows and written
-set-based through a staging table (``store``); ``loader.upload_bills`` runs the whole upload in the caller's
-transaction. docs/bill-upload.md describes the file and the rules.
+"""Admin bill upload: a lender's CSV or Excel file of instalments, checked row by row (``reader``, ``xlsx``,
+``formats``), then across rows and planned through a staging table (``store``), then written in batches of whole
+customers (``loader.upload_bills``), each run recorded (``runs``); refused rows can be written out (``rejects``).
+docs/bill-upload.md describes the file, the rules and what a crash leaves.
 """
 
-from biller_server.domain.upload.loader import BATCH_SIZE, Conflict, UploadReport, upload_bills
+from biller_server.domain.upload.loader import (
+    BATCH_SIZE,
+    Conflict,
+    UploadReport,
+    describe_change,
+    upload_bills,
+)
 from biller_server.domain.upload.reader import (
     COLUMNS,
-    BillCsv,
+    BillFile,
     BillRow,
     RejectedRow,
-    UploadFileError,
     open_bill_csv,
+    open_bill_file,
     template_csv,
 )
+from biller_server.domain.upload.runs import UploadBusy, UploadSource
+from biller_server.domain.upload.source import UploadFileError
+from biller_server.domain.upload.store import BillChange, CustomerChange
 
 __all__ = [
     "BATCH_SIZE",
     "COLUMNS",
-    "BillCsv",
+    "BillChange",
+    "BillFile",
     "BillRow",
     "Conflict",
+    "CustomerChange",
     "RejectedRow",
+    "UploadBusy",
     "UploadFileError",
     "UploadReport",
+    "UploadSource",
+    "describe_change",
     "open_bill_csv",
+    "open_bill_file",
     "template_csv",
     "upload_bills",
 ]

@@ -1,4 +1,8 @@
-"""The bill upload file: reading a lender's CSV and checking each row on its own.
+"""The bill upload file: reading a lender's CSV or Excel workbook and checking each row on its own.
+
+A file is read as a *source* (CSV here, ``.xlsx`` in ``bill_upload_xlsx``) that finds the header row and yields
+raw records with their line numbers; ``BillFile`` matches the header to our columns (the spellings people use,
+or the lender's own map) and turns each record into a checked ``BillRow`` or a ``RejectedRow``.
 
 Rules that need more than one row (a partner_bill_id twice in the file, a customer with two names) are checked
 by ``loader`` in a staging table (``store``), so that reading never keeps per-row state and memory stays flat.
@@ -9,28 +13,41 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import operator
-import re
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
+from biller_server.domain.money import (
+    AmountError,
+    paise_from_file_amount,
+    paise_from_spreadsheet_number,
+    rupees_text,
+)
+from biller_server.domain.upload.formats import (
+    SPELLINGS,
+    DateOrder,
+    Refused,
+    cell_text,
+    date_from_cell,
+    header_score,
+    match_columns,
+    parse_date,
+    parse_mobile,
+)
+from biller_server.domain.upload.rejects import unguard
+from biller_server.domain.upload.source import (
+    HEADER_SEARCH_ROWS,
+    REQUIRED_COLUMNS,
+    Record,
+    RowSource,
+    UploadFileError,
+    find_header,
+)
+from biller_server.domain.upload.xlsx import XlsxSource
 from biller_server.persistence.models import AmountExactness
 
-REQUIRED_COLUMNS = (
-    "customer_id",
-    "customer_name",
-    "mobile",
-    "loan_account_number",
-    "partner_bill_id",
-    "bill_name",
-    "amount",
-    "due_date",
-    "generated_date",
-    "amount_exactness",
-)
 OPTIONAL_COLUMNS = ("min_amount", "max_amount")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -54,12 +71,9 @@ NON_EMPTY = (
     "amount_exactness",
 )
 _EXACTNESS = {exactness.value: exactness.value for exactness in AmountExactness}
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CACHE_LIMIT = 4096  # parsed dates and amounts repeat a lot in a file; a bounded cache keeps memory flat
-
-
-class UploadFileError(Exception):
-    """The file as a whole cannot be read as a bill upload (the message is one line an operator can act on)."""
+_SEPARATORS = ",;\t|"
+_PROGRESS_EVERY = 5000
 
 
 class BillRow(NamedTuple):
@@ -78,55 +92,89 @@ class BillRow(NamedTuple):
     max_amount_paise: int | None
     due_date: dt.date
     generated_date: dt.date
+    record: str | None = None  # the row as it came, one CSV line (``encode_record``), when the caller keeps rows
 
 
 class RejectedRow(NamedTuple):
-    """A row that will not be written, with every (column, reason) found; column is None for the row as a whole."""
+    """A row that will not be written, with every (column, reason) found; column is None for the row as a whole.
+
+    ``record`` is the row as it came (each cell as text), for the rejects file; empty when not known.
+    """
 
     line: int
     problems: tuple[tuple[str | None, str], ...]
+    record: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        reasons = "; ".join(f"{column}: {reason}" if column else reason for column, reason in self.problems)
-        return f"line {self.line}: {reasons}"
+        return f"line {self.line}: {self.reasons}"
+
+    @property
+    def reasons(self) -> str:
+        return "; ".join(f"{column}: {reason}" if column else reason for column, reason in self.problems)
 
 
-class BillCsv:
-    """An open upload file whose header has been checked; iterating it yields a BillRow or RejectedRow per row.
+class CsvSource:
+    """A CSV file: UTF-8 (a spreadsheet's byte-order mark is fine), separated by commas, semicolons, tabs or |."""
 
-    Opening reads only the header, so a malformed file is refused before any database work begins.
-    """
+    is_text = True
 
-    def __init__(self, path: Path, *, today: dt.date, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.today = today
-        self.size = 0
-        self.rows_read = 0
-        self._on_progress = on_progress
+        self.name = path.name
         try:
             self._binary = open(path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise UploadFileError(f"cannot open {path}: {exc.strerror}") from None
         self.size = path.stat().st_size
-        # utf-8-sig: spreadsheet programs put a byte-order mark before the header.
-        self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", newline="")
-        self._reader = csv.reader(self._text)
         try:
-            self._columns = self._read_header()
+            self.delimiter = self._sniff_delimiter()
+            self._open_reader()
+            self.header_line, self.header = find_header(self._numbered(), self.name)
+            self._rewind_to_after_header()
         except BaseException:
             self.close()
             raise
-        self._dates: dict[str, dt.date | None] = {}
-        self._amounts: dict[str, int | str] = {}
 
-    def __enter__(self) -> BillCsv:
-        return self
+    def _sniff_delimiter(self) -> str:
+        """Commas unless the opening lines are clearly separated by something else (Excel's tab-separated text,
+        the semicolons of a European locale, the | of some loan systems)."""
+        sample = self._binary.read(64 * 1024).decode("utf-8-sig", errors="replace")
+        self._binary.seek(0)
+        best = ","
+        best_score = 0
+        for delimiter in _SEPARATORS:
+            rows = csv.reader(io.StringIO(sample), delimiter=delimiter)
+            try:
+                score = max((header_score(row) for row in itertools.islice(rows, HEADER_SEARCH_ROWS)), default=0)
+            except csv.Error:
+                continue
+            if score > best_score:
+                best, best_score = delimiter, score
+        return best
 
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.close()
+    def _open_reader(self) -> None:
+        self._binary.seek(0)
+        self._text = io.TextIOWrapper(self._binary, encoding="utf-8-sig", newline="")
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+
+    def _numbered(self) -> Iterator[tuple[int, list[str]]]:
+        last_line = self._reader.line_num
+        while (record := self._next_record()) is not None:
+            yield last_line + 1, record  # where the record starts: a quoted value may span lines
+            last_line = self._reader.line_num
+
+    def _rewind_to_after_header(self) -> None:
+        self._text.detach()
+        self._open_reader()
+        for line, _ in self._numbered():
+            if line >= self.header_line:
+                break
 
     def close(self) -> None:
-        self._text.close()
+        self._binary.close()
+
+    def position(self) -> int:
+        return self._binary.tell() if not self._binary.closed else self.size
 
     def _next_record(self) -> list[str] | None:
         try:
@@ -135,11 +183,11 @@ class BillCsv:
             return None
         except UnicodeDecodeError:
             raise UploadFileError(
-                f"{self.path.name} is not UTF-8 text (first bad byte on line {self._first_undecodable_line()}): "
+                f"{self.name} is not UTF-8 text (first bad byte on line {self._first_undecodable_line()}): "
                 "save it as 'CSV UTF-8'"
             ) from None
         except csv.Error as exc:
-            raise UploadFileError(f"{self.path.name}, line {self._reader.line_num}: not valid CSV ({exc})") from None
+            raise UploadFileError(f"{self.name}, line {self._reader.line_num}: not valid CSV ({exc})") from None
 
     def _first_undecodable_line(self) -> int:
         with open(self.path, "rb") as binary:
@@ -150,64 +198,102 @@ class BillCsv:
                     return number
         return self._reader.line_num + 1
 
-    def _read_header(self) -> dict[str, int]:
-        header = self._next_record()
-        if header is None:
-            raise UploadFileError(f"{self.path.name} is empty: expected a header line, then one bill per line")
-        names = [name.strip().lower() for name in header]
-        expected = ",".join(COLUMNS)
-        if len(names) == 1 and any(separator in names[0] for separator in ";\t|"):
-            raise UploadFileError(f"{self.path.name}: the columns must be separated by commas ({expected})")
-        missing = [name for name in REQUIRED_COLUMNS if name not in names]
-        if missing:
-            raise UploadFileError(
-                f"{self.path.name}: the first line must be the header ({expected}); missing {', '.join(missing)}"
-            )
-        duplicated = sorted({name for name in names if names.count(name) > 1})
-        if duplicated:
-            raise UploadFileError(f"{self.path.name}: column {', '.join(duplicated)} appears more than once")
-        unknown = [name for name in names if name not in COLUMNS]
-        if unknown:
-            raise UploadFileError(
-                f"{self.path.name}: unknown column {', '.join(repr(name) for name in unknown)}; "
-                f"the columns are {expected}"
-            )
-        return {name: position for position, name in enumerate(names)}
+    def records(self) -> Iterator[Record]:
+        for line, record in self._numbered():
+            yield Record(line, record)  # type: ignore[arg-type]  # list[str] is a list of cells
+
+
+class BillFile:
+    """An open upload file whose header has been matched; iterating it yields a BillRow or RejectedRow per row.
+
+    Opening reads only up to the header, so a file that cannot be a bill upload is refused before any database
+    work begins.
+    """
+
+    def __init__(
+        self,
+        source: RowSource,
+        *,
+        today: dt.date,
+        columns: Mapping[str, str] | None = None,
+        date_order: DateOrder = "dmy",
+        on_progress: Callable[[int], None] | None = None,
+        keep_records: bool = False,
+    ) -> None:
+        self.source = source
+        self.keep_records = keep_records
+        self.path_name = source.name
+        self.today = today
+        self.date_order: DateOrder = date_order
+        self.size = source.size
+        self.rows_read = 0
+        self._on_progress = on_progress
+        try:
+            matched = match_columns(source.header, columns or {}, required=REQUIRED_COLUMNS)
+        except ValueError as exc:
+            source.close()
+            raise UploadFileError(f"{source.name}: {exc}") from None
+        self.header = source.header
+        self.ignored_columns = matched.ignored
+        self._positions = matched.positions
+        self._dates: dict[object, dt.date | str] = {}
+        self._amounts: dict[object, int | str] = {}
+
+    def __enter__(self) -> BillFile:
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.source.close()
 
     def __iter__(self) -> Iterator[BillRow | RejectedRow]:
-        width = len(self._columns)
+        width = len(self.header)
         # Values are picked in COLUMNS order; optional columns absent from the header read as empty.
-        absent = [name for name in COLUMNS if name not in self._columns]
-        padding = [""] * len(absent)
-        positions = {**self._columns, **{name: width + offset for offset, name in enumerate(absent)}}
-        pick = operator.itemgetter(*(positions[name] for name in COLUMNS))
-        last_line = self._reader.line_num
-        while (record := self._next_record()) is not None:
-            line = last_line + 1  # where the record starts: a quoted value may span lines
-            last_line = self._reader.line_num
-            joined = "".join(record)
-            if not joined.strip():
-                continue  # blank lines, and spreadsheets' trailing ",,,," lines
+        order = [self._positions.get(name) for name in COLUMNS]
+        for line, cells in self.source.records():
+            if self.source.is_text:
+                joined = "".join(cells)  # type: ignore[arg-type]  # a text source's cells are str
+                if not joined.strip():
+                    continue  # blank lines, and spreadsheets' trailing ",,,," lines
+                if "'" in joined:
+                    cells = [unguard(cell) for cell in cells]  # type: ignore[arg-type]
+            else:
+                if not any(cell_text(cell).strip() for cell in cells):
+                    continue
+                if len(cells) < width:
+                    cells = [*cells, *([None] * (width - len(cells)))]  # a sheet's row ends at its last value
+            if len(cells) > width and not any(cell_text(cell).strip() for cell in cells[width:]):
+                cells = cells[:width]  # trailing empty fields, as some exports write them
             self.rows_read += 1
-            if self._on_progress is not None and self.rows_read % 5000 == 0:
-                self._on_progress(self._binary.tell())
-            if len(record) != width:
-                yield RejectedRow(line, ((None, f"has {len(record)} fields; the header has {width}"),))
+            if self._on_progress is not None and self.rows_read % _PROGRESS_EVERY == 0:
+                self._on_progress(self.source.position())
+            if len(cells) != width:
+                yield self._rejected(line, cells, ((None, f"has {len(cells)} fields; the header has {width}"),))
                 continue
-            if "\x00" in joined:
+            if self.source.is_text and "\x00" in joined:
                 # Python's csv reads NUL characters, but no database column can hold one.
-                yield RejectedRow(line, ((None, "contains a NUL character"),))
+                yield self._rejected(line, cells, ((None, "contains a NUL character"),))
                 continue
-            if padding:
-                record += padding
-            yield self._check(line, [value.strip() for value in pick(record)])
+            values = [cells[position] if position is not None else "" for position in order]
+            checked = self._check(line, values)
+            if isinstance(checked, RejectedRow):
+                checked = self._rejected(line, cells, checked.problems)
+            elif self.keep_records:
+                checked = checked._replace(record=encode_record([cell_text(cell) for cell in cells]))
+            yield checked
         if self._on_progress is not None:
             self._on_progress(self.size)
         if self.rows_read == 0:
-            raise UploadFileError(f"{self.path.name} has a header but no bills")
+            raise UploadFileError(f"{self.path_name} has a header but no bills")
 
-    def _check(self, line: int, values: list[str]) -> BillRow | RejectedRow:
-        """Apply every rule that a single row can be judged by (``values`` in COLUMNS order, trimmed)."""
+    @staticmethod
+    def _rejected(line: int, cells: Sequence[object], problems: tuple[tuple[str | None, str], ...]) -> RejectedRow:
+        return RejectedRow(line, problems, tuple(cell_text(cell) for cell in cells))
+
+    def _check(self, line: int, cells: list[object]) -> BillRow | RejectedRow:
+        """Apply every rule that a single row can be judged by (``cells`` in COLUMNS order)."""
         (
             customer_id,
             customer_name,
@@ -215,13 +301,17 @@ class BillCsv:
             loan_account_number,
             partner_bill_id,
             bill_name,
-            amount_text,
-            due_text,
-            generated_text,
             exactness_text,
-            min_text,
-            max_text,
-        ) = values
+        ) = (
+            _text(cells[0]),
+            _text(cells[1]),
+            _text(cells[2]),
+            _text(cells[3]),
+            _text(cells[4]),
+            _text(cells[5]),
+            _text(cells[9]),
+        )
+        amount_cell, due_cell, generated_cell, min_cell, max_cell = cells[6], cells[7], cells[8], cells[10], cells[11]
         problems: list[tuple[str | None, str]] = []
         # The common case, every value present and short enough, is decided without a loop.
         if not (
@@ -229,13 +319,13 @@ class BillCsv:
             and customer_name
             and partner_bill_id
             and bill_name
-            and amount_text
-            and due_text
-            and generated_text
+            and _present(amount_cell)
+            and _present(due_cell)
+            and _present(generated_cell)
             and exactness_text
         ):
-            named = dict(zip(COLUMNS, values, strict=True))
-            problems += [(name, "is required") for name in NON_EMPTY if not named[name]]
+            named = dict(zip(COLUMNS, cells, strict=True))
+            problems += [(name, "is required") for name in NON_EMPTY if not _present(named[name])]
         if (
             len(customer_id) > 64
             or len(customer_name) > 200
@@ -243,40 +333,43 @@ class BillCsv:
             or len(partner_bill_id) > 64
             or len(bill_name) > 100
         ):
-            named = dict(zip(COLUMNS, values, strict=True))
+            texts = dict(zip(COLUMNS, map(_text, cells), strict=True))
             problems += [
-                (name, f"is {len(named[name])} characters long; at most {limit} fit")
+                (name, f"is {len(texts[name])} characters long; at most {limit} fit")
                 for name, limit in MAX_LENGTHS.items()
-                if len(named[name]) > limit
+                if len(texts[name]) > limit
             ]
 
-        if mobile and not (len(mobile) == 10 and mobile.isascii() and mobile.isdigit()):
-            problems.append(("mobile", f"{mobile!r} is not a 10-digit mobile number"))
+        if mobile:
+            try:
+                mobile = parse_mobile(mobile)
+            except Refused as exc:
+                problems.append(("mobile", str(exc)))
 
-        amount = self._amount("amount", amount_text, problems)
-        min_amount = self._amount("min_amount", min_text, problems) if min_text else None
-        max_amount = self._amount("max_amount", max_text, problems) if max_text else None
+        amount = self._amount("amount", amount_cell, problems)
+        min_amount = self._amount("min_amount", min_cell, problems) if _present(min_cell) else None
+        max_amount = self._amount("max_amount", max_cell, problems) if _present(max_cell) else None
 
         exactness = _EXACTNESS.get(exactness_text) or _EXACTNESS.get(exactness_text.upper())
         if exactness is None and exactness_text:
             problems.append(("amount_exactness", f"{exactness_text!r} is not one of {', '.join(AmountExactness)}"))
         if exactness == AmountExactness.RANGE:
-            if not min_text:
+            if not _present(min_cell):
                 problems.append(("min_amount", "is required for a RANGE bill"))
-            if not max_text:
+            if not _present(max_cell):
                 problems.append(("max_amount", "is required for a RANGE bill"))
             if min_amount is not None and max_amount is not None and min_amount > max_amount:
                 problems.append(
                     ("min_amount", f"{rupees_text(min_amount)} is more than max_amount {rupees_text(max_amount)}")
                 )
         elif exactness is not None:
-            if min_text:
+            if _present(min_cell):
                 problems.append(("min_amount", f"only a RANGE bill has one; leave it empty for {exactness}"))
-            if max_text:
+            if _present(max_cell):
                 problems.append(("max_amount", f"only a RANGE bill has one; leave it empty for {exactness}"))
 
-        due_date = self._date("due_date", due_text, problems)
-        generated_date = self._date("generated_date", generated_text, problems)
+        due_date = self._date("due_date", due_cell, problems)
+        generated_date = self._date("generated_date", generated_cell, problems)
         if generated_date is not None:
             if generated_date > self.today:
                 problems.append(("generated_date", f"{generated_date} is in the future (today is {self.today})"))
@@ -305,62 +398,144 @@ class BillCsv:
             generated_date,
         )
 
-    def _amount(self, column: str, text: str, problems: list[tuple[str | None, str]]) -> int | None:
-        if not text:
+    def _amount(self, column: str, cell: object, problems: list[tuple[str | None, str]]) -> int | None:
+        if not _present(cell):
             return None
-        parsed = self._amounts.get(text)
+        # Text and numbers alike are cached by value (not bools: True == 1 would share 1's entry).
+        key = cell.strip() if isinstance(cell, str) else cell
+        parsed = self._amounts.get(key) if not isinstance(cell, bool) else None  # type: ignore[call-overload]
         if parsed is None:
-            try:
-                paise = paise_from_rupees_text(text)
-                parsed = paise if paise > 0 else f"{text!r} must be more than zero"
-            except AmountError as exc:
-                parsed = str(exc)
+            if isinstance(key, str):
+                parsed = _paise_or_reason(paise_from_file_amount, key, key)
+            else:
+                parsed = _paise_or_reason(paise_from_spreadsheet_number, cell, cell_text(cell))
             if len(self._amounts) >= _CACHE_LIMIT:
                 self._amounts.clear()
-            self._amounts[text] = parsed
+            if not isinstance(cell, bool):
+                self._amounts[key] = parsed  # type: ignore[index]
         if isinstance(parsed, str):
             problems.append((column, parsed))
             return None
         return parsed
 
-    def _date(self, column: str, text: str, problems: list[tuple[str | None, str]]) -> dt.date | None:
-        if not text:
+    def _date(self, column: str, cell: object, problems: list[tuple[str | None, str]]) -> dt.date | None:
+        if not _present(cell):
             return None
-        if text in self._dates:
-            parsed = self._dates[text]
-        else:
-            parsed = None
-            if _ISO_DATE.fullmatch(text):
-                try:
-                    parsed = dt.date.fromisoformat(text)
-                except ValueError:
-                    parsed = None
+        key = cell.strip() if isinstance(cell, str) else cell
+        parsed = self._dates.get(key) if not isinstance(cell, bool) else None  # type: ignore[call-overload]
+        if parsed is None:
+            try:
+                parsed = (
+                    parse_date(key, self.date_order) if isinstance(key, str) else date_from_cell(cell, self.date_order)
+                )
+            except Refused as exc:
+                parsed = str(exc)
             if len(self._dates) >= _CACHE_LIMIT:
                 self._dates.clear()
-            self._dates[text] = parsed
-        if parsed is None:
-            problems.append((column, f"{text!r} is not a date (YYYY-MM-DD)"))
+            if not isinstance(cell, bool):
+                self._dates[key] = parsed  # type: ignore[index]
+        if isinstance(parsed, str):
+            problems.append((column, parsed))
+            return None
         return parsed
 
 
-def open_bill_csv(path: Path, *, today: dt.date, on_progress: Callable[[int], None] | None = None) -> BillCsv:
-    """Open an upload file and check its header; raises UploadFileError for a file that cannot be a bill upload."""
-    return BillCsv(path, today=today, on_progress=on_progress)
+def encode_record(cells: Sequence[str]) -> str:
+    """A row's cells as one CSV line, to keep beside its checked values (the rejects file needs it as it came)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
+
+
+def decode_record(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(next(csv.reader([text])))
+
+
+def _text(cell: object) -> str:
+    if isinstance(cell, str):
+        return cell.strip()
+    return cell_text(cell).strip()
+
+
+def _present(cell: object) -> bool:
+    if isinstance(cell, str):
+        return bool(cell.strip())
+    return cell is not None
+
+
+def _paise_or_reason(parse: Callable[[object], int], value: object, shown: str) -> int | str:
+    try:
+        paise = parse(value)
+    except AmountError as exc:
+        return str(exc)
+    return paise if paise > 0 else f"{shown!r} must be more than zero"
+
+
+def open_bill_file(
+    path: Path,
+    *,
+    today: dt.date,
+    sheet: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    date_order: DateOrder = "dmy",
+    on_progress: Callable[[int], None] | None = None,
+    keep_records: bool = False,
+) -> BillFile:
+    """Open an upload file (``.xlsx`` as a workbook, anything else as CSV) and match its header.
+
+    Raises UploadFileError for a file that cannot be a bill upload.
+    """
+    source: RowSource
+    if path.suffix.casefold() in (".xlsx", ".xlsm"):
+        source = XlsxSource(path, sheet=sheet)
+    else:
+        if sheet is not None:
+            raise UploadFileError(f"--sheet is for Excel workbooks (.xlsx); {path.name} is read as CSV")
+        source = CsvSource(path)
+    return BillFile(
+        source,
+        today=today,
+        columns=columns,
+        date_order=date_order,
+        on_progress=on_progress,
+        keep_records=keep_records,
+    )
+
+
+def open_bill_csv(path: Path, *, today: dt.date, on_progress: Callable[[int], None] | None = None) -> BillFile:
+    """Open a CSV upload file (kept for callers that only ever read CSV)."""
+    return BillFile(CsvSource(path), today=today, on_progress=on_progress)
+
+
+TEMPLATE_EXAMPLES = (
+    ("CUST1001", "Asha Devi", "9876543210", "LN-2024-0001", "LN-2024-0001-07", "Instalment 7 of 12", "2450.00",
+     "EXACT", "", ""),
+    ("CUST1002", "Ravi Kumar", "", "LN-2024-0002", "LN-2024-0002-03", "Instalment 3 of 24", "1800.50",
+     "RANGE", "500.00", "1800.50"),
+)  # fmt: skip
+
+
+def template_dates(today: dt.date) -> tuple[dt.date, dt.date]:
+    """(generated, due) for the template's rows: this month's first, and the 10th of the next month."""
+    generated = today.replace(day=1)
+    return generated, (generated + dt.timedelta(days=32)).replace(day=10)
 
 
 def template_csv(*, today: dt.date) -> str:
     """A header and two valid example rows, dated from ``today`` so that uploading the template always works."""
-    generated = today.replace(day=1)
-    due = (generated + dt.timedelta(days=32)).replace(day=10)
+    generated, due = template_dates(today)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerow(
-        ["CUST1001", "Asha Devi", "9876543210", "LN-2024-0001", "LN-2024-0001-07", "Instalment 7 of 12",
-         "2450.00", due.isoformat(), generated.isoformat(), "EXACT", "", ""]
-    )  # fmt: skip
-    writer.writerow(
-        ["CUST1002", "Ravi Kumar", "", "LN-2024-0002", "LN-2024-0002-03", "Instalment 3 of 24",
-         "1800.50", due.isoformat(), generated.isoformat(), "RANGE", "500.00", "1800.50"]
-    )  # fmt: skip
+    for example in TEMPLATE_EXAMPLES:
+        *identity, amount, exactness, low, high = example
+        writer.writerow([*identity, amount, due.isoformat(), generated.isoformat(), exactness, low, high])
     return buffer.getvalue()
+
+
+def spellings_text() -> str:
+    """The accepted spellings of every column, one column a line (for `bills template --columns` and the docs)."""
+    width = max(map(len, SPELLINGS))
+    return "\n".join(f"{column.ljust(width)}  {', '.join(names[1:])}" for column, names in SPELLINGS.items()) + "\n"

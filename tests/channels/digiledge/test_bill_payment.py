@@ -187,8 +187,9 @@ def refused(session):
         ({"exactness": AmountExactness.EXACT_DOWN}, "1000.50", "BLR007"),
         ({"paid_paise": 100_000, "status": BillStatus.PAID}, "1000.00", "BLR003"),
         ({"status": BillStatus.CANCELLED}, "1000.00", "BLR003"),
+        ({"status": BillStatus.CLOSED}, "1000.00", "BLR003"),
     ],
-    ids=["short", "over", "over-exact-down", "nothing-due", "cancelled"],
+    ids=["short", "over", "over-exact-down", "nothing-due", "cancelled", "closed"],
 )
 def test_refused_payment_is_acknowledged_and_answered_with_a_failure(
     client, digiledge_headers, session, bill_values, amount, code
@@ -203,8 +204,12 @@ def test_refused_payment_is_acknowledged_and_answered_with_a_failure(
 
 @pytest.mark.parametrize(
     ("bill_values", "code"),
-    [({"paid_paise": 100_000, "status": BillStatus.PAID}, "BLR005"), ({"status": BillStatus.CANCELLED}, "BLR006")],
-    ids=["paid", "cancelled"],
+    [
+        ({"paid_paise": 100_000, "status": BillStatus.PAID}, "BLR005"),
+        ({"status": BillStatus.CANCELLED}, "BLR006"),
+        ({"status": BillStatus.CLOSED}, "BLR006"),
+    ],
+    ids=["paid", "cancelled", "closed"],
 )
 def test_payment_of_a_named_bill_that_takes_no_payment_is_refused(
     client, digiledge_headers, session, bill_values, code

@@ -131,6 +131,7 @@ def test_customer_who_owes_nothing_gets_no_outstanding(client, kaleidofin_header
     customer = CustomerFactory(lender_customer_id="PAID01")
     BillFactory(customer=customer, paid_paise=100_000, status=BillStatus.PAID)
     BillFactory(customer=customer, status=BillStatus.CANCELLED)
+    BillFactory(customer=customer, paid_paise=20_000, status=BillStatus.CLOSED)  # settled outside BBPS
     response = fetch(client, kaleidofin_headers, ids("PAID01"))
     assert response.status_code == 200
     assert response.json["data"]["billFetchStatus"] == "NO_OUTSTANDING"

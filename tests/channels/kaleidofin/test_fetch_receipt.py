@@ -148,6 +148,15 @@ def test_cancelled_bill_takes_no_payment(client, kaleidofin_headers, session):
     assert count(session, Payment) == 0
 
 
+def test_closed_bill_takes_no_payment_as_a_cancelled_one(client, kaleidofin_headers, session):
+    BillFactory(partner_bill_id="SAMPLE_ID", status=BillStatus.CLOSED, closed_reason="foreclosed")
+    response = pay(client, kaleidofin_headers)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bill-cancelled"
+    assert "closed by the biller" in response.json["error"]["detail"]
+    assert count(session, Payment) == 0
+
+
 def test_paid_bill_is_already_fulfilled(client, kaleidofin_headers, session, sample_bill):
     pay(client, kaleidofin_headers, txn="FIRST")
     response = pay(client, kaleidofin_headers, txn="SECOND")

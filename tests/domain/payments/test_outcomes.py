@@ -78,6 +78,15 @@ def test_failed_payment_on_a_bill_with_other_payments_leaves_it_partially_paid(s
     assert (bill.paid_paise, bill.status) == (60_000, BillStatus.PARTIALLY_PAID)
 
 
+def test_failed_payment_on_a_closed_bill_comes_off_it_and_the_bill_stays_closed(session, paid_bill):
+    bill, payment = paid_bill
+    bill.status = BillStatus.CLOSED
+
+    apply_payment_outcome(session=session, payment=payment, outcome=Outcome.FAILED, source="t", now=NOW)
+
+    assert (bill.paid_paise, bill.status) == (0, BillStatus.CLOSED)
+
+
 def test_a_later_failure_never_flips_a_confirmed_payment_it_flags_it(session, paid_bill):
     bill, payment = paid_bill
     apply_payment_outcome(session=session, payment=payment, outcome=Outcome.SUCCEEDED, source="payu:check", now=NOW)

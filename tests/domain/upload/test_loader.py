@@ -1,7 +1,9 @@
 """Uploading bills into the books: rules across rows, idempotence, conflicts, dry runs (SQLite and PostgreSQL)."""
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import io
 from typing import NamedTuple
 
@@ -12,16 +14,22 @@ from biller_server.domain.upload import (
     COLUMNS,
     Conflict,
     RejectedRow,
+    UploadBusy,
     UploadFileError,
     UploadReport,
+    UploadSource,
+    describe_change,
     open_bill_csv,
     template_csv,
     upload_bills,
 )
+from biller_server.domain.upload.runs import last_finished_at
 from biller_server.persistence.models import (
     AmountExactness,
     Bill,
     BillStatus,
+    BillUpload,
+    BillUploadState,
     Customer,
     CustomerIdentifier,
 )
@@ -55,7 +63,7 @@ class Upload(NamedTuple):
 
 @pytest.fixture
 def upload(session, tmp_path):
-    def run(*rows: dict[str, str], content: str | bytes | None = None, **options: bool) -> Upload:
+    def run(*rows: dict[str, str], content: str | bytes | None = None, **options: object) -> Upload:
         path = tmp_path / "bills.csv"
         text = csv_text(*rows) if content is None else content
         if isinstance(text, bytes):
@@ -64,7 +72,13 @@ def upload(session, tmp_path):
             path.write_text(text)
         problems: list[RejectedRow | Conflict] = []
         with open_bill_csv(path, today=TODAY) as bill_rows:
-            report = upload_bills(session=session, rows=bill_rows, now=NOW, on_problem=problems.append, **options)
+            report = upload_bills(
+                session=session,
+                rows=bill_rows,
+                now=NOW,
+                on_problem=problems.append,
+                **options,  # type: ignore[arg-type]
+            )
         return Upload(report, problems)
 
     return run
@@ -193,6 +207,17 @@ def test_changed_row_for_a_cancelled_bill_is_a_conflict(session, upload):
     assert result.report.conflicts == 1
     assert result.messages == ["line 2: bill B1 is cancelled: left unchanged"]
     assert bills(session)["B1"].amount_paise == 100_000
+
+
+def test_changed_row_for_a_closed_bill_is_a_conflict(session, upload):
+    upload(bill_row())
+    bills(session)["B1"].status = BillStatus.CLOSED
+    session.flush()
+
+    result = upload(bill_row(amount="1250.00"))
+
+    assert result.messages == ["line 2: bill B1 is closed: left unchanged"]
+    assert (bills(session)["B1"].amount_paise, bills(session)["B1"].status) == (100_000, BillStatus.CLOSED)
 
 
 def test_same_row_for_a_cancelled_bill_is_unchanged_and_it_stays_cancelled(session, upload):
@@ -354,3 +379,144 @@ def test_template_uploads_cleanly(session, upload):
     result = upload(content=template_csv(today=TODAY))
 
     assert result.report == UploadReport(rows=2, created=2, customers_created=2, written=True)
+
+
+def many_customers(count: int, bills_each: int, amount: str = "1000.00") -> list[dict[str, str]]:
+    return [
+        bill_row(customer_id=f"C{customer}", customer_name=f"Customer {customer}", mobile=f"98{customer:08d}",
+                 loan_account_number=f"L{customer}", partner_bill_id=f"C{customer}-{bill}", amount=amount)
+        for customer in range(count)
+        for bill in range(bills_each)
+    ]  # fmt: skip
+
+
+def test_upload_writes_in_batches_of_whole_customers(session, upload):
+    bills_per_customer: list[dict[str, int]] = []
+
+    def watch(done: int, total: int) -> None:
+        query = (
+            sa.select(Customer.lender_customer_id, sa.func.count(Bill.id))
+            .join(Bill, Bill.customer_id == Customer.id)
+            .group_by(Customer.lender_customer_id)
+        )
+        bills_per_customer.append(dict(session.execute(query).all()))
+
+    result = upload(*many_customers(100, 3), transaction_seconds=0.000_001, on_written=watch)
+
+    assert result.report.batches > 1
+    assert result.report == UploadReport(rows=300, created=300, customers_created=100, written=True)
+    # After each batch, every customer written so far has all three of its bills.
+    assert len(bills_per_customer) == result.report.batches + 1
+    assert all(set(counts.values()) <= {3} for counts in bills_per_customer)
+    assert len(bills_per_customer[-1]) == 100
+
+
+def test_a_payment_that_arrives_while_the_upload_writes_makes_its_bill_a_conflict(session, upload):
+    upload(bill_row(), bill_row(partner_bill_id="B2"))
+
+    def pay_b1(stage: str) -> None:
+        if stage == "writing":  # after the check planned to update B1, before the batch writes it
+            PaymentFactory(bill=bills(session)["B1"])
+            session.flush()
+
+    result = upload(bill_row(amount="1250.00"), bill_row(partner_bill_id="B2", amount="1250.00"), on_stage=pay_b1)
+
+    assert result.report == UploadReport(rows=2, updated=1, conflicts=1, written=True)
+    assert result.messages == ["line 2: bill B1 has a payment: left unchanged"]
+    assert (bills(session)["B1"].amount_paise, bills(session)["B2"].amount_paise) == (100_000, 125_000)
+
+
+SOURCE = UploadSource(name="bills.csv", path="/data/bills.csv", sha256="a" * 64, size=10, operator="ops@branch")
+
+
+def test_an_upload_is_recorded_with_what_it_wrote(session, upload):
+    result = upload(bill_row(), bill_row(partner_bill_id="B2"), source=SOURCE)
+
+    record = session.get(BillUpload, result.report.upload_id)
+    assert (record.state, record.file_name, record.operator, record.rows) == (
+        BillUploadState.FINISHED, "bills.csv", "ops@branch", 2
+    )  # fmt: skip
+    assert (record.customers_to_write, record.customers_written, record.bills_created) == (1, 1, 2)
+    assert record.finished_at is not None
+    assert last_finished_at(session=session) == record.finished_at
+
+
+def test_an_upload_stopped_by_bad_rows_is_recorded_as_refused(session, upload):
+    result = upload(bill_row(amount="0"), source=SOURCE)
+
+    [record] = session.scalars(sa.select(BillUpload))
+    assert result.report.stopped
+    assert (record.state, record.rejected, record.finished_at) == (BillUploadState.REFUSED, 1, None)
+
+
+def test_the_same_file_after_an_interrupted_upload_finishes_it(session, upload):
+    interrupted = BillUpload(
+        file_name="bills.csv", file_path="/data/bills.csv", file_sha256=SOURCE.sha256, file_size=10, options={},
+        operator="ops@branch", state=BillUploadState.APPLYING, started_at=NOW, customers_to_write=2,
+        customers_written=1,
+    )  # fmt: skip
+    session.add(interrupted)
+    session.flush()
+
+    result = upload(bill_row(), source=SOURCE)
+
+    assert result.report.resumed_id == interrupted.id
+    session.refresh(interrupted)
+    assert (interrupted.state, interrupted.resumed_by_id) == (BillUploadState.INTERRUPTED, result.report.upload_id)
+
+
+def test_a_dry_run_is_not_recorded(session, upload):
+    upload(bill_row(), source=SOURCE, dry_run=True)
+
+    assert session.scalars(sa.select(BillUpload)).all() == []
+
+
+def test_the_change_list_says_what_changed_bill_by_bill(session, upload):
+    upload(bill_row(), bill_row(partner_bill_id="B2"))
+    changes: list[str] = []
+
+    upload(
+        bill_row(amount="1,250.00", due_date="20/11/2026", mobile="+91 98765 00000"),
+        bill_row(partner_bill_id="B2", mobile="9876500000"),
+        bill_row(partner_bill_id="B3", due_date="2027-01-10", mobile="9876500000"),
+        dry_run=True,
+        on_change=lambda change: changes.append(describe_change(change)),
+    )
+
+    assert changes == [
+        "customer C1 mobile 9876543210 → 9876500000",
+        "B1 amount 1,000.00 → 1,250.00, due 15/11 → 20/11",
+        "B3 new: 1,000.00 due 10/01/2027 (C1, Instalment 1 of 12)",
+    ]
+
+
+def test_a_second_upload_while_one_writes_is_refused_naming_it(session, upload, engine):
+    running = BillUpload(
+        file_name="morning.csv", file_path="/data/morning.csv", file_sha256="b" * 64, file_size=10, options={},
+        operator="ops@branch", state=BillUploadState.APPLYING, started_at=NOW,
+    )  # fmt: skip
+    session.add(running)
+    session.flush()
+    with holding_the_upload_lock(engine), pytest.raises(UploadBusy) as refused:
+        upload(bill_row())
+
+    assert str(refused.value) == (
+        f"another bill upload is writing to this database (#{running.id}, morning.csv, by ops@branch): "
+        "wait for it to finish"
+    )
+    assert bills(session) == {}
+
+
+@contextlib.contextmanager
+def holding_the_upload_lock(engine):
+    """What another upload process holds while it writes."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT pg_advisory_lock(hashtext('biller_server.bill_upload'))"))
+            yield
+            other.execute(sa.text("SELECT pg_advisory_unlock(hashtext('biller_server.bill_upload'))"))
+            other.rollback()
+        return
+    with open(engine.url.database + ".upload-lock", "a+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield

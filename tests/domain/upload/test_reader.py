@@ -133,7 +133,7 @@ def test_value_longer_than_its_column_is_rejected(tmp_path, column, limit):
         ("0.00", "must be more than zero"),
         ("-5", "is not an amount"),
         ("10.505", "more than two decimals"),
-        ("1,000", "is not an amount"),
+        ("1,0,00", "is not an amount"),
         ("ten", "is not an amount"),
     ],
 )
@@ -141,9 +141,20 @@ def test_amount_that_is_not_positive_rupees_is_rejected(tmp_path, amount, reason
     assert reason in problems_of(tmp_path, amount=amount)["amount"]
 
 
-@pytest.mark.parametrize("text", ["01/11/2026", "2026-11-1", "20261101", "2026-02-30", "tomorrow"])
-def test_date_not_in_iso_form_is_rejected(tmp_path, text):
-    assert "is not a date (YYYY-MM-DD)" in problems_of(tmp_path, due_date=text)["due_date"]
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("20261101", "is not a date (YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY or DD-Mon-YYYY)"),
+        ("2026-02-30", "is not a date as YYYY-MM-DD (day is out of range for month)"),
+        ("31/11/2026", "is not a date as DD/MM/YYYY (day is out of range for month)"),
+        ("11/30/2026", "month must be in 1..12); if the file writes the month first, upload it with --date-order mdy"),
+        ("15/11/26", "write the year in full (DD/MM/YYYY)"),
+        ("15-Nob-2026", "'Nob' is not a month"),
+        ("tomorrow", "is not a date"),
+    ],
+)
+def test_date_that_is_not_a_date_is_rejected(tmp_path, text, reason):
+    assert reason in problems_of(tmp_path, due_date=text)["due_date"]
 
 
 def test_generated_date_in_the_future_is_rejected(tmp_path):
@@ -201,17 +212,19 @@ def test_minimum_on_a_bill_that_is_not_range_is_rejected(tmp_path):
     assert problems == {"min_amount": "only a RANGE bill has one; leave it empty for EXACT_UP"}
 
 
-@pytest.mark.parametrize("mobile", ["987654321", "98765432100", "+919876543210", "98765-43210", "٩٨٧٦٥٤٣٢١٠"])
-def test_mobile_that_is_not_ten_digits_is_rejected(tmp_path, mobile):
-    assert "is not a 10-digit mobile number" in problems_of(tmp_path, mobile=mobile)["mobile"]
+@pytest.mark.parametrize(
+    "mobile", ["987654321", "98765432100", "5876543210", "+1 9876543210", "0091 98765 43210", "٩٨٧٦٥٤٣٢١٠"]
+)
+def test_mobile_that_is_not_an_indian_mobile_is_rejected(tmp_path, mobile):
+    assert "is not an Indian mobile number" in problems_of(tmp_path, mobile=mobile)["mobile"]
 
 
 def test_every_problem_of_a_row_is_reported_with_its_line_and_column(tmp_path):
     row = read_one(tmp_path, amount="0", mobile="12", amount_exactness="")
 
     assert str(row) == (
-        "line 2: amount_exactness: is required; mobile: '12' is not a 10-digit mobile number; "
-        "amount: '0' must be more than zero"
+        "line 2: amount_exactness: is required; mobile: '12' is not an Indian mobile number (10 digits starting "
+        "6-9, optionally after +91, 91 or 0); amount: '0' must be more than zero"
     )
 
 
@@ -274,12 +287,10 @@ def test_header_names_are_matched_ignoring_case_and_spaces(tmp_path):
         (csv_text().encode(), "bills.csv has a header but no bills"),
         (
             csv_text(GOOD).split("\n", 1)[1].encode(),
-            "the first line must be the header (customer_id,customer_name,",
+            "bills.csv: no column for customer_id, customer_name, mobile, loan_account_number, partner_bill_id,",
         ),
-        (csv_text(GOOD, columns=COLUMNS[1:]).encode(), "missing customer_id"),
-        (csv_text(GOOD).replace("max_amount", "max_amout", 1).encode(), "unknown column 'max_amout'"),
-        (csv_text(GOOD).replace("max_amount", "mobile", 1).encode(), "column mobile appears more than once"),
-        (b"customer_id;customer_name\nC1;Asha\n", "bills.csv: the columns must be separated by commas"),
+        (csv_text(GOOD, columns=COLUMNS[1:]).encode(), "no column for customer_id (accepted names: customer_id: "),
+        (csv_text(GOOD).replace("max_amount", "mobile", 1).encode(), "columns 'mobile' and 'mobile' both read as"),
         (csv_text(GOOD).encode("utf-16"), "bills.csv is not UTF-8 text (first bad byte on line 1)"),
         (csv_text(GOOD, GOOD).replace("Asha", "Ásha").encode("latin-1"), "not UTF-8 text (first bad byte on line 2)"),
         (csv_text(GOOD).encode() + b"C2," + b"x" * 200_000, "line 3: not valid CSV (field larger than field limit"),
@@ -289,9 +300,7 @@ def test_header_names_are_matched_ignoring_case_and_spaces(tmp_path):
         "header-only",
         "no-header",
         "missing-column",
-        "unknown-column",
         "duplicate-column",
-        "semicolons",
         "utf-16",
         "latin-1",
         "huge-field",
