@@ -135,8 +135,9 @@ def _member_from_session() -> StaffMember | None:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def requires(permission: Permission) -> Callable[[F], F]:
-    """Refuse the view, on the server, to a signed-in person whose role does not allow ``permission``."""
+def requires(permission: Permission, *, target: Callable[[], str] | None = None) -> Callable[[F], F]:
+    """Refuse the view, on the server, to a signed-in person whose role does not allow ``permission``; the refusal
+    is audited, naming what it was about when ``target`` says."""
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -144,7 +145,10 @@ def requires(permission: Permission) -> Callable[[F], F]:
             member = signed_in_member()
             if member is None or not member.may(permission):
                 audit_on_its_own(
-                    str(permission), outcome="refused", detail={"reason": "role", "path": request.path[:200]}
+                    str(permission),
+                    outcome="refused",
+                    target=target() if target else None,
+                    detail={"reason": "role", "path": request.path[:200]},
                 )
                 abort(403, description="Your role does not allow this. Ask an administrator if you need it.")
             return view(*args, **kwargs)

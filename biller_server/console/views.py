@@ -252,7 +252,7 @@ def bill(partner_bill_id: str) -> ResponseReturnValue:
 
 
 @blueprint.post("/bills/cancel")
-@requires(Permission.CANCEL_BILL)
+@requires(Permission.CANCEL_BILL, target=lambda: f"bill:{request.form.get('partner_bill_id', '')[:64]}")
 def cancel() -> ResponseReturnValue:
     """Cancel a bill so BBPS is no longer offered it (refused if it has a payment); a note is required."""
     try:

@@ -62,7 +62,7 @@ def test_a_viewer_posting_the_form_by_hand_is_refused_by_the_server(signed_in, b
     session.expire_all()
     assert session.get(Bill, bill.id).status is BillStatus.OPEN
     refused = session.scalars(sa.select(AuditEntry).where(AuditEntry.outcome == "refused")).one()
-    assert (refused.actor, refused.action) == ("viewer", "cancel_bill")
+    assert (refused.actor, refused.action, refused.target) == ("viewer", "cancel_bill", "bill:TEST-124")
 
 
 def test_a_note_is_required(signed_in, bill, session):
