@@ -5,7 +5,6 @@ A field sent twice, a NUL character or text over its length is refused with a me
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,7 +68,3 @@ def parse(form: type[Schema], source: MultiDict[str, str]) -> dict[str, Any]:
         field, messages = next(iter(sorted(exc.normalized_messages().items())))
         message = messages[0] if isinstance(messages, list) else str(messages)
         raise FormError(f"{field}: {message}") from None
-
-
-def day_or(value: dt.date | None, default: dt.date) -> dt.date:
-    return value if value is not None else default

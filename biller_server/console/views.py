@@ -276,14 +276,19 @@ def cancel() -> ResponseReturnValue:
     return redirect(url_for("console.bill", partner_bill_id=cancelled.partner_bill_id))
 
 
-@blueprint.get("/reports/daily")
-def daily() -> ResponseReturnValue:
-    """The daily report for a chosen day (default: yesterday in India), as the CLI prints it, with CSV."""
+def _report_day() -> dt.date:
+    """The day asked for (``?date=YYYY-MM-DD``), by default yesterday in India, as `report daily` has it."""
     try:
         form = parse(ReportDayForm, request.args)
     except FormError as exc:
         abort(400, description=str(exc))
-    day = form["date"] or india_today() - dt.timedelta(days=1)
+    return form["date"] or india_today() - dt.timedelta(days=1)
+
+
+@blueprint.get("/reports/daily")
+def daily() -> ResponseReturnValue:
+    """The daily report for a chosen day (default: yesterday in India), as the CLI prints it, with CSV."""
+    day = _report_day()
     report = daily_report(session=request_session(), day=day, now=utcnow())
     return render_template("console/report.html", report=report, day=day)
 
@@ -291,11 +296,7 @@ def daily() -> ResponseReturnValue:
 @blueprint.get("/reports/daily.csv")
 def daily_csv() -> ResponseReturnValue:
     """The daily report as CSV, one figure per row (the same file as `report daily --format csv`)."""
-    try:
-        form = parse(ReportDayForm, request.args)
-    except FormError as exc:
-        abort(400, description=str(exc))
-    day = form["date"] or india_today() - dt.timedelta(days=1)
+    day = _report_day()
     # One transaction for the figures and the download's audit entry (a second one would wait on SQLite's lock).
     with get_db().transaction() as books:
         report = daily_report(session=books, day=day, now=utcnow())
