@@ -9,6 +9,7 @@ from biller_server import __version__
 from biller_server.build import build_info
 from biller_server.channels import CHANNELS
 from biller_server.config import Settings, load_settings
+from biller_server.console import init_console
 from biller_server.domain.payments.events import PaymentEvents, configure_payment_events
 from biller_server.extensions import init_extensions
 from biller_server.http import health, landing, openapi
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     registry = ChannelRegistry(app, api, renderers)
     for channel in CHANNELS.values():
         registry.register(channel.channel_spec(settings))
+    if settings.console_enabled:
+        init_console(app, settings, renderers)  # the staff's pages under /console (docs/console.md)
     return app
 
 

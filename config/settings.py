@@ -230,6 +230,14 @@ class Settings(BaseSettings):
     # The source commit this build was made from, shown on / and in biller_build_info (the Docker image sets it).
     build_commit: str | None = None
 
+    # The operations console (docs/console.md): off unless enabled; production needs its secret key.
+    console_enabled: bool = False
+    console_secret_key: SecretStr | None = None
+    console_lockout_threshold: int = Field(default=5, ge=1)
+    console_lockout_minutes: int = Field(default=15, ge=1)
+    console_session_idle_minutes: int = Field(default=30, ge=1)
+    console_session_max_hours: int = Field(default=12, ge=1)
+
     @field_validator("*", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
@@ -331,6 +339,18 @@ class Settings(BaseSettings):
             )
         if "fake" in self._confirming_partners():
             raise MissingSettingError("BILLER_ENV=production cannot confirm payments with the 'fake' partner client")
+        self._check_console()
+
+    def _check_console(self) -> None:
+        # The key signs the console's session cookies: a guessable one lets anyone forge a staff sign-in.
+        if not self.console_enabled:
+            return
+        key = self.console_secret_key.get_secret_value() if self.console_secret_key else ""
+        if len(key) < CONSOLE_SECRET_KEY_MIN_LENGTH:
+            raise MissingSettingError(
+                "BILLER_ENV=production with BILLER_CONSOLE_ENABLED needs BILLER_CONSOLE_SECRET_KEY, at least "
+                f"{CONSOLE_SECRET_KEY_MIN_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
 
     def _confirming_partners(self) -> set[str]:
         return {settings.confirmed_by for settings in self.channels().values() if settings.confirmed_by}
@@ -350,6 +370,8 @@ class Settings(BaseSettings):
             required.append("webhook_secret")  # events are never sent unsigned: without it they would only queue
         return required
 
+
+CONSOLE_SECRET_KEY_MIN_LENGTH = 32
 
 # What each partner's outbound client needs, required in production only when a channel is confirmed by it.
 PARTNER_CLIENT_SETTINGS: dict[str, list[str]] = {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from biller_server.config import Settings, load_settings
 from flask import Flask
 from flask.testing import FlaskClient
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from biller_server.app import create_app
+from biller_server.domain.staff import accounts
 from biller_server.extensions import DB_KEY
 from biller_server.persistence.database import create_engine_for
 from biller_server.persistence.migrate import upgrade
@@ -210,3 +212,13 @@ def kaleidofin_headers() -> dict[str, str]:
 @pytest.fixture
 def digiledge_headers() -> dict[str, str]:
     return {"X-API-Key": DIGILEDGE_KEY}
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """argon2id with the least memory and time, so tests that sign in many times stay fast. The real parameters
+    (64 MiB, 3 passes) are checked once, in tests/domain/staff/test_accounts.py."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts._stand_in_hash.cache_clear()
+    yield
+    accounts._stand_in_hash.cache_clear()

@@ -13,6 +13,7 @@ from biller_server.cli.inbound import inbound_group
 from biller_server.cli.payments import payments_group
 from biller_server.cli.report import report_group
 from biller_server.cli.serve import serve_command
+from biller_server.cli.users import users_group
 from biller_server.cli.worker import worker_command
 from biller_server.config import MissingSettingError
 from biller_server.extensions import DB_KEY
@@ -40,6 +41,7 @@ cli.add_command(payments_group)
 cli.add_command(worker_command)
 cli.add_command(report_group)
 cli.add_command(inbound_group)
+cli.add_command(users_group)
 
 
 def main() -> None:

@@ -96,7 +96,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 def configured_secrets(settings: Settings) -> list[str]:
-    names = [name for name in settings.variable_names() if name.endswith(("_api_key", "_password", "_secret"))]
+    names = [
+        name for name in settings.variable_names() if name.endswith(("_api_key", "_password", "_secret", "_secret_key"))
+    ]
     return [value for name in names if (value := settings.secret(name))]
 
 

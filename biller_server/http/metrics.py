@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session
 
+from biller_server.domain.reports.today import PARTNER_HEALTH_WINDOW, partner_call_counts
 from biller_server.extensions import get_db, get_settings
 from biller_server.http.channels import REGISTRY_KEY
 from biller_server.http.landing import BUILD_KEY
@@ -41,7 +42,6 @@ from biller_server.persistence.models import (
     Job,
     JobKind,
     JobState,
-    OutboundCall,
     Payment,
     PaymentNotification,
     PaymentStatus,
@@ -52,7 +52,6 @@ logger = logging.getLogger("biller_server.metrics")
 
 blueprint = Blueprint("metrics", __name__)
 
-RECENT_CALLS_WINDOW = dt.timedelta(minutes=15)
 UNMATCHED_ROUTE = "<unmatched>"
 # gunicorn accepts any method of 3 to 20 capital letters: anything else is counted as one label, never its own.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -239,17 +238,11 @@ class DatabaseCollector:
             "(error: no usable answer).",
             labels=["partner", "result"],
         )
-        rows = session.execute(
-            sa.select(OutboundCall.partner, OutboundCall.error.is_(None), sa.func.count())
-            .where(OutboundCall.created_at >= now - RECENT_CALLS_WINDOW)
-            .group_by(OutboundCall.partner, OutboundCall.error.is_(None))
-        )
-        recent_counts: dict[tuple[str, str], int] = {}
-        for partner, ok, count in rows:
-            for result in ("ok", "error"):
-                recent_counts.setdefault((partner, result), 0)
-            recent_counts[(partner, "ok" if ok else "error")] += count
-        for (partner, result), count in sorted(recent_counts.items()):
-            recent.add_metric([partner, result], count)
+        # The same counts as the console's partner health (one rule for "a usable answer").
+        for partner, (ok, errors) in sorted(
+            partner_call_counts(session=session, since=now - PARTNER_HEALTH_WINDOW).items()
+        ):
+            recent.add_metric([partner, "error"], errors)
+            recent.add_metric([partner, "ok"], ok)
         yield recent
         yield from activity_families(session, now=now, channels=self.channels)

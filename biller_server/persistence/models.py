@@ -399,3 +399,58 @@ class RequestNonce(Base):
     body_sha256: Mapped[str] = mapped_column(sa.String(64))
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class StaffRole(enum.StrEnum):
+    """What a console user may do (docs/console.md): a viewer reads, an operator also acts, an admin also manages."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class StaffUser(TimestampMixin, Base):
+    """A person of the lender's operations desk who signs in to the console (managed with ``biller-server users``).
+
+    ``session_version`` is in every session cookie the user holds; raising it (disable, new password, sign-out)
+    ends all of them at once, although the cookies themselves live in browsers.
+    """
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    session_version: Mapped[int] = mapped_column(default=1)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInFailure(Base):
+    """Failed sign-ins by the name typed, existing user or not, so a lock-out says nothing about who exists."""
+
+    __tablename__ = "sign_in_failures"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One thing a person did or tried: a sign-in, a page action, a ``users`` command. Append-only."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (sa.Index(None, "occurred_at"), sa.Index(None, "target"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(100))  # a console user's name, or "cli:<os user>"
+    action: Mapped[str] = mapped_column(sa.String(48))
+    target: Mapped[str | None] = mapped_column(sa.String(200))  # e.g. "bill:TEST-124", "user:asha"
+    outcome: Mapped[str] = mapped_column(sa.String(24))  # ok, refused, failed
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    source_address: Mapped[str | None] = mapped_column(sa.String(64))
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))

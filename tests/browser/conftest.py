@@ -99,17 +99,19 @@ def page(browser: object) -> Iterator[object]:
 
 @pytest.fixture
 def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``screenshot(page, "name")``: a PNG in the run's temporary directory, and in $BILLER_SCREENSHOT_DIR if set."""
+    """``screenshot(page, "name")``: a PNG in the run's temporary directory, and in $BILLER_SCREENSHOT_DIR if set
+    (``BILLER_SCREENSHOT_DIR=docs/images``: the README's picture, and the console's under docs/images/console/)."""
     directory = tmp_path_factory.mktemp("screenshots")
 
     def take(page: object, name: str, **options: object) -> Path:
-        path = directory / f"{name}.png"
+        path = directory / f"{name}.png"  # a name may hold a folder: "console/today"
+        path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path), **options)  # type: ignore[attr-defined]
         keep = os.environ.get("BILLER_SCREENSHOT_DIR")
         if keep:
-            target = (ROOT / keep) if not Path(keep).is_absolute() else Path(keep)
-            target.mkdir(parents=True, exist_ok=True)
-            (target / path.name).write_bytes(path.read_bytes())
+            target = ((ROOT / keep) if not Path(keep).is_absolute() else Path(keep)) / f"{name}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
         return path
 
     return take

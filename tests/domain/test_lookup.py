@@ -1,0 +1,116 @@
+"""Finding anything by any reference: the same answers for the console and, later, the CLI."""
+
+import datetime as dt
+
+from biller_server.domain.lookup import find_inbound_messages, find_reference, message_body_text, reference_variants
+from biller_server.persistence.models import Channel, ChannelBillReference, InboundMessage, PaymentNotification
+from tests.factories import BillFactory, CustomerFactory, PaymentFactory, ReceiptFactory
+
+NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+LONG_AGO = NOW - dt.timedelta(days=30)
+
+
+def message(session, *, body=b"{}", partner_ref=None, received_at=NOW, channel="kaleidofin"):
+    row = InboundMessage(
+        channel=channel,
+        method="POST",
+        path="/bills/fetchReceipt",
+        request_id="r",
+        headers={},
+        body=body,
+        status_code=200,
+        outcome="ok",
+        partner_ref=partner_ref,
+        received_at=received_at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_a_mobile_number_is_found_however_it_is_written():
+    assert reference_variants("+91 98765-43210") == ["+91 98765-43210", "9876543210"]
+    assert reference_variants("09876543210") == ["09876543210", "9876543210"]
+    assert reference_variants("9876543210") == ["9876543210"]
+    assert reference_variants("TXN 1") == ["TXN 1"]
+
+
+def test_a_customer_id_finds_the_customer_its_bills_and_their_payments(session):
+    customer = CustomerFactory(lender_customer_id="AY1234")
+    bill = BillFactory(customer=customer)
+    payment = PaymentFactory(bill=bill)
+    PaymentFactory()  # someone else's
+
+    found = find_reference(session=session, reference="AY1234", since=LONG_AGO)
+
+    assert found.customers == [customer] and found.bills == [bill] and found.payments == [payment]
+
+
+def test_a_partner_s_own_bill_id_finds_the_bill(session):
+    bill = BillFactory()
+    session.add(ChannelBillReference(channel=Channel.KALEIDOFIN, partner_bill_ref="14", bill_id=bill.id))
+    session.flush()
+
+    assert find_reference(session=session, reference="14", since=NOW).bills == [bill]
+
+
+def test_a_receipt_number_or_second_reference_finds_the_payment(session):
+    payment = PaymentFactory(customer_txn_ref="CUST-REF-9")
+    ReceiptFactory(payment=payment, receipt_number="RCPT-77")
+
+    for reference in ("RCPT-77", "CUST-REF-9", payment.partner_txn_ref):
+        assert find_reference(session=session, reference=reference, since=NOW).payments == [payment]
+
+
+def test_a_notification_for_a_payment_we_never_saw_is_found_by_its_ref_id(session):
+    note = PaymentNotification(
+        channel=Channel.DIGILEDGE,
+        ref_id="REF-UNSEEN",
+        fingerprint="f" * 64,
+        body={},
+        reported_status="SUCCESS",
+        outcome="unknown_payment",
+        ack_code=200,
+        ack_status="SUCCESS",
+        ack_reason="ok",
+        needs_reconciliation=True,
+    )
+    session.add(note)
+    session.flush()
+
+    found = find_reference(session=session, reference="REF-UNSEEN", since=NOW)
+
+    assert found.notifications == [note] and not found.payments
+
+
+def test_partner_calls_are_found_by_recorded_reference_at_any_date_and_by_body_within_the_window(session):
+    recorded_long_ago = message(session, partner_ref="TXN-1", received_at=LONG_AGO)
+    in_body_recently = message(session, body=b'{"transactionId": "TXN-1"}')
+    message(session, body=b'{"transactionId": "TXN-1"}', received_at=LONG_AGO)  # outside the window, no reference
+    message(session, body=b'{"transactionId": "TXN-2"}')
+
+    found = find_inbound_messages(session=session, reference="TXN-1", since=NOW - dt.timedelta(days=7))
+
+    assert found == [in_body_recently, recorded_long_ago]
+
+
+def test_the_body_search_reads_page_after_page(session, monkeypatch):
+    monkeypatch.setattr("biller_server.domain.lookup.INBOUND_PAGE", 2)
+    wanted = message(session, body=b"needle-1")
+    for _ in range(5):
+        message(session, body=b"hay")
+
+    assert find_inbound_messages(session=session, reference="needle-1", since=LONG_AGO) == [wanted]
+
+
+def test_an_empty_reference_finds_nothing(session):
+    PaymentFactory()
+
+    assert find_reference(session=session, reference="   ", since=LONG_AGO).found_nothing
+
+
+def test_a_body_is_shown_as_indented_json_text_or_described():
+    assert message_body_text(b'{"a": 1}') == '{\n  "a": 1\n}'
+    assert message_body_text(b"plain") == "plain"
+    assert message_body_text(b"\xff\xfe") == "(2 bytes, not UTF-8) b'\\xff\\xfe'"
+    assert message_body_text(b"") == "(empty)"
