@@ -375,3 +375,19 @@ class RequestNonce(Base):
     body_sha256: Mapped[str] = mapped_column(sa.String(64))
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class WorkerHeartbeat(Base):
+    """One running worker and the last time it polled the queue: its heartbeat, seen from every host.
+
+    Written by the worker itself every few seconds and deleted when it stops gracefully; a worker killed outright
+    leaves its row to go stale, which is what /readyz, ``biller-server status`` and the heartbeat gauge report.
+    """
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_poll_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
