@@ -51,6 +51,12 @@ PARTNER_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=INSTRUMENTS,
 )
+JOB_ATTEMPT_FAILURES = Counter(
+    "biller_job_attempt_failures",
+    "Job attempts that got no usable answer (each retried on its schedule), by partner and class of error.",
+    ["partner", "error_class"],
+    registry=INSTRUMENTS,
+)
 
 # The database pool of each process (biller_server/persistence/pool.py). The gauges are this process's current
 # figures; in multiprocess mode /metrics adds up the live processes of the host ("livesum"), and a gunicorn worker

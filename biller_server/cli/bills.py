@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.billing.bills import BillError, cancel_bill, list_bills
-from biller_server.domain.money import rupees_text
+from biller_server.domain.india import india_today
 from biller_server.domain.upload import (
     Conflict,
     RejectedRow,
@@ -24,15 +24,8 @@ from biller_server.domain.upload import (
 )
 from biller_server.domain.upload.log import record_finished_upload
 from biller_server.extensions import get_db
-from biller_server.persistence.models import Bill, BillStatus
+from biller_server.persistence.models import BillStatus
 from biller_server.persistence.types import utcnow
-
-# Bills are dated in India whatever the server's clock zone is (IST has no daylight saving).
-INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
-
-
-def india_today() -> dt.date:
-    return dt.datetime.now(INDIA).date()
 
 
 @click.group("bills")
@@ -123,8 +116,9 @@ def template_command() -> None:
     help="Only bills in this status.",
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many bills.")
+@format_option
 @with_appcontext
-def list_command(customer_id: str | None, status: str | None, limit: int) -> None:
+def list_command(customer_id: str | None, status: str | None, limit: int, output_format: str) -> None:
     """Show bills by due date."""
     with get_db().transaction() as session:
         bills = list_bills(
@@ -133,38 +127,32 @@ def list_command(customer_id: str | None, status: str | None, limit: int) -> Non
             status=BillStatus(status.upper()) if status else None,
             limit=limit,
         )
-        rows = [_table_row(bill) for bill in bills]
-    if not rows:
-        click.echo("No bills.")
-        return
-    click.echo(_table(("partner_bill_id", "customer", "name", "amount", "balance", "due", "exactness", "status"), rows))
-
-
-def _table_row(bill: Bill) -> tuple[str, ...]:
-    return (
-        bill.partner_bill_id,
-        bill.customer.lender_customer_id,
-        bill.name,
-        rupees_text(bill.amount_paise),
-        rupees_text(bill.balance_paise),
-        bill.due_date.isoformat(),
-        bill.exactness.value,
-        bill.status.value,
-    )
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    right_aligned = {3, 4}  # amounts line up on the decimal point
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(width) if column in right_aligned else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        rows = [
+            (
+                bill.partner_bill_id,
+                bill.customer.lender_customer_id,
+                bill.name,
+                bill.amount_paise,
+                bill.balance_paise,
+                bill.due_date,
+                bill.exactness.value,
+                bill.status.value,
+            )
+            for bill in bills
         ]
-        return "  ".join(cells).rstrip()
+    echo_sections([Section("bills", BILL_COLUMNS, rows, empty="No bills.")], output_format)
 
-    return "\n".join([line(header), *(line(row) for row in rows)])
+
+BILL_COLUMNS = (
+    Column("partner_bill_id"),
+    Column("customer"),
+    Column("name"),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("balance", kind=Kind.AMOUNT),
+    Column("due", kind=Kind.DATE),
+    Column("exactness"),
+    Column("status"),
+)
 
 
 @bills_group.command("cancel")

@@ -68,3 +68,18 @@ def rupees_text(paise: int) -> str:
     sign = "-" if paise < 0 else ""
     whole, fraction = divmod(abs(paise), 100)
     return f"{sign}{whole}.{fraction:02d}"
+
+
+def rupees_indian(paise: int) -> str:
+    """Paise as rupees grouped the Indian way, for people: ``12345650`` -> ``"1,23,456.50"``."""
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), 100)
+    digits = str(whole)
+    if len(digits) > 3:
+        head, tail = digits[:-3], digits[-3:]
+        pairs = []
+        while len(head) > 2:
+            head, pair = head[:-2], head[-2:]
+            pairs.insert(0, pair)
+        digits = ",".join([head, *pairs, tail])
+    return f"{sign}{digits}.{fraction:02d}"
