@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 import biller_server.migrations
 from biller_server.persistence.database import create_sqlite_file, sqlite_file
@@ -64,9 +64,10 @@ class SchemaState:
         return ",".join(self.revisions) or "none"
 
 
-def schema_state(engine: Engine) -> SchemaState:
-    """Read the database's revision (one short query; nothing is created or changed)."""
-    heads = _database_heads(engine)
+def schema_state(bind: Engine | Connection) -> SchemaState:
+    """Read the database's revision (one short query; nothing is created or changed), on a new connection of the
+    engine or on a connection in use (a request's)."""
+    heads = _database_heads(bind)
     script = _script()
     known = _known_revisions()
     applied = {rev.revision for head in heads if head in known for rev in script.iterate_revisions(head, "base")}
@@ -74,11 +75,13 @@ def schema_state(engine: Engine) -> SchemaState:
     return SchemaState(revisions=heads, head=script.get_current_head() or "", pending=pending if heads else ())
 
 
-def _database_heads(engine: Engine) -> tuple[str, ...]:
-    path = sqlite_file(engine.url)
+def _database_heads(bind: Engine | Connection) -> tuple[str, ...]:
+    if isinstance(bind, Connection):
+        return tuple(MigrationContext.configure(bind).get_current_heads())
+    path = sqlite_file(bind.url)
     if path is not None and not path.exists():
         return ()
-    with engine.connect() as connection:
+    with bind.connect() as connection:
         return tuple(MigrationContext.configure(connection).get_current_heads())
 
 
