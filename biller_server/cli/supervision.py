@@ -167,6 +167,9 @@ class SupervisingArbiter(Arbiter):  # type: ignore[misc]
             self.supervisor.reap()
         super().handle_chld()
 
+    # gunicorn calls handle_cld or handle_chld, depending on which name its signal table holds for SIGCHLD.
+    handle_cld = handle_chld
+
     def manage_workers(self) -> None:
         super().manage_workers()
         if self.supervisor is not None:
