@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -210,12 +211,15 @@ def use_multiprocess_values() -> None:
         values.ValueClass = values.get_value_class()
         # Values the parent made before the fork (serve's migrations use the database pool) are in memory, not in
         # files: drop them, so that this process makes its own, file-backed ones.
-        for instrument in (
-            DB_POOL_CONNECTIONS,
-            DB_POOL_OVERFLOW,
-            DB_POOL_MAX,
-            DB_POOL_WAITS,
-            DB_POOL_WAIT_SECONDS,
-            DB_POOL_TIMEOUTS,
-        ):
-            instrument.clear()
+        # prometheus-client warns that clearing is not implemented for file-backed values: these are in memory.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Clearing labels has not been implemented", UserWarning)
+            for instrument in (
+                DB_POOL_CONNECTIONS,
+                DB_POOL_OVERFLOW,
+                DB_POOL_MAX,
+                DB_POOL_WAITS,
+                DB_POOL_WAIT_SECONDS,
+                DB_POOL_TIMEOUTS,
+            ):
+                instrument.clear()

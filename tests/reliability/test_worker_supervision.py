@@ -105,7 +105,7 @@ def _wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -
 
 
 def test_a_killed_worker_under_serve_is_restarted_and_readyz_reports_it_while_down(tmp_path):
-    env = {"BILLER_WORKER_STALE_SECONDS": "1", "BILLER_INSTANCE_DIR": str(tmp_path)}
+    env = {"BILLER_WORKER_STALE_SECONDS": "1", "BILLER_INSTANCE_DIR": str(tmp_path), "BILLER_LOG_LEVEL": "INFO"}
     log_path = tmp_path / "serve.log"
     with LiveServer(f"sqlite:///{tmp_path / 'biller.sqlite3'}", log_path, workers=1, env=env) as server:
         _wait_for(lambda: _readyz(server)[1]["workers"]["status"] == "ok", "the worker polls")
@@ -123,7 +123,9 @@ def test_a_killed_worker_under_serve_is_restarted_and_readyz_reports_it_while_do
         assert len(restarted) == 1
         assert _readyz(server)[1]["workers"]["polling"] == 1  # the same name: it continues the heartbeat's row
 
-    deaths = [json.loads(line) for line in log_path.read_text().splitlines() if "confirmation worker (pid" in line]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]  # every line JSON, gunicorn's too
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+    deaths = [line for line in lines if "confirmation worker (pid" in line["message"]]
     assert [death["message"] for death in deaths] == [
         f"the confirmation worker (pid {first}) was killed by SIGKILL after {deaths[0]['ran_seconds']:.1f} s; "
         "restarting it in 1 s"
