@@ -84,9 +84,8 @@ def main() -> None:
         assert {"level", "logger", "message", *FIELDS} <= set(line), line
         fmt = [per_line(formatter, record, args.lines, handler=False) for _ in range(args.rounds)]
         full = [per_line(formatter, record, args.lines, handler=True) for _ in range(args.rounds)]
-        print(
-            f"| {name} | {statistics.median(fmt):.2f} | {statistics.median(full):.2f} | {len(formatter.format(record))} |"
-        )
+        size = len(formatter.format(record))
+        print(f"| {name} | {statistics.median(fmt):.2f} | {statistics.median(full):.2f} | {size} |")
     print(f"\n({args.lines:,} lines x {args.rounds} rounds, median; Python {platform.python_version()})")
 
 
