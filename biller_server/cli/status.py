@@ -26,6 +26,7 @@ from biller_server.http.landing import BUILD_KEY
 from biller_server.http.metrics_activity import last_authenticated_call_at
 from biller_server.jobs.heartbeats import heartbeats
 from biller_server.jobs.queue import due_jobs
+from biller_server.persistence.database import sqlite_file
 from biller_server.persistence.migrate import schema_state
 from biller_server.persistence.models import OutboundCall, Payment, PaymentNotification, PaymentStatus
 from biller_server.persistence.types import utcnow
@@ -86,7 +87,7 @@ def status_command(output_format: str) -> None:
     now = utcnow()
     build = current_app.extensions[BUILD_KEY]
     summary: list[Any] = [
-        f"{__version__} ({build.commit})",
+        f"{__version__} (commit {build.commit})",
         now,
         database_name(database.engine.url),
         "reachable",
@@ -94,18 +95,23 @@ def status_command(output_format: str) -> None:
         None,
         ",".join(settings.channels_enabled),
     ]
-    try:
-        state = schema_state(database.engine)
-    except sa.exc.DBAPIError as exc:
-        summary[3] = str(database_unavailable(database.engine.url, exc).message)
-        echo_sections([Section("status", SUMMARY, [summary], record=True)], output_format)
-        raise SystemExit(1) from None
-    summary[4:6] = [f"{state.revision} (this release: {state.head})", state.status]
-    if state.status in ("missing", "behind"):
-        summary[3] = "reachable: run `biller-server db upgrade`"
+    path = sqlite_file(database.engine.url)
+    if path is not None and not path.exists():
+        summary[3:6] = ["missing: run `biller-server db upgrade`", "none", "missing"]
         echo_sections([Section("status", SUMMARY, [summary], record=True)], output_format)
         raise SystemExit(1)
     with database.new_session() as session:
+        try:
+            state = schema_state(session.connection())
+        except sa.exc.DBAPIError as exc:
+            summary[3] = str(database_unavailable(database.engine.url, exc).message)
+            echo_sections([Section("status", SUMMARY, [summary], record=True)], output_format)
+            raise SystemExit(1) from None
+        summary[4:6] = [f"{state.revision} (this release: {state.head})", state.status]
+        if state.status in ("missing", "behind"):
+            summary[3] = "reachable: run `biller-server db upgrade`"
+            echo_sections([Section("status", SUMMARY, [summary], record=True)], output_format)
+            raise SystemExit(1)
         sections = [
             Section("status", SUMMARY, [summary], record=True),
             Section("workers", WORKERS, _workers(session, now, settings.worker_stale_seconds), empty="No worker."),
