@@ -45,6 +45,15 @@ class AttemptFailure:
     error: str
 
 
+def attempt_failure(
+    *, job_id: int, kind: str, partner: str, error: PartnerError | None, calls: list[CallRecord]
+) -> AttemptFailure | None:
+    """The failure of an attempt that ended in ``error`` (None: the attempt got a usable answer)."""
+    if error is None:
+        return None
+    return AttemptFailure(job_id, kind, partner, classify(error, calls), str(error))
+
+
 def classify(error: PartnerError, calls: list[CallRecord]) -> str:
     """The class of a failed attempt, from the error and the last exchange it made."""
     if isinstance(error, PartnerNotConfigured):

@@ -22,7 +22,7 @@ from biller_server.clients.base import CallRecord, PartnerError, PartnerRejected
 from biller_server.clients.outbound import OutboundMessage
 from biller_server.domain.deliveries import DELIVERY_KINDS
 from biller_server.jobs import queue
-from biller_server.jobs.attempts import AttemptFailure, classify
+from biller_server.jobs.attempts import AttemptFailure, attempt_failure
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import JobState, OutboundCall
 
@@ -71,14 +71,12 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
         return result
 
     def failure(self, message: OutboundMessage, result: _SendResult) -> AttemptFailure | None:
-        if result.error is None:
-            return None
-        return AttemptFailure(
+        return attempt_failure(
             job_id=message.job_id,
             kind=message.kind.value,
             partner=message.receiver,
-            error_class=classify(result.error, result.calls),
-            error=str(result.error),
+            error=result.error,
+            calls=result.calls,
         )
 
     def record(self, message: OutboundMessage, result: _SendResult) -> None:

@@ -46,7 +46,7 @@ from biller_server.clients.base import (
 from biller_server.domain.payments.offline import system_bill_id_carries_a_payment
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs import queue
-from biller_server.jobs.attempts import AttemptFailure, classify
+from biller_server.jobs.attempts import AttemptFailure, attempt_failure
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (
     Bill,
@@ -180,14 +180,8 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
             self._apply(session, job, payment, work, outcome, now)
 
     def failure(self, work: ClaimedWork, outcome: CallOutcome) -> AttemptFailure | None:
-        if outcome.error is None:
-            return None
-        return AttemptFailure(
-            job_id=work.job_id,
-            kind=work.kind.value,
-            partner=work.partner,
-            error_class=classify(outcome.error, outcome.calls),
-            error=str(outcome.error),
+        return attempt_failure(
+            job_id=work.job_id, kind=work.kind.value, partner=work.partner, error=outcome.error, calls=outcome.calls
         )
 
     def _apply(
