@@ -46,8 +46,10 @@ _WITHOUT_BOOKS_CHECK = {("db", "upgrade"), ("db", "pending"), ("serve",), ("stat
 
 def _create_app_for_cli() -> Flask:
     settings = _settings_for_cli()
-    for name in unknown_variables(os.environ):
-        click.echo(f"Warning: {name} is not a setting (a typo? every setting is in config/README.md)", err=True)
+    context = click.get_current_context(silent=True)
+    if context is None or context.params.get("parent_pid") is None:  # serve's own worker: serve has said it
+        for name in unknown_variables(os.environ):
+            click.echo(f"Warning: {name} is not a setting (a typo? every setting is in config/README.md)", err=True)
     app = create_app(settings, check_production=False)
     # A command's app context lasts the whole command: close its connections when it ends.
     database = app.extensions[DB_KEY]
