@@ -20,9 +20,12 @@ from biller_server.http.metrics import init_metrics
 from biller_server.http.transport import init_transport
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, check_production: bool = True) -> Flask:
+    """The app; ``check_production=False`` for commands that only read or write the books (they need the database,
+    not the partner secrets that serving the channels needs)."""
     settings = settings or load_settings()
-    settings.check_production()
+    if check_production:
+        settings.check_production()
     configure_logging(settings)
     # Process-wide, like logging: final payment states are queued for the lender's webhook only when it is set.
     configure_payment_events(PaymentEvents() if settings.webhook_url else None)
@@ -43,8 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.blueprint)
     init_metrics(app)
     registry = ChannelRegistry(app, api, renderers)
-    for channel in CHANNELS.values():
-        registry.register(channel.channel_spec(settings))
+    for name in settings.enabled_channels():
+        # A channel that is off (BILLER_CHANNELS) has no routes, no OpenAPI entry and no authentication to set up.
+        registry.register(CHANNELS[name].channel_spec(settings))
     if settings.console_enabled:
         init_console(app, settings, renderers)  # the staff's pages under /console (docs/console.md)
     return app

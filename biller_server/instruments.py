@@ -11,9 +11,12 @@ the process that updates it, after the mode is chosen.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import warnings
 from pathlib import Path
+from typing import IO
 
 import click
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
@@ -49,6 +52,12 @@ PARTNER_LATENCY = Histogram(
     "Time an outbound partner call took, answered or not.",
     ["partner", "operation"],
     buckets=_LATENCY_BUCKETS,
+    registry=INSTRUMENTS,
+)
+JOB_ATTEMPT_FAILURES = Counter(
+    "biller_job_attempt_failures",
+    "Job attempts that got no usable answer (each retried on its schedule), by partner and class of error.",
+    ["partner", "error_class"],
     registry=INSTRUMENTS,
 )
 
@@ -123,29 +132,68 @@ class NotAMetricsDirectory(click.ClickException):
     """
 
 
+# Held by the serve that owns a multiprocess directory, for as long as it runs (gunicorn's workers share it).
+LOCK_FILE = "serve.lock"
+
+
+class MetricsDirectoryInUse(click.ClickException):
+    """Another ``serve`` owns the directory: its metrics must not be touched."""
+
+
+def claim_multiprocess_dir(path: Path) -> IO[str]:
+    """Take the directory for this ``serve`` (an exclusive lock, held until the process ends), or stop, touching
+    nothing, if a live server holds it: a second ``serve`` started by mistake must not empty the first one's
+    metrics before it fails to bind the port. The lock goes with the process, even one killed outright."""
+    path = path.resolve()
+    if path.exists():
+        _metrics_files(path)  # refuse a folder of ours (the instance folder named by mistake) before writing to it
+    path.mkdir(parents=True, exist_ok=True)
+    handle = (path / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise MetricsDirectoryInUse(
+            f"{MULTIPROC_ENV}={path} belongs to a biller-server serve that is running (pid {owner}): is it already "
+            "running? Stop it first, or give this one its own BILLER_INSTANCE_DIR (or PROMETHEUS_MULTIPROC_DIR)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _metrics_files(path: Path) -> list[Path]:
+    """prometheus-client's files in ``path``; refused if ``path`` holds anything that looks like ours."""
+    if not path.is_dir():
+        raise NotAMetricsDirectory(f"{MULTIPROC_ENV}={path} is not a directory")
+    entries = list(path.iterdir())
+    metrics = [entry for entry in entries if _PROMETHEUS_FILE.fullmatch(entry.name) and entry.is_file()]
+    suspects = sorted(entry.name for entry in entries if entry not in metrics and _NOT_PROMETHEUS.fullmatch(entry.name))
+    if suspects:
+        raise NotAMetricsDirectory(
+            f"{MULTIPROC_ENV}={path} holds files that are not prometheus-client's ({', '.join(suspects[:5])}): "
+            "refusing to empty it. Point it at a directory of its own (default <BILLER_INSTANCE_DIR>/prometheus)."
+        )
+    return metrics
+
+
 def prepare_multiprocess_dir(path: Path) -> Path:
     """Create ``path`` empty of metrics, for a new run of ``serve``: call before any process that writes to it.
 
     The values of a previous run are removed (their processes are gone; counters start again from zero, which
-    Prometheus reads as a restart). Only prometheus-client's own files are deleted (``counter_*.db``,
-    ``gauge_*.db``, ``histogram_*.db``, ``summary_*.db``); anything else is left alone. A directory that holds
+    Prometheus reads as a restart); the caller holds the directory first (``claim_multiprocess_dir``). Only
+    prometheus-client's own files are deleted (``counter_*.db``, ``gauge_*.db``, ``histogram_*.db``,
+    ``summary_*.db``); anything else is left alone. A directory that holds
     something that looks like ours (a SQLite database: ``PROMETHEUS_MULTIPROC_DIR`` pointed at the instance folder
     by mistake) is refused before anything is deleted.
     """
     path = path.resolve()
     if path.exists():
-        if not path.is_dir():
-            raise NotAMetricsDirectory(f"{MULTIPROC_ENV}={path} is not a directory")
-        entries = list(path.iterdir())
-        metrics = [entry for entry in entries if _PROMETHEUS_FILE.fullmatch(entry.name) and entry.is_file()]
-        suspects = sorted(
-            entry.name for entry in entries if entry not in metrics and _NOT_PROMETHEUS.fullmatch(entry.name)
-        )
-        if suspects:
-            raise NotAMetricsDirectory(
-                f"{MULTIPROC_ENV}={path} holds files that are not prometheus-client's ({', '.join(suspects[:5])}): "
-                "refusing to empty it. Point it at a directory of its own (default <BILLER_INSTANCE_DIR>/prometheus)."
-            )
+        metrics = _metrics_files(path)
         for entry in metrics:
             entry.unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
@@ -163,12 +211,15 @@ def use_multiprocess_values() -> None:
         values.ValueClass = values.get_value_class()
         # Values the parent made before the fork (serve's migrations use the database pool) are in memory, not in
         # files: drop them, so that this process makes its own, file-backed ones.
-        for instrument in (
-            DB_POOL_CONNECTIONS,
-            DB_POOL_OVERFLOW,
-            DB_POOL_MAX,
-            DB_POOL_WAITS,
-            DB_POOL_WAIT_SECONDS,
-            DB_POOL_TIMEOUTS,
-        ):
-            instrument.clear()
+        # prometheus-client warns that clearing is not implemented for file-backed values: these are in memory.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Clearing labels has not been implemented", UserWarning)
+            for instrument in (
+                DB_POOL_CONNECTIONS,
+                DB_POOL_OVERFLOW,
+                DB_POOL_MAX,
+                DB_POOL_WAITS,
+                DB_POOL_WAIT_SECONDS,
+                DB_POOL_TIMEOUTS,
+            ):
+                instrument.clear()

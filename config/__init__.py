@@ -10,6 +10,7 @@ from biller_server.config.settings import (
     Environment,
     MissingSettingError,
     Settings,
+    SettingsError,
     load_settings,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "Environment",
     "MissingSettingError",
     "Settings",
+    "SettingsError",
     "load_settings",
 ]

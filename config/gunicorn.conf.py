@@ -52,6 +52,8 @@ if os.path.isdir("/dev/shm"):  # noqa: S108 (a heartbeat file, not data)
 # The app writes one JSON line per request itself (with the request id); gunicorn's own access log would repeat it.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines (a worker booting, exiting, killed) as JSON too, like every other line.
+logger_class = "biller_server.http.gunicorn_logging.JSONLogger"
 
 
 def child_exit(server, worker):

@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
+import os
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import pydantic_settings
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(enum.StrEnum):
@@ -32,6 +46,14 @@ class ChannelAuthScheme(enum.StrEnum):
 
 class MissingSettingError(RuntimeError):
     """A setting that production needs has no value."""
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be read: one line per variable, naming it and what it accepts (never a traceback)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 DEFAULT_INSTANCE_DIR = Path("instance")
@@ -165,6 +187,13 @@ class Settings(BaseSettings):
     )
 
     env: Environment = Environment.DEVELOPMENT
+    # The inbound channels this biller serves (BILLER_CHANNELS=kaleidofin, comma-separated): a channel that is
+    # off has no routes and no OpenAPI entry, and production asks nothing of it. Unset: every channel.
+    # (Its field is not called ``channels``: that is the method giving every channel's settings.)
+    channels_enabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(Settings.channel_names()),
+        validation_alias=AliasChoices("BILLER_CHANNELS", "channels"),
+    )
     instance_dir: Path = DEFAULT_INSTANCE_DIR
     database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1)
@@ -222,6 +251,8 @@ class Settings(BaseSettings):
     # How long a claimed job stays a worker's: longer than the slowest call it can make (a token fetch, a call,
     # and once more after a 401), so a live worker never loses its job to another.
     worker_lease_seconds: float = Field(default=120.0, gt=0)
+    # A worker that has not polled the queue for this long is stale: /readyz, `biller-server status`.
+    worker_stale_seconds: float = Field(default=120.0, gt=0)
 
     # Operations (docs/operations.md): the lender's webhook for payments reaching a final state, and /metrics.
     webhook_url: str | None = None
@@ -243,6 +274,25 @@ class Settings(BaseSettings):
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value  # as for a channel's variables (ChannelSettings)
 
+    @field_validator("channels_enabled", mode="before")
+    @classmethod
+    def _channels_by_name(cls, value: object) -> object:
+        if value is None:
+            return list(cls.channel_names())
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple):
+            return value
+        chosen = [str(name).strip().lower() for name in names if str(name).strip()]
+        unknown = [name for name in chosen if name not in cls.channel_names()]
+        if unknown:
+            raise ValueError(
+                f"unknown channel {', '.join(unknown)}; "
+                f"expected a comma-separated list of {', '.join(cls.channel_names())}"
+            )
+        if not chosen:
+            raise ValueError(f"no channel named; expected a comma-separated list of {', '.join(cls.channel_names())}")
+        return list(dict.fromkeys(chosen))
+
     @model_validator(mode="before")
     @classmethod
     def _channel_variables_by_flat_name(cls, data: Any) -> Any:
@@ -263,10 +313,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _channels_confirmed_by_their_own_partner_by_default(self) -> Settings:
         for channel, settings in self.channels().items():
-            if settings.confirmed_by is None:
-                if channel not in PARTNERS:
-                    raise ValueError(f"set BILLER_{channel.upper()}_CONFIRMED_BY: {channel!r} has no status client")
+            if settings.confirmed_by is None and channel in PARTNERS:
                 settings.confirmed_by = channel
+            elif settings.confirmed_by is None and channel in self.channels_enabled:
+                raise ValueError(f"set BILLER_{channel.upper()}_CONFIRMED_BY: {channel!r} has no status client")
         return self
 
     @classmethod
@@ -291,11 +341,29 @@ class Settings(BaseSettings):
             if name in channels:
                 names += [f"{name}_{key}" for key in channels[name].variable_keys()]
             else:
-                names.append(name)
+                names.append(_VARIABLE_OF_FIELD.get(name, name))
         return names
 
     def channels(self) -> dict[str, ChannelSettings]:
+        """Every channel's settings, enabled or not (a disabled channel's are still read and checked for type)."""
         return {name: getattr(self, name) for name in self.channel_names()}
+
+    def enabled_channels(self) -> dict[str, ChannelSettings]:
+        """The channels BILLER_CHANNELS turns on, in the order of ``channel_names()``."""
+        return {name: settings for name, settings in self.channels().items() if name in self.channels_enabled}
+
+    def unconfigured_confirmers(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Partners that confirm an enabled channel's payments but lack settings their client needs, each with the
+        channels they confirm and the missing variables: such payments can never be confirmed (production refuses
+        to start; development and test are warned, once per partner)."""
+        found: dict[str, tuple[list[str], list[str]]] = {}
+        for channel, settings in self.enabled_channels().items():
+            partner = settings.confirmed_by or ""
+            missing = [name for name in PARTNER_CLIENT_SETTINGS.get(partner, []) if self.value(name) is None]
+            if missing:
+                channels, _ = found.setdefault(partner, ([], [f"BILLER_{name.upper()}" for name in missing]))
+                channels.append(channel)
+        return found
 
     def value(self, name: str) -> object:
         """A setting's value by its variable's name (``kaleidofin_api_key``), a channel's too."""
@@ -304,6 +372,7 @@ class Settings(BaseSettings):
                 field_name = settings.variable_keys().get(name.removeprefix(f"{channel}_"))
                 if field_name is not None:
                     return getattr(settings, field_name)
+        name = _FIELD_OF_VARIABLE.get(name, name)
         if name not in type(self).model_fields:
             raise KeyError(name)
         return getattr(self, name)
@@ -335,7 +404,8 @@ class Settings(BaseSettings):
         missing = [f"BILLER_{name.upper()}" for name in self._required_secrets() if self.value(name) is None]
         if missing:
             raise MissingSettingError(
-                "BILLER_ENV=production needs these variables, which are not set: " + ", ".join(missing)
+                f"BILLER_ENV=production with BILLER_CHANNELS={','.join(self.channels_enabled)} needs these "
+                "variables, which are not set: " + ", ".join(missing)
             )
         if "fake" in self._confirming_partners():
             raise MissingSettingError("BILLER_ENV=production cannot confirm payments with the 'fake' partner client")
@@ -353,11 +423,11 @@ class Settings(BaseSettings):
             )
 
     def _confirming_partners(self) -> set[str]:
-        return {settings.confirmed_by for settings in self.channels().values() if settings.confirmed_by}
+        return {settings.confirmed_by for settings in self.enabled_channels().values() if settings.confirmed_by}
 
     def _required_secrets(self) -> list[str]:
         required: list[str] = []
-        for channel, settings in self.channels().items():
+        for channel, settings in self.enabled_channels().items():
             if settings.auth_scheme is ChannelAuthScheme.API_KEY:
                 required.append(f"{channel}_api_key")
             elif settings.auth_scheme is ChannelAuthScheme.JWT:
@@ -383,6 +453,87 @@ PARTNER_CLIENT_SETTINGS: dict[str, list[str]] = {
 }
 
 
+# Fields whose variable has another name than the field (a field cannot share its name with a method).
+_VARIABLE_OF_FIELD = {"channels_enabled": "channels"}
+_FIELD_OF_VARIABLE = {variable: field for field, variable in _VARIABLE_OF_FIELD.items()}
+
+# BILLER_ variables that are not settings: the test suite's and the compose file's own.
+NOT_SETTINGS = frozenset({"BILLER_TEST_POSTGRES_URL", "BILLER_ENV_FILE", "BILLER_IMAGE_TAG", "BILLER_PUBLISH"})
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment; keyword overrides win (tests use them)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read the settings from the environment; keyword overrides win (tests use them).
+
+    A value that does not fit raises ``SettingsError``, one line per variable (``BILLER_ENV='prod': expected one of
+    development, test, production``), never pydantic's report with its internal field names.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError([_error_line(error) for error in exc.errors()]) from None
+    except pydantic_settings.SettingsError as exc:
+        # A list or map variable that is not JSON: pydantic-settings names only the field it belongs to.
+        raise SettingsError(_json_problems(os.environ) or [str(exc)]) from None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``BILLER_`` variables in ``environ`` that are no setting: a typo, usually (``BILLER_KALEDOFIN_API_KEY``)."""
+    known = {f"BILLER_{name.upper()}" for name in Settings.variable_names()} | NOT_SETTINGS
+    return sorted(name for name in environ if name.upper().startswith("BILLER_") and name.upper() not in known)
+
+
+_SECRET_WORDS = ("key", "secret", "password", "token")
+# What a variable accepts, by pydantic's error type (its own message for the rest).
+_ACCEPTS = {
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
+    "json_invalid": "expected JSON",
+    "list_type": "expected a JSON list",
+    "dict_type": "expected a JSON object",
+    "string_type": "expected text",
+}
+
+
+def _json_problems(environ: Mapping[str, str]) -> list[str]:
+    """The list and map variables in ``environ`` whose value is not JSON, one line each."""
+    lines = []
+    upper = {name.upper(): value for name, value in environ.items()}
+    for channel, model in Settings.channel_models().items():
+        for key, field_name in model.variable_keys().items():
+            variable = f"BILLER_{channel}_{key}".upper()
+            kind = typing.get_origin(model.model_fields[field_name].annotation)
+            if kind not in (list, dict) or not upper.get(variable):
+                continue
+            try:
+                json.loads(upper[variable])
+            except ValueError:
+                example = '["10.20.0.0/16"]' if kind is list else '{"customerId": "customer_id"}'
+                lines.append(f"{variable}={upper[variable][:60]!r}: expected JSON, e.g. {example}")
+    return lines
+
+
+def _error_line(error: Any) -> str:
+    """One line for one of pydantic's errors: the variable, the value given (never a secret's), what it accepts."""
+    location = [str(part).lower().removeprefix("biller_") for part in error.get("loc", ())]
+    if location and location[0] in Settings.channel_names() and len(location) > 1:
+        location = [f"{location[0]}_{location[1]}"]
+    location = [_VARIABLE_OF_FIELD.get(part, part) for part in location]
+    variable = f"BILLER_{location[0].upper()}" if location else "settings"
+    context = error.get("ctx") or {}
+    kind = error.get("type", "")
+    if kind == "enum":
+        accepts = f"expected one of {context.get('expected', '').replace(' or ', ', ').replace(chr(39), '')}"
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most"}
+        limit = next(iter(context.values()), "")
+        accepts = f"expected a number {words.get(kind, 'less than')} {limit}"
+    elif kind == "value_error":
+        accepts = str(context.get("error") or error.get("msg", ""))
+    else:
+        accepts = _ACCEPTS.get(kind) or str(error.get("msg", "")).removeprefix("Value error, ")
+    given = error.get("input")
+    secret = any(word in variable.lower() for word in _SECRET_WORDS)
+    shown = "" if secret or not isinstance(given, str | int | float) else f"={str(given)[:60]!r}"
+    return f"{variable}{shown}: {accepts}"

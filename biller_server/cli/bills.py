@@ -15,9 +15,9 @@ from typing import Any, TextIO
 import click
 from flask.cli import with_appcontext
 
+from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.billing.bills import BillError, cancel_bill, close_bill, list_bills
-from biller_server.domain.india import IST, india_today
-from biller_server.domain.money import rupees_text
+from biller_server.domain.india import india_today
 from biller_server.domain.upload import (
     BillChange,
     Conflict,
@@ -44,7 +44,7 @@ from biller_server.domain.upload.reader import COLUMNS, TEMPLATE_EXAMPLES, spell
 from biller_server.domain.upload.rejects import RejectsFile
 from biller_server.domain.upload.runs import list_uploads, operator_name, resumable_upload
 from biller_server.extensions import get_db, get_settings
-from biller_server.persistence.models import Bill, BillStatus, BillUpload, BillUploadState
+from biller_server.persistence.models import BillStatus, BillUpload, BillUploadState
 from biller_server.persistence.types import utcnow
 
 
@@ -346,37 +346,49 @@ def _summary(report: UploadReport) -> str:
 
 @bills_group.command("uploads")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="At most this many uploads.")
+@format_option
 @with_appcontext
-def uploads_command(limit: int) -> None:
-    """Show the latest uploads: who loaded which file, how far it got, what it did (times in IST)."""
+def uploads_command(limit: int, output_format: str) -> None:
+    """Show the latest uploads: who loaded which file, how far it got, what it did."""
     with get_db().transaction() as session:
         uploads = list_uploads(session=session, limit=limit)
         rows = [_upload_row(upload) for upload in uploads]
-        notes = [_upload_note(upload) for upload in uploads]
-    if not rows:
-        click.echo("No uploads.")
-        return
-    header = ("#", "started (IST)", "file", "by", "state", "rows", "customers written", "created", "updated",
-              "unchanged", "conflicts", "rejected")  # fmt: skip
-    click.echo(_table(header, rows, right_aligned={0, 5, 6, 7, 8, 9, 10, 11}))
-    for note in filter(None, notes):
-        click.echo(note)
+        notes = [note for note in map(_upload_note, uploads) if note]
+    echo_sections([Section("uploads", UPLOAD_COLUMNS, rows, empty="No uploads.")], output_format)
+    if notes and output_format == "table":
+        click.echo("\n".join(notes))
 
 
-def _upload_row(upload: BillUpload) -> tuple[str, ...]:
+UPLOAD_COLUMNS = (
+    Column("id", "#", Kind.NUMBER),
+    Column("started_at", "started", Kind.TIME),
+    Column("file"),
+    Column("by"),
+    Column("state"),
+    Column("rows", kind=Kind.NUMBER),
+    Column("customers_written", "customers written"),
+    Column("created", kind=Kind.NUMBER),
+    Column("updated", kind=Kind.NUMBER),
+    Column("unchanged", kind=Kind.NUMBER),
+    Column("conflicts", kind=Kind.NUMBER),
+    Column("rejected", kind=Kind.NUMBER),
+)
+
+
+def _upload_row(upload: BillUpload) -> tuple[object, ...]:
     return (
-        str(upload.id),
-        f"{upload.started_at.astimezone(IST):%Y-%m-%d %H:%M}",
+        upload.id,
+        upload.started_at,
         upload.file_name,
         upload.operator,
         upload.state.value,
-        str(upload.rows),
+        upload.rows,
         f"{upload.customers_written} of {upload.customers_to_write}",
-        str(upload.bills_created),
-        str(upload.bills_updated),
-        str(upload.bills_unchanged),
-        str(upload.conflicts),
-        str(upload.rejected),
+        upload.bills_created,
+        upload.bills_updated,
+        upload.bills_unchanged,
+        upload.conflicts,
+        upload.rejected,
     )
 
 
@@ -441,8 +453,9 @@ def _write_xlsx_template(path: Path, today: dt.date) -> None:
     help="Only bills in this status.",
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many bills.")
+@format_option
 @with_appcontext
-def list_command(customer_id: str | None, status: str | None, limit: int) -> None:
+def list_command(customer_id: str | None, status: str | None, limit: int, output_format: str) -> None:
     """Show bills by due date."""
     with get_db().transaction() as session:
         bills = list_bills(
@@ -451,38 +464,32 @@ def list_command(customer_id: str | None, status: str | None, limit: int) -> Non
             status=BillStatus(status.upper()) if status else None,
             limit=limit,
         )
-        rows = [_table_row(bill) for bill in bills]
-    if not rows:
-        click.echo("No bills.")
-        return
-    click.echo(_table(("partner_bill_id", "customer", "name", "amount", "balance", "due", "exactness", "status"), rows))
-
-
-def _table_row(bill: Bill) -> tuple[str, ...]:
-    return (
-        bill.partner_bill_id,
-        bill.customer.lender_customer_id,
-        bill.name,
-        rupees_text(bill.amount_paise),
-        rupees_text(bill.balance_paise),
-        bill.due_date.isoformat(),
-        bill.exactness.value,
-        bill.status.value,
-    )
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right_aligned: set[int] | None = None) -> str:
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    aligned = {3, 4} if right_aligned is None else right_aligned  # amounts line up on the decimal point
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(width) if column in aligned else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        rows = [
+            (
+                bill.partner_bill_id,
+                bill.customer.lender_customer_id,
+                bill.name,
+                bill.amount_paise,
+                bill.balance_paise,
+                bill.due_date,
+                bill.exactness.value,
+                bill.status.value,
+            )
+            for bill in bills
         ]
-        return "  ".join(cells).rstrip()
+    echo_sections([Section("bills", BILL_COLUMNS, rows, empty="No bills.")], output_format)
 
-    return "\n".join([line(header), *(line(row) for row in rows)])
+
+BILL_COLUMNS = (
+    Column("partner_bill_id"),
+    Column("customer"),
+    Column("name"),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("balance", kind=Kind.AMOUNT),
+    Column("due", kind=Kind.DATE),
+    Column("exactness"),
+    Column("status"),
+)
 
 
 def _bill_ids(partner_bill_ids: tuple[str, ...], ids_file: Path | None) -> list[str]:

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from flask.cli import with_appcontext
 
 from biller_server.channels import CHANNELS
-from biller_server.domain.money import rupees_text
-from biller_server.domain.reports.daily import INDIA, india_day_bounds
+from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
+from biller_server.domain.india import IST
+from biller_server.domain.reports.daily import india_day_bounds
 from biller_server.extensions import get_db
 from biller_server.persistence.models import InboundMessage, Payment
 from biller_server.persistence.types import utcnow
@@ -40,13 +41,16 @@ def inbound_group() -> None:
     help=f"From this day (India time), YYYY-MM-DD. Default: the last {DEFAULT_DAYS} days.",
 )
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@format_option
 @with_appcontext
-def list_command(ref: str | None, channel: str | None, since: dt.datetime | None, limit: int) -> None:
+def list_command(
+    ref: str | None, channel: str | None, since: dt.datetime | None, limit: int, output_format: str
+) -> None:
     """List partner calls, newest first; with --ref, only those carrying the reference, and its payments."""
     if since is not None:
         starts_at, _ = india_day_bounds(since.date())
     else:
-        starts_at, _ = india_day_bounds(utcnow().astimezone(INDIA).date() - dt.timedelta(days=DEFAULT_DAYS - 1))
+        starts_at, _ = india_day_bounds(utcnow().astimezone(IST).date() - dt.timedelta(days=DEFAULT_DAYS - 1))
     query = sa.select(InboundMessage).where(InboundMessage.received_at >= starts_at)
     if channel:
         query = query.where(InboundMessage.channel == channel.lower())
@@ -70,86 +74,137 @@ def list_command(ref: str | None, channel: str | None, since: dt.datetime | None
             break
         before_id = messages[-1].id
 
-    if not found:
-        click.echo(f"no inbound messages since {starts_at.astimezone(INDIA):%Y-%m-%d %H:%M} IST")
-    else:
-        click.echo(
-            f"{'id':>7}  {'received at (IST)':<19}  {'channel':<10} {'method':<6} {'path':<32} "
-            f"{'status':>6}  {'outcome':<24} {'reference':<20} request id"
+    rows = [
+        (
+            message.id,
+            message.received_at,
+            message.channel,
+            message.method,
+            message.path,
+            message.status_code,
+            message.outcome,
+            message.partner_ref,
+            message.request_id,
         )
-    for message in found:
-        click.echo(
-            f"{message.id:>7}  {message.received_at.astimezone(INDIA):%Y-%m-%d %H:%M:%S}  {message.channel:<10} "
-            f"{message.method:<6} {message.path:<32} {message.status_code:>6}  {message.outcome:<24} "
-            f"{message.partner_ref or '-':<20} {message.request_id}"
-        )
+        for message in found
+    ]
+    empty = f"No inbound messages since {starts_at.astimezone(IST):%Y-%m-%d %H:%M} IST."
+    sections = [Section("messages", MESSAGE_COLUMNS, rows, empty=empty)]
     if ref:
-        _echo_payments_with_reference(ref)
+        sections.append(_payments_with_reference(ref))
+    echo_sections(sections, output_format)
+
+
+MESSAGE_COLUMNS = (
+    Column("id", kind=Kind.NUMBER),
+    Column("received_at", kind=Kind.TIME),
+    Column("channel"),
+    Column("method"),
+    Column("path"),
+    Column("status", kind=Kind.NUMBER),
+    Column("outcome"),
+    Column("reference"),
+    Column("request_id"),
+)
+MESSAGE_DETAIL = (
+    Column("id", kind=Kind.NUMBER),
+    Column("received_at", kind=Kind.TIME),
+    Column("channel"),
+    Column("method"),
+    Column("path"),
+    Column("source_address", "from"),
+    Column("request_id"),
+    Column("status", kind=Kind.NUMBER),
+    Column("outcome"),
+    Column("reference"),
+    Column("error"),
+    Column("duration_ms", kind=Kind.NUMBER),
+    Column("body", kind=Kind.DATA),
+)
+HEADER_COLUMNS = (Column("name"), Column("value"))
+REFERENCE_PAYMENT_COLUMNS = (
+    Column("id", kind=Kind.NUMBER),
+    Column("channel"),
+    Column("transaction"),
+    Column("status"),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("bill"),
+    Column("flagged", kind=Kind.FLAG),
+)
 
 
 @inbound_group.command("show")
 @click.argument("message_id", type=int)
+@format_option
 @with_appcontext
-def show_command(message_id: int) -> None:
+def show_command(message_id: int, output_format: str) -> None:
     """Show one partner call whole: headers (secrets redacted), body, our answer's status and outcome."""
     with get_db().new_session() as session:
         message = session.get(InboundMessage, message_id)
         if message is None:
             raise click.ClickException(f"no inbound message {message_id}")
-        for label, value in [
-            (
-                "received at",
-                f"{message.received_at.isoformat()} ({message.received_at.astimezone(INDIA):%H:%M:%S} IST)",
-            ),
-            ("channel", message.channel),
-            ("request", f"{message.method} {message.path}"),
-            ("from", message.source_address),
-            ("request id", message.request_id),
-            ("status", str(message.status_code)),
-            ("outcome", message.outcome),
-            ("reference", message.partner_ref),
-            ("error", message.error),
-            ("duration", f"{message.duration_ms} ms" if message.duration_ms is not None else None),
-        ]:
-            if value is not None:
-                click.echo(f"{label + ':':<14}{value}")
-        click.echo("headers:")
-        for key, value in (message.headers or {}).items():
-            click.echo(f"  {key}: {value}")
-        click.echo("body:")
-        click.echo(_body_text(message.body))
-
-
-def _echo_payments_with_reference(ref: str) -> None:
-    with get_db().new_session() as session:
-        payments = list(
-            session.scalars(
-                sa.select(Payment)
-                .where(sa.or_(Payment.partner_txn_ref == ref, Payment.customer_txn_ref == ref))
-                .order_by(Payment.id)
-            )
+        detail = (
+            message.id,
+            message.received_at,
+            message.channel,
+            message.method,
+            message.path,
+            message.source_address,
+            message.request_id,
+            message.status_code,
+            message.outcome,
+            message.partner_ref,
+            message.error,
+            message.duration_ms,
+            _body(message.body),
         )
-        if not payments:
-            click.echo(f"no payment has the reference {ref!r}")
-            return
-        for payment in payments:
-            click.echo(
-                f"payment {payment.id} ({payment.channel.value}, {payment.partner_txn_ref}): "
-                f"{payment.status.value}, {rupees_text(payment.amount_paise)} against bill "
-                f"{payment.bill.partner_bill_id}"
-                + (" FLAGGED" if payment.flagged else "")
-                + f" — see `biller-server payments show {payment.id}`"
+        headers = list((message.headers or {}).items())
+    echo_sections(
+        [
+            Section("message", MESSAGE_DETAIL, [detail], record=True),
+            Section("headers", HEADER_COLUMNS, headers, title="headers (secrets redacted)"),
+        ],
+        output_format,
+    )
+
+
+def _payments_with_reference(ref: str) -> Section:
+    with get_db().new_session() as session:
+        payments = session.scalars(
+            sa.select(Payment)
+            .where(sa.or_(Payment.partner_txn_ref == ref, Payment.customer_txn_ref == ref))
+            .order_by(Payment.id)
+        )
+        rows = [
+            (
+                payment.id,
+                payment.channel.value,
+                payment.partner_txn_ref,
+                payment.status.value,
+                payment.amount_paise,
+                payment.bill.partner_bill_id,
+                payment.flagged,
             )
+            for payment in payments
+        ]
+    return Section(
+        "payments",
+        REFERENCE_PAYMENT_COLUMNS,
+        rows,
+        empty=f"No payment has the reference {ref!r}.",
+        title=f"payments with the reference {ref!r} (see `biller-server payments show ID`)",
+    )
 
 
-def _body_text(body: bytes | None) -> str:
+def _body(body: bytes | None) -> object:
+    """The body as JSON when it is JSON (shown indented), else as text; bytes that are not UTF-8 as a note."""
     if not body:
-        return "  (empty)"
+        return None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return f"  ({len(body)} bytes, not UTF-8) {body[:200]!r}"
+        return f"({len(body)} bytes, not UTF-8) {body[:200]!r}"
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return json.loads(text)
     except ValueError:
         return text

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 
 import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
-from sqlalchemy.orm import Session
 
+from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
 from biller_server.domain.payments.export import COLUMNS, export_rows
@@ -38,8 +37,9 @@ def payments_group() -> None:
 @click.option("--status", type=click.Choice([s.value for s in PaymentStatus], case_sensitive=False))
 @click.option("--channel", type=click.Choice([c.value for c in Channel], case_sensitive=False))
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@format_option
 @with_appcontext
-def list_command(status: str | None, channel: str | None, limit: int) -> None:
+def list_command(status: str | None, channel: str | None, limit: int, output_format: str) -> None:
     """List the latest payments, newest first."""
     query = sa.select(Payment).order_by(Payment.id.desc()).limit(limit)
     if status:
@@ -47,63 +47,128 @@ def list_command(status: str | None, channel: str | None, limit: int) -> None:
     if channel:
         query = query.where(Payment.channel == Channel(channel.lower()))
     with get_db().new_session() as session:
-        _echo_payments(session, list(session.scalars(query)))
+        rows = [_payment_row(payment) for payment in session.scalars(query)]
+    echo_sections([Section("payments", PAYMENT_COLUMNS, rows, empty="No payments.")], output_format)
 
 
 @payments_group.command("unresolved")
+@format_option
 @with_appcontext
-def unresolved_command() -> None:
-    """List payments whose outcome a person must establish (confirmation gave up or was stopped)."""
+def unresolved_command(output_format: str) -> None:
+    """List payments whose outcome a person must establish (confirmation gave up or was stopped), with why."""
     query = sa.select(Payment).where(Payment.status == PaymentStatus.UNRESOLVED).order_by(Payment.id)
     with get_db().new_session() as session:
-        payments = list(session.scalars(query))
-        _echo_payments(session, payments)
-        for payment in payments:
-            click.echo(f"  {payment.id}: {payment.status_reason or ''}")
+        rows = [(*_payment_row(payment), payment.status_reason) for payment in session.scalars(query)]
+    columns = (*PAYMENT_COLUMNS, Column("reason"))
+    echo_sections([Section("payments", columns, rows, empty="No unresolved payments.")], output_format)
+
+
+PAYMENT_COLUMNS = (
+    Column("id", kind=Kind.NUMBER),
+    Column("status"),
+    Column("channel"),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("bill"),
+    Column("transaction"),
+    Column("paid_at", kind=Kind.TIME),
+    Column("flagged", kind=Kind.FLAG),
+)
+
+
+def _payment_row(payment: Payment) -> tuple[object, ...]:
+    return (
+        payment.id,
+        payment.status.value,
+        payment.channel.value,
+        payment.amount_paise,
+        payment.bill.partner_bill_id,
+        payment.partner_txn_ref,
+        payment.paid_at,
+        payment.flagged,
+    )
+
+
+PAYMENT_DETAIL = (
+    Column("id", kind=Kind.NUMBER),
+    Column("status"),
+    Column("reason"),
+    Column("reason_codes", kind=Kind.DATA),
+    Column("flagged", kind=Kind.FLAG),
+    Column("flag_reason"),
+    Column("channel"),
+    Column("transaction"),
+    Column("customer_txn_ref"),
+    Column("partner_bill_ref"),
+    Column("amount", kind=Kind.AMOUNT),
+    Column("paid_at", kind=Kind.TIME),
+    Column("applied_to_bill", kind=Kind.FLAG),
+    Column("bill"),
+    Column("bill_status"),
+    Column("bill_paid", kind=Kind.AMOUNT),
+    Column("bill_amount", kind=Kind.AMOUNT),
+    Column("receipt"),
+)
+JOB_COLUMNS = (
+    Column("id", kind=Kind.NUMBER),
+    Column("kind"),
+    Column("partner"),
+    Column("state"),
+    Column("attempts", kind=Kind.NUMBER),
+    Column("outcome"),
+    Column("due_at", "due", Kind.TIME),
+    Column("held_by"),
+    Column("last_error"),
+)
+CALL_COLUMNS = (
+    Column("at", kind=Kind.TIME),
+    Column("job", kind=Kind.NUMBER),
+    Column("operation"),
+    Column("method"),
+    Column("url"),
+    Column("answer"),
+)
+EVENT_COLUMNS = (
+    Column("at", kind=Kind.TIME),
+    Column("kind"),
+    Column("from_status", "from"),
+    Column("to_status", "to"),
+    Column("source"),
+    Column("detail", kind=Kind.DATA),
+)
 
 
 @payments_group.command("show")
 @click.argument("payment_id", type=int)
+@format_option
 @with_appcontext
-def show_command(payment_id: int) -> None:
+def show_command(payment_id: int, output_format: str) -> None:
     """Show one payment with its confirmation history: jobs, calls to partners, events."""
     with get_db().new_session() as session:
         payment = session.get(Payment, payment_id)
         if payment is None:
             raise click.ClickException(f"no payment {payment_id}")
         bill = payment.bill
-        click.echo(f"payment {payment.id}")
-        for label, value in [
-            ("status", payment.status.value),
-            ("reason", payment.status_reason),
-            ("reason codes", json.dumps(payment.reason_codes) if payment.reason_codes else None),
-            ("flagged", payment.flag_reason if payment.flagged else None),
-            ("channel", payment.channel.value),
-            ("transaction", payment.partner_txn_ref),
-            ("customer txn ref", payment.customer_txn_ref),
-            ("partner bill ref", payment.partner_bill_ref),
-            ("amount", rupees_text(payment.amount_paise)),
-            ("paid at", payment.paid_at.isoformat()),
-            ("applied to bill", "yes" if payment.applied_to_bill else "no (reversed)"),
-            (
-                "bill",
-                f"{bill.partner_bill_id} {bill.status.value} paid {rupees_text(bill.paid_paise)} "
-                f"of {rupees_text(bill.amount_paise)}",
-            ),
-            ("receipt", payment.receipt.receipt_number if payment.receipt else None),
-        ]:
-            if value is not None:
-                click.echo(f"  {label + ':':<18}{value}")
+        detail = (
+            payment.id,
+            payment.status.value,
+            payment.status_reason,
+            payment.reason_codes or None,
+            payment.flagged,
+            payment.flag_reason,
+            payment.channel.value,
+            payment.partner_txn_ref,
+            payment.customer_txn_ref,
+            payment.partner_bill_ref,
+            payment.amount_paise,
+            payment.paid_at,
+            payment.applied_to_bill,
+            bill.partner_bill_id,
+            bill.status.value,
+            bill.paid_paise,
+            bill.amount_paise,
+            payment.receipt.receipt_number if payment.receipt else None,
+        )
         jobs = list(session.scalars(sa.select(Job).where(Job.payment_id == payment.id).order_by(Job.id)))
-        click.echo("jobs")
-        for job in jobs:
-            click.echo(
-                f"  #{job.id} {job.kind.value} with {job.partner}: {job.state.value}, {job.attempts} attempt(s), "
-                f"outcome {job.outcome or '-'}, due {job.due_at.isoformat()}"
-                + (f", held by {job.lease_owner}" if job.lease_owner else "")
-            )
-            if job.last_error:
-                click.echo(f"    last error: {job.last_error}")
         job_ids = [job.id for job in jobs]
         calls = (
             list(
@@ -114,20 +179,64 @@ def show_command(payment_id: int) -> None:
             if job_ids
             else []
         )
-        click.echo(f"outbound calls ({len(calls)})")
-        for call in calls:
-            answer = call.error or f"HTTP {call.response_status}"
-            click.echo(f"  {call.created_at.isoformat()} {call.operation} {call.method} {call.url} -> {answer}")
         events = list(
             session.scalars(
                 sa.select(PaymentEvent).where(PaymentEvent.payment_id == payment.id).order_by(PaymentEvent.id)
             )
         )
-        click.echo("events")
-        for event in events:
-            change = f"{event.from_status or '-'} -> {event.to_status or '-'}"
-            detail = f" {json.dumps(event.detail)}" if event.detail else ""
-            click.echo(f"  {event.occurred_at.isoformat()} {event.kind} {change} from {event.source}{detail}")
+        sections = [
+            Section("payment", PAYMENT_DETAIL, [detail], record=True, title=f"payment {payment.id}"),
+            Section(
+                "jobs",
+                JOB_COLUMNS,
+                [
+                    (
+                        job.id,
+                        job.kind.value,
+                        job.partner,
+                        job.state.value,
+                        job.attempts,
+                        job.outcome,
+                        job.due_at,
+                        job.lease_owner,
+                        job.last_error,
+                    )
+                    for job in jobs
+                ],
+            ),
+            Section(
+                "calls",
+                CALL_COLUMNS,
+                [
+                    (
+                        call.created_at,
+                        call.job_id,
+                        call.operation,
+                        call.method,
+                        call.url,
+                        call.error or f"HTTP {call.response_status}",
+                    )
+                    for call in calls
+                ],
+                title=f"outbound calls ({len(calls)})",
+            ),
+            Section(
+                "events",
+                EVENT_COLUMNS,
+                [
+                    (
+                        event.occurred_at,
+                        event.kind,
+                        event.from_status,
+                        event.to_status,
+                        event.source,
+                        event.detail or None,
+                    )
+                    for event in events
+                ],
+            ),
+        ]
+    echo_sections(sections, output_format)
 
 
 @payments_group.command("record-offline")
@@ -211,17 +320,3 @@ def export_command(first_day: dt.datetime, last_day: dt.datetime, output_format:
             flush()
     flush()
     output.flush()
-
-
-def _echo_payments(session: Session, payments: list[Payment]) -> None:
-    if not payments:
-        click.echo("no payments")
-        return
-    click.echo(f"{'id':>6}  {'status':<11} {'channel':<10} {'amount':>12}  {'bill':<16} {'transaction':<24} paid at")
-    for payment in payments:
-        flag = " FLAGGED" if payment.flagged else ""
-        click.echo(
-            f"{payment.id:>6}  {payment.status.value:<11} {payment.channel.value:<10} "
-            f"{rupees_text(payment.amount_paise):>12}  {payment.bill.partner_bill_id:<16} "
-            f"{payment.partner_txn_ref:<24} {payment.paid_at.isoformat()}{flag}"
-        )

@@ -10,9 +10,9 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from biller_server.domain.india import IST
 from biller_server.domain.reports.daily import (
     CSV_HEADER,
-    INDIA,
     daily_report,
     report_csv_rows,
     report_json,
@@ -49,7 +49,7 @@ def daily_command(day: dt.datetime | None, output_format: str) -> None:
     The day is a calendar day in India time (Asia/Kolkata). Each payment is counted in the state it is in now.
     """
     now = utcnow()
-    report_day = day.date() if day is not None else now.astimezone(INDIA).date() - dt.timedelta(days=1)
+    report_day = day.date() if day is not None else now.astimezone(IST).date() - dt.timedelta(days=1)
     with get_db().new_session() as session:
         report = daily_report(session=session, day=report_day, now=now)
     match output_format.lower():

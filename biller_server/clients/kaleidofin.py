@@ -19,7 +19,6 @@ retries anywhere in ``PartnerHttp``). Every check that can stop a call before it
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +33,10 @@ from biller_server.clients.base import (
     StatusResult,
 )
 from biller_server.clients.http import PartnerHttp, Timeouts
-from biller_server.domain.money import rupees_json
 
 # Kaleidofin's dates (paymentDate) are calendar dates in India.
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+from biller_server.domain.india import IST
+from biller_server.domain.money import rupees_json
 
 # billStatus values. Kaleidofin's page shows BILL_CREATED and PAYMENT_SUCCESSFUL and says "etc."; the others are
 # the bill statuses of the Setu platform Kaleidofin's contract mirrors (setu-billcollect-summary.md section 5).

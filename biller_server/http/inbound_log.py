@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from biller_server.extensions import close_request_session, get_db
-from biller_server.http.logging import current_request_id
+from biller_server.http.logging import current_request_id, note_access_fields
 from biller_server.http.state import request_state
 from biller_server.persistence.models import InboundMessage
 from biller_server.persistence.types import utcnow
@@ -117,6 +117,8 @@ def _inbound_message(channel: LoggedChannel, status_code: int) -> dict[str, obje
         body = b""  # over the size cap: it was never read
     state = request_state()
     started = state.get("request_started")
+    outcome = state.get("inbound_outcome") or _default_outcome(status_code)
+    note_access_fields(channel=channel.name, outcome=outcome, partner_ref=state.get("inbound_partner_ref"))
     return {
         "received_at": utcnow(),
         "channel": channel.name,
@@ -127,7 +129,7 @@ def _inbound_message(channel: LoggedChannel, status_code: int) -> dict[str, obje
         "headers": headers,
         "body": body,
         "status_code": status_code,
-        "outcome": state.get("inbound_outcome") or _default_outcome(status_code),
+        "outcome": outcome,
         "partner_ref": state.get("inbound_partner_ref"),
         "error": state.get("inbound_error"),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3) if started else None,

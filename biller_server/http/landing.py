@@ -19,7 +19,7 @@ LINKS = (
     ("/docs", "API documentation", "every partner endpoint, tried from the page with Authorize"),
     ("/openapi.json", "OpenAPI document", "for generating clients"),
     ("/healthz", "Liveness", "the process answers"),
-    ("/readyz", "Readiness", "the database answers"),
+    ("/readyz", "Readiness", "the database and its schema; the workers' heartbeats"),
 )
 
 PAGE = """<!doctype html>

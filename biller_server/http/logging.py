@@ -93,6 +93,7 @@ def configure_logging(settings: Settings) -> None:
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # a library's warning is a JSON line too (logger py.warnings), not bare text
 
 
 def configured_secrets(settings: Settings) -> list[str]:
@@ -118,6 +119,15 @@ def _start_request() -> None:
     state["request_started"] = time.perf_counter()
 
 
+def note_access_fields(*, channel: str, outcome: str, partner_ref: str | None) -> None:
+    """What the inbound log decided about a partner's request, for its access line too."""
+    request_state()[_ACCESS_FIELDS] = {"channel": channel, "outcome": outcome, "partner_ref": partner_ref}
+
+
+_ACCESS_FIELDS = "access_fields"
+_NO_CHANNEL = {"channel": None, "outcome": None, "partner_ref": None}
+
+
 def _log_request(response: Response) -> Response:
     state = request_state()
     request_id = state.get("request_id") or uuid.uuid4().hex
@@ -134,6 +144,8 @@ def _log_request(response: Response) -> Response:
                 "status": response.status_code,
                 "duration_ms": duration_ms,
                 "remote_addr": request.remote_addr,
+                # A partner's request: its channel, what became of it and the partner's reference (inbound log).
+                **state.get(_ACCESS_FIELDS, _NO_CHANNEL),
             }
         },
     )

@@ -37,6 +37,8 @@ from biller_server.http.landing import BUILD_KEY
 from biller_server.http.metrics_activity import BuildInfoCollector, activity_families
 from biller_server.http.state import request_state
 from biller_server.instruments import HTTP_LATENCY, HTTP_REQUESTS, INSTRUMENTS, multiprocess_dir
+from biller_server.jobs.heartbeats import heartbeats
+from biller_server.jobs.queue import due_jobs
 from biller_server.persistence.models import (
     Channel,
     Job,
@@ -201,14 +203,7 @@ class DatabaseCollector:
             "How long the oldest due pending job has waited past its due time (queue lag); 0 when none is due.",
             labels=["kind"],
         )
-        due_counts = {k.value: (0, 0.0) for k in JobKind}
-        rows = session.execute(
-            sa.select(Job.kind, sa.func.count(), sa.func.min(Job.due_at))
-            .where(Job.state == JobState.PENDING, Job.due_at <= now)
-            .group_by(Job.kind)
-        )
-        for kind, count, oldest in rows:
-            due_counts[kind.value] = (count, max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+        due_counts = {kind.value: figures for kind, figures in due_jobs(session=session, now=now).items()}
         for kind, (count, age) in sorted(due_counts.items()):
             due.add_metric([kind], count)
             lag.add_metric([kind], age)
@@ -245,4 +240,13 @@ class DatabaseCollector:
             recent.add_metric([partner, "error"], errors)
             recent.add_metric([partner, "ok"], ok)
         yield recent
+
+        beats = GaugeMetricFamily(
+            "biller_worker_heartbeat_timestamp_seconds",
+            "Unix time of each worker's last poll of the queue (the workers table: every worker of every host).",
+            labels=["worker"],
+        )
+        for heartbeat in heartbeats(session, now=now):
+            beats.add_metric([heartbeat.name], heartbeat.last_poll_at.timestamp())
+        yield beats
         yield from activity_families(session, now=now, channels=self.channels)

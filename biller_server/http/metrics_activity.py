@@ -41,6 +41,16 @@ class BuildInfoCollector:
         yield build
 
 
+def last_authenticated_call_at(session: Session, channel: str) -> dt.datetime | None:
+    """When the channel's partner last made a call that passed authentication (whatever we answered)."""
+    # One backward step on the (channel, received_at) index, past any refused calls.
+    return session.scalar(
+        sa.select(sa.func.max(InboundMessage.received_at)).where(
+            InboundMessage.channel == channel, InboundMessage.outcome.not_in(REFUSED_OUTCOMES)
+        )
+    )
+
+
 def activity_families(session: Session, *, now: dt.datetime, channels: Iterable[str]) -> Iterator[Metric]:
     silence = GaugeMetricFamily(
         "biller_inbound_seconds_since_last_call",
@@ -48,12 +58,7 @@ def activity_families(session: Session, *, now: dt.datetime, channels: Iterable[
         labels=["channel"],
     )
     for channel in channels:
-        # One backward step on the (channel, received_at) index per channel, past any refused calls.
-        last = session.scalar(
-            sa.select(sa.func.max(InboundMessage.received_at)).where(
-                InboundMessage.channel == channel, InboundMessage.outcome.not_in(REFUSED_OUTCOMES)
-            )
-        )
+        last = last_authenticated_call_at(session, channel)
         silence.add_metric([channel], max((now - last).total_seconds(), 0.0) if last else math.inf)
     yield silence
 

@@ -22,6 +22,7 @@ from biller_server.clients.base import CallRecord, PartnerError, PartnerRejected
 from biller_server.clients.outbound import OutboundMessage
 from biller_server.domain.deliveries import DELIVERY_KINDS
 from biller_server.jobs import queue
+from biller_server.jobs.attempts import AttemptFailure, attempt_failure
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import JobState, OutboundCall
 
@@ -68,6 +69,15 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
             logger.exception("delivery %s: unexpected error sending to %s", message.job_id, message.receiver)
             result.error = PartnerUnavailable(f"unexpected error: {type(exc).__name__}: {exc}")
         return result
+
+    def failure(self, message: OutboundMessage, result: _SendResult) -> AttemptFailure | None:
+        return attempt_failure(
+            job_id=message.job_id,
+            kind=message.kind.value,
+            partner=message.receiver,
+            error=result.error,
+            calls=result.calls,
+        )
 
     def record(self, message: OutboundMessage, result: _SendResult) -> None:
         now = self.clock.now()

@@ -46,6 +46,7 @@ from biller_server.clients.base import (
 from biller_server.domain.payments.offline import system_bill_id_carries_a_payment
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.jobs import queue
+from biller_server.jobs.attempts import AttemptFailure, attempt_failure
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (
     Bill,
@@ -177,6 +178,11 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
                 logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
                 return
             self._apply(session, job, payment, work, outcome, now)
+
+    def failure(self, work: ClaimedWork, outcome: CallOutcome) -> AttemptFailure | None:
+        return attempt_failure(
+            job_id=work.job_id, kind=work.kind.value, partner=work.partner, error=outcome.error, calls=outcome.calls
+        )
 
     def _apply(
         self, session: Session, job: Job, payment: Payment, work: ClaimedWork, outcome: CallOutcome, now: dt.datetime

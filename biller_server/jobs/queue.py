@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
+from biller_server.jobs.attempts import AttemptFailure, report_failed_attempt
 from biller_server.jobs.clock import Clock
 from biller_server.persistence.models import Job, JobKind, JobState
 
@@ -57,13 +58,20 @@ class LeasedWorkEngine(Generic[Work, Result]):
         self.clock = clock
         self.worker_id = worker_id
         self.lease = lease
+        self.failed_attempts = 0
 
     def run_once(self) -> bool:
         """Carry out one due job, if there is one; return whether there was."""
         work = self.claim()
         if work is None:
             return False
-        self.record(work, self.call(work))
+        result = self.call(work)
+        self.record(work, result)
+        failure = self.failure(work, result)
+        if failure is not None:
+            # After the record: the line reports an attempt already in the books (retried, or stopped).
+            self.failed_attempts += 1
+            report_failed_attempt(failure)
         return True
 
     def claim(self) -> Work | None:
@@ -73,6 +81,10 @@ class LeasedWorkEngine(Generic[Work, Result]):
         raise NotImplementedError
 
     def record(self, work: Work, result: Result) -> None:
+        raise NotImplementedError
+
+    def failure(self, work: Work, result: Result) -> AttemptFailure | None:
+        """What went wrong with the attempt, if the partner gave no usable answer."""
         raise NotImplementedError
 
 
@@ -182,3 +194,17 @@ def next_due_at(*, session: Session, kinds: Sequence[JobKind]) -> dt.datetime | 
         else_=Job.due_at,
     )
     return session.scalar(sa.select(sa.func.min(due)).where(Job.state == JobState.PENDING, Job.kind.in_(list(kinds))))
+
+
+def due_jobs(*, session: Session, now: dt.datetime) -> dict[JobKind, tuple[int, float]]:
+    """Per kind, the pending jobs whose time has come and how long the oldest has waited past its due time (seconds):
+    the queue's depth and lag. Every kind is present (0, 0.0 when none is due)."""
+    due = {kind: (0, 0.0) for kind in JobKind}
+    rows = session.execute(
+        sa.select(Job.kind, sa.func.count(), sa.func.min(Job.due_at))
+        .where(Job.state == JobState.PENDING, Job.due_at <= now)
+        .group_by(Job.kind)
+    )
+    for kind, count, oldest in rows:
+        due[kind] = (count, max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+    return due

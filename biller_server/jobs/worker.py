@@ -20,6 +20,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session
 
+from biller_server.jobs import heartbeats
 from biller_server.jobs.clock import Clock, SystemClock
 from biller_server.jobs.deliveries import DeliveryEngine
 from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationEngine
@@ -40,6 +41,7 @@ class Worker:
         lease: dt.timedelta = DEFAULT_LEASE,
         name: str | None = None,
         parent_pid: int | None = None,
+        heartbeat_interval_seconds: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.clients = clients
@@ -49,16 +51,28 @@ class Worker:
         self.lease = lease
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.parent_pid = parent_pid
+        # How often the worker writes its last poll to the ``workers`` table (None: never, e.g. ``--once``).
+        self.heartbeat_interval_seconds = heartbeat_interval_seconds
         self.stopping = threading.Event()
         self._processed = 0
         self._failed_turns = 0
+        self._failed_attempts = 0
         self._count_lock = threading.Lock()
+        self._started_at = self.clock.now()
+        self._last_poll_at: dt.datetime | None = None
+        self._next_beat = 0.0
 
     @property
     def failed_turns(self) -> int:
         """Turns that ended in an error (the database down, a statement that failed), over all threads."""
         with self._count_lock:
             return self._failed_turns
+
+    @property
+    def failed_attempts(self) -> int:
+        """Jobs whose partner gave no usable answer, over all threads (each logged and counted as it happened)."""
+        with self._count_lock:
+            return self._failed_attempts
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if not self.stopping.is_set():
@@ -86,16 +100,53 @@ class Worker:
             for index in range(self.concurrency)
         ]
         logger.info("worker %s started with %d thread(s)", self.name, len(threads))
+        self._last_poll_at = self.clock.now()
+        self._beat_if_due()
         for thread in threads:
             thread.start()
         for thread in threads:
-            # Join in slices so the main thread keeps handling signals.
+            # Join in slices so the main thread keeps handling signals (and writes the heartbeat).
             while thread.is_alive():
                 thread.join(0.2)
+                self._beat_if_due()
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
                     self.request_stop()  # the serve process that started us is gone
+        self._forget_heartbeat()
         logger.info("worker %s stopped after %d job(s)", self.name, self._processed)
         return self._processed
+
+    def _beat_if_due(self) -> None:
+        """Write the last poll time to the ``workers`` table every heartbeat interval (from the main thread)."""
+        if self.heartbeat_interval_seconds is None or self._last_poll_at is None:
+            return
+        if time.monotonic() < self._next_beat:
+            return
+        first = self._next_beat == 0.0
+        self._next_beat = time.monotonic() + self.heartbeat_interval_seconds
+        try:
+            with self.sessions() as session, session.begin():
+                if first:  # and prune rows of workers long gone
+                    heartbeats.forget_long_gone(session=session, now=self._started_at)
+                heartbeats.beat(
+                    session=session,
+                    name=self.name,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=self._started_at,
+                    last_poll_at=self._last_poll_at,
+                )
+        except Exception:
+            # The database is down: the heartbeat goes stale, which is the truth (no job can be claimed either).
+            logger.exception("worker %s: could not write its heartbeat", self.name)
+
+    def _forget_heartbeat(self) -> None:
+        if self.heartbeat_interval_seconds is None:
+            return
+        try:
+            with self.sessions() as session, session.begin():
+                heartbeats.forget(session=session, name=self.name)
+        except Exception:
+            logger.exception("worker %s: could not remove its heartbeat", self.name)
 
     def _loop(self, index: int, once: bool) -> None:
         clients = self.clients()
@@ -130,6 +181,7 @@ class Worker:
                         if not delivered:
                             next_delivery_look = time.monotonic() + self.poll_interval_seconds
                     worked = confirmed or delivered
+                    self._last_poll_at = self.clock.now()
                 except Exception:
                     # The database is down or a statement failed: the claim (if any) rolled back or its lease
                     # will run out. Wait and try again rather than die.
@@ -147,4 +199,6 @@ class Worker:
                     break
                 self.stopping.wait(self.poll_interval_seconds)
         finally:
+            with self._count_lock:
+                self._failed_attempts += engine.failed_attempts + deliveries.failed_attempts
             clients.close()

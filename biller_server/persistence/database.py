@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,16 +36,35 @@ def create_engine_for(settings: Settings, url: str | None = None) -> Engine:
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file of a SQLite database URL (None for any other database, or one in memory)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
+def create_sqlite_file(url: str | sa.URL) -> None:
+    """Create an empty SQLite file (and its folder) if there is none: only migrations do this (``upgrade``)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(path).close()
+
+
 def _sqlite_engine(url: str, settings: Settings) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url,
-        connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000, "check_same_thread": False},
+    path = sqlite_file(url)
+    timeout = settings.sqlite_busy_timeout_ms / 1000
+    options: dict[str, Any] = {}
+    if path is not None:
+        # Opened read-write, never created: a command run from the wrong folder (cron) must say the database is
+        # missing, not make an empty one. Only migrations create the file (create_sqlite_file).
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=rw"
+        options["creator"] = lambda: sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         # SQLAlchemy's own choice for a database file (QueuePool), reporting its figures; memory keeps its own.
-        **({"poolclass": instrumented_pool("sqlite")} if database and database != ":memory:" else {}),
-    )
+        options["poolclass"] = instrumented_pool("sqlite")
+    engine = sa.create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False}, **options)
     busy_timeout = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine, "connect")

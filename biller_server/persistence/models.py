@@ -454,3 +454,19 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     source_address: Mapped[str | None] = mapped_column(sa.String(64))
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class WorkerHeartbeat(Base):
+    """One running worker and the last time it polled the queue: its heartbeat, seen from every host.
+
+    Written by the worker itself every few seconds and deleted when it stops gracefully; a worker killed outright
+    leaves its row to go stale, which is what /readyz, ``biller-server status`` and the heartbeat gauge report.
+    """
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_poll_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

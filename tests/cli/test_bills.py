@@ -3,6 +3,7 @@
 import csv
 import datetime as dt
 import io
+import json
 import re
 
 import pytest
@@ -214,9 +215,27 @@ def test_list_shows_a_table_of_bills(runner):
 
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "partner_bill_id  customer  name                  amount  balance  due         exactness  status",
-        "B1               C1        November instalment  2450.00  2000.00  2026-11-15  EXACT      PARTIALLY_PAID",
+        "partner bill id  customer  name                   amount   balance  due         exactness  status",
+        "---------------  --------  -------------------  --------  --------  ----------  ---------  --------------",
+        "B1               C1        November instalment  2,450.00  2,000.00  2026-11-15  EXACT      PARTIALLY_PAID",
     ]
+
+
+def test_list_as_csv_and_json_gives_plain_amounts(runner):
+    BillFactory(
+        customer=CustomerFactory(lender_customer_id="C1"),
+        partner_bill_id="B1",
+        amount_paise=125_000_050,
+        due_date=dt.date(2026, 11, 15),
+    )
+
+    as_csv = runner.invoke(cli, ["bills", "list", "--format", "csv"]).stdout
+    as_json = json.loads(runner.invoke(cli, ["bills", "list", "--format", "json"]).stdout)
+
+    assert as_csv.splitlines()[0] == "partner_bill_id,customer,name,amount,balance,due,exactness,status"
+    assert as_csv.splitlines()[1].startswith("B1,C1,")
+    assert ",1250000.50,1250000.50,2026-11-15," in as_csv
+    assert as_json[0]["amount"] == "1250000.50" and as_json[0]["due"] == "2026-11-15"
 
 
 def test_list_filters_by_customer_status_and_limit(runner):
@@ -226,7 +245,7 @@ def test_list_filters_by_customer_status_and_limit(runner):
 
     def listed(*options: str) -> list[str]:
         output = runner.invoke(cli, ["bills", "list", *options]).stdout
-        return [line.split()[0] for line in output.splitlines()[1:]]
+        return [line.split()[0] for line in output.splitlines()[2:]]
 
     assert listed("--customer", "C2") == ["B2"]
     assert listed("--status", "cancelled") == ["B3"]

@@ -1,4 +1,7 @@
+import csv
 import datetime as dt
+import io
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -57,6 +60,41 @@ def test_list_shows_the_latest_payments_and_filters_them(runner, three_payments)
     assert "TXN-WAITING" in by_channel.output and "TXN-STUCK" not in by_channel.output
 
 
+def test_list_in_each_format(runner, three_payments):
+    confirmed = three_payments[0]
+
+    table = runner.invoke(payments_group, ["list", "--status", "confirmed"]).output.splitlines()
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(payments_group, ["list", "--format", "csv"]).output)))
+    listed = json.loads(runner.invoke(payments_group, ["list", "--format", "json"]).output)
+
+    assert table[0].split() == [
+        "id",
+        "status",
+        "channel",
+        "amount",
+        "bill",
+        "transaction",
+        "paid",
+        "at",
+        "(IST)",
+        "flagged",
+    ]
+    assert table[2].split()[3] == "1,000.00"
+    assert [row["transaction"] for row in rows] == ["TXN-WAITING", "TXN-STUCK", "TXN-CONFIRMED"]
+    assert rows[2]["amount"] == "1000.00" and rows[2]["flagged"] == "false"
+    assert rows[2]["paid_at"] == confirmed.paid_at.isoformat()
+    assert listed[2] == {
+        "id": confirmed.id,
+        "status": "CONFIRMED",
+        "channel": "kaleidofin",
+        "amount": "1000.00",
+        "bill": confirmed.bill.partner_bill_id,
+        "transaction": "TXN-CONFIRMED",
+        "paid_at": confirmed.paid_at.isoformat(),
+        "flagged": False,
+    }
+
+
 def test_unresolved_lists_only_payments_a_person_must_look_at_with_why(runner, three_payments):
     result = runner.invoke(payments_group, ["unresolved"])
 
@@ -93,18 +131,29 @@ def test_show_gives_the_confirmation_history(runner, session):
     result = runner.invoke(payments_group, ["show", str(payment.id)])
 
     assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
     for expected in (
-        "TXN-HISTORY",
-        "FAILED",
-        "Biller down",
-        "R-HIST-1",
-        "no (reversed)",
-        "confirm_payment with payu",
-        "payu status: HTTP 503",
-        "refId=TXN-HISTORY -> HTTP 503",
-        "failed RECEIVED -> FAILED from payu:check",
+        "transaction:     TXN-HISTORY",
+        "status:          FAILED",
+        "reason:          Biller down",
+        "receipt:         R-HIST-1",
+        "applied to bill: no",
+        "paid at (IST):   2026-11-02 15:30:00",
     ):
-        assert expected in result.output
+        assert expected in lines
+    job_line = next(line for line in lines if "confirm_payment" in line)
+    assert job_line.split()[:5] == ["1", "confirm_payment", "payu", "pending", "2"]
+    assert job_line.endswith("payu status: HTTP 503")
+    assert any("refId=TXN-HISTORY" in line and line.endswith("HTTP 503") for line in lines)
+    event_line = next(line for line in lines if "payu:check" in line)
+    assert event_line.split()[:6] == ["2026-11-02", "15:30:00", "failed", "RECEIVED", "FAILED", "payu:check"]
+
+    shown = json.loads(runner.invoke(payments_group, ["show", str(payment.id), "--format", "json"]).output)
+    assert shown["payment"]["amount"] == "1000.00"
+    assert shown["payment"]["paid_at"] == "2026-11-02T10:00:00+00:00"
+    assert [job["attempts"] for job in shown["jobs"]] == [2]
+    assert shown["calls"][0]["answer"] == "HTTP 503"
+    assert shown["events"][0]["detail"] == {"reason": "Biller down"}
 
 
 def test_show_unknown_payment_fails(runner):

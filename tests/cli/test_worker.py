@@ -6,15 +6,12 @@ import sqlalchemy as sa
 
 from biller_server.cli import serve as serve_module
 from biller_server.cli.serve import serve_command
+from biller_server.cli.supervision import WorkerSupervisor, stop_worker_process
 from biller_server.cli.worker import worker_command
 from biller_server.persistence.models import Job, JobState, PaymentStatus
 from biller_server.persistence.types import utcnow
 from tests.factories import PaymentFactory, ReceiptFactory
-
-
-@pytest.fixture
-def settings_overrides():
-    return {"kaleidofin_confirmed_by": "fake"}
+from tests.reliability.live import free_port
 
 
 def test_worker_once_works_every_due_job_and_exits(app, session):
@@ -69,35 +66,33 @@ def test_production_needs_the_urls_of_the_partners_in_use_only():
     assert "CASHFREE" not in message and "SETU" not in message
 
 
-class _Recorder:
-    def __init__(self):
-        self.events = []
+@pytest.fixture
+def settings_overrides(tmp_path):
+    return {"kaleidofin_confirmed_by": "fake", "instance_dir": tmp_path}
 
 
 @pytest.fixture
-def no_gunicorn(monkeypatch):
-    recorder = _Recorder()
+def gunicorn_runs(monkeypatch):
+    """Instead of gunicorn: what serve hands it (the worker's supervisor, or None)."""
+    handed = []
     monkeypatch.setattr(serve_module, "upgrade", lambda engine: None)  # the test's open transaction holds the schema
-    monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self: recorder.events.append("gunicorn ran"))
-    monkeypatch.setattr(serve_module, "start_worker_process", lambda: recorder.events.append("worker started") or "w")
-    monkeypatch.setattr(
-        serve_module, "stop_worker_process", lambda worker, grace_seconds: recorder.events.append(f"{worker} stopped")
-    )
-    return recorder
+    monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self, supervisor, **_: handed.append(supervisor))
+    return handed
 
 
-def test_serve_runs_a_worker_beside_the_api_and_stops_it_when_the_api_stops(app, no_gunicorn):
-    result = app.test_cli_runner().invoke(serve_command, [])
+def test_serve_runs_a_supervised_worker_beside_the_api(app, gunicorn_runs):
+    result = app.test_cli_runner().invoke(serve_command, ["--port", str(free_port())])
 
     assert result.exit_code == 0, result.output
-    assert no_gunicorn.events == ["worker started", "gunicorn ran", "w stopped"]
+    [supervisor] = gunicorn_runs
+    assert isinstance(supervisor, WorkerSupervisor)
 
 
-def test_serve_no_worker_runs_only_the_api(app, no_gunicorn):
-    result = app.test_cli_runner().invoke(serve_command, ["--no-worker"])
+def test_serve_no_worker_runs_only_the_api(app, gunicorn_runs):
+    result = app.test_cli_runner().invoke(serve_command, ["--no-worker", "--port", str(free_port())])
 
     assert result.exit_code == 0, result.output
-    assert no_gunicorn.events == ["gunicorn ran"]
+    assert gunicorn_runs == [None]
 
 
 def test_the_worker_process_serve_starts_stops_gracefully_on_sigterm(
@@ -115,7 +110,7 @@ def test_the_worker_process_serve_starts_stops_gracefully_on_sigterm(
         for line in worker.stderr:  # wait until it is up, its signal handlers in place
             if b"started with 1 thread" in line:
                 break
-        serve_module.stop_worker_process(worker, grace_seconds=20)
+        stop_worker_process(worker, grace_seconds=20)
         assert worker.returncode == 0
     finally:
         if worker.poll() is None:

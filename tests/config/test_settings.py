@@ -2,7 +2,8 @@ import re
 from pathlib import Path
 
 import pytest
-from biller_server.config import MissingSettingError, Settings, load_settings
+from biller_server.config import MissingSettingError, Settings, SettingsError, load_settings
+from biller_server.config.settings import unknown_variables
 from click.testing import CliRunner
 
 from biller_server.app import create_app
@@ -50,12 +51,16 @@ def test_production_with_basic_auth_needs_username_and_password():
         settings.check_production()
 
 
-def test_production_cli_start_without_secrets_exits_non_zero_with_a_clear_message(monkeypatch):
+def test_production_cli_start_without_secrets_exits_non_zero_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("BILLER_ENV", "production")
-    monkeypatch.setenv("BILLER_DATABASE_URL", "sqlite:///:memory:")
+    monkeypatch.setenv("BILLER_DATABASE_URL", f"sqlite:///{tmp_path / 'books.sqlite3'}")
     monkeypatch.delenv("BILLER_KALEIDOFIN_API_KEY", raising=False)
-    result = CliRunner().invoke(cli, ["db", "upgrade"])
-    assert result.exit_code != 0
+    assert CliRunner().invoke(cli, ["db", "upgrade"]).exit_code == 0  # migrating needs no partner secret
+
+    result = CliRunner().invoke(cli, ["worker", "--once"])
+
+    assert result.exit_code == 78  # EX_CONFIG: a service manager need not restart it
+    assert result.output.count("\n") == 1, result.output
     assert "BILLER_KALEIDOFIN_API_KEY" in result.output
 
 
@@ -159,3 +164,122 @@ def test_every_variable_name_is_one_setting():
     assert len(names) == len(set(names))
     assert {"kaleidofin_api_key", "digiledge_customer_params", "digiledge_path_prefix"} <= set(names)
     assert "digiledge_identifier_keys" not in names
+
+
+class TestChannelsSwitch:
+    def test_every_channel_is_on_unless_told(self):
+        assert list(load_settings().enabled_channels()) == list(Settings.channel_names())
+
+    def test_biller_channels_names_the_channels_served(self, monkeypatch):
+        monkeypatch.setenv("BILLER_CHANNELS", " Kaleidofin ,")
+
+        assert list(load_settings().enabled_channels()) == ["kaleidofin"]
+
+    def test_an_unknown_channel_is_refused_naming_the_known_ones(self, monkeypatch):
+        monkeypatch.setenv("BILLER_CHANNELS", "kaleidofn")
+
+        with pytest.raises(SettingsError) as refused:
+            load_settings()
+
+        assert str(refused.value) == (
+            "BILLER_CHANNELS='kaleidofn': unknown channel kaleidofn; "
+            "expected a comma-separated list of kaleidofin, digiledge"
+        )
+
+    def test_production_asks_nothing_of_a_channel_that_is_off(self):
+        settings = load_settings(
+            env="production",
+            channels="kaleidofin",
+            kaleidofin_api_key="k" * 20,
+            kaleidofin_status_url="https://kaleidofin.example/status",
+        )
+
+        settings.check_production()  # no Digiledge key, no Digiledge status URL or biller id
+
+    def test_production_names_what_the_enabled_channels_need(self):
+        settings = load_settings(env="production", channels="digiledge")
+
+        with pytest.raises(MissingSettingError) as refused:
+            settings.check_production()
+
+        message = str(refused.value)
+        assert message.startswith("BILLER_ENV=production with BILLER_CHANNELS=digiledge needs these variables")
+        assert "BILLER_DIGILEDGE_API_KEY" in message and "BILLER_DIGILEDGE_PAYMENT_STATUS_URL" in message
+        assert "KALEIDOFIN" not in message
+
+    def test_a_channel_that_is_off_has_no_routes_and_no_openapi_entry(self):
+        app = create_app(load_settings(env="test", channels="kaleidofin", database_url="sqlite:///:memory:"))
+
+        rules = {rule.rule for rule in app.url_map.iter_rules()}
+        spec = app.test_client().get("/openapi.json").json
+        assert "/bills/fetchBills" in rules
+        assert not any(rule.startswith("/digiledge") for rule in rules)
+        assert not any(path.startswith("/digiledge") for path in spec["paths"])
+        assert "digiledge" not in {tag["name"] for tag in spec.get("tags", [])}
+        assert app.test_client().post("/digiledge/fetch", json={}).status_code == 404
+
+
+class TestOneLinePerBadValue:
+    @pytest.mark.parametrize(
+        ("variable", "value", "line"),
+        [
+            ("BILLER_ENV", "prod", "BILLER_ENV='prod': expected one of development, test, production"),
+            ("BILLER_DATABASE_POOL_SIZE", "ten", "BILLER_DATABASE_POOL_SIZE='ten': expected a whole number"),
+            ("BILLER_DATABASE_POOL_SIZE", "0", "BILLER_DATABASE_POOL_SIZE='0': expected a number at least 1"),
+            ("BILLER_TRUST_FORWARDED_FOR", "maybe", "BILLER_TRUST_FORWARDED_FOR='maybe': expected true or false"),
+            (
+                "BILLER_KALEIDOFIN_AUTH_SCHEME",
+                "token",
+                "BILLER_KALEIDOFIN_AUTH_SCHEME='token': expected one of api_key, basic, jwt",
+            ),
+            (
+                "BILLER_KALEIDOFIN_ALLOWED_NETWORKS",
+                "10.0.0.0/8",
+                "BILLER_KALEIDOFIN_ALLOWED_NETWORKS='10.0.0.0/8': expected JSON, e.g. [\"10.20.0.0/16\"]",
+            ),
+        ],
+    )
+    def test_a_bad_value_is_one_line_naming_the_variable_and_what_it_accepts(self, monkeypatch, variable, value, line):
+        monkeypatch.setenv(variable, value)
+
+        with pytest.raises(SettingsError) as refused:
+            load_settings()
+
+        assert refused.value.lines == [line]
+
+    def test_a_secret_is_never_repeated_in_the_message(self, monkeypatch):
+        monkeypatch.setenv("BILLER_KALEIDOFIN_API_KEY", "s3cret-value")
+        monkeypatch.setenv("BILLER_KALEIDOFIN_CONFIRMED_BY", "nobody")
+
+        with pytest.raises(SettingsError) as refused:
+            load_settings()
+
+        assert "s3cret-value" not in str(refused.value)
+        assert str(refused.value).startswith("BILLER_KALEIDOFIN_CONFIRMED_BY='nobody': 'nobody' is not a partner")
+
+    def test_an_unknown_biller_variable_is_found(self):
+        environ = {"BILLER_KALEDOFIN_API_KEY": "x", "BILLER_ENV": "test", "BILLER_TEST_POSTGRES_URL": "x", "HOME": "/"}
+
+        assert unknown_variables(environ) == ["BILLER_KALEDOFIN_API_KEY"]
+
+
+class TestCommandLine:
+    @pytest.mark.parametrize(("variable", "value"), [("BILLER_ENV", "prod"), ("BILLER_DATABASE_POOL_SIZE", "ten")])
+    def test_a_bad_value_stops_any_command_with_one_line(self, monkeypatch, variable, value):
+        monkeypatch.setenv(variable, value)
+
+        result = CliRunner().invoke(cli, ["bills", "list"])
+
+        assert result.exit_code == 78
+        assert result.output.count("\n") == 1, result.output
+        assert result.output.startswith(f"Error: {variable}='{value}': expected ")
+
+    def test_an_unknown_variable_is_warned_about_in_one_line(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("BILLER_KALEDOFIN_API_KEY", "x")
+        monkeypatch.setenv("BILLER_DATABASE_URL", f"sqlite:///{tmp_path / 'missing.sqlite3'}")
+
+        result = CliRunner().invoke(cli, ["bills", "list"])
+
+        assert result.stderr.splitlines()[0] == (
+            "Warning: BILLER_KALEDOFIN_API_KEY is not a setting (a typo? every setting is in config/README.md)"
+        )

@@ -7,9 +7,8 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
-# Exported by another part of the system (the worker's heartbeat and job-attempt failures, docs/operations.md),
-# and by Prometheus itself.
-OTHER_SOURCES = frozenset({"biller_worker_heartbeat_timestamp_seconds", "biller_job_attempt_failures_total", "up"})
+# Exported by Prometheus itself.
+OTHER_SOURCES = frozenset({"up"})
 
 _KEYWORDS = frozenset(
     {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool"}

@@ -17,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from biller_server.cli import serve as serve_module
 from biller_server.cli.serve import GunicornServer, serve_command
+from biller_server.http.gunicorn_logging import LOGGER_CLASS
 from biller_server.http.gunicorn_worker import WORKER_CLASS
+from tests.reliability.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,7 +179,7 @@ class TestServeOptions:
     def captured(self, monkeypatch):
         options = {}
         monkeypatch.setattr(serve_module, "upgrade", lambda engine: None)
-        monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self: None)
+        monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self, *_, **__: None)
         monkeypatch.setattr(serve_module.GunicornServer, "__init__", lambda self, o: options.update(o))
         return options
 
@@ -185,7 +187,8 @@ class TestServeOptions:
         monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
         config_file = str(ROOT / "config" / "gunicorn.conf.py")
         result = app.test_cli_runner().invoke(
-            serve_command, ["--no-worker", "--gunicorn-config", config_file, "--threads", "4"]
+            serve_command,
+            ["--no-worker", "--gunicorn-config", config_file, "--threads", "4", "--port", str(free_port())],
         )
 
         assert result.exit_code == 0, result.output
@@ -195,7 +198,8 @@ class TestServeOptions:
         assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # set only while serving
 
     def test_without_one_the_flags_defaults_apply(self, app, captured):
-        result = app.test_cli_runner().invoke(serve_command, ["--no-worker"])
+        result = app.test_cli_runner().invoke(serve_command, ["--no-worker", "--port", str(free_port())])
 
         assert result.exit_code == 0, result.output
         assert (captured["workers"], captured["threads"], captured["worker_class"]) == (2, 8, WORKER_CLASS)
+        assert captured["logger_class"] == LOGGER_CLASS  # gunicorn's own lines as JSON

@@ -4,12 +4,18 @@ holds our own (the instance folder, named by mistake, holds the SQLite database)
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from biller_server.cli import serve as serve_module
 from biller_server.cli.serve import serve_command
-from biller_server.instruments import NotAMetricsDirectory, prepare_multiprocess_dir
+from biller_server.instruments import (
+    MetricsDirectoryInUse,
+    NotAMetricsDirectory,
+    claim_multiprocess_dir,
+    prepare_multiprocess_dir,
+)
 
 PROMETHEUS_FILES = [
     "counter_4242.db",
@@ -82,7 +88,7 @@ class TestServe:
         database = tmp_path / "biller.sqlite3"
         database.write_bytes(b"SQLite format 3\0 the books")
         monkeypatch.setattr(serve_module, "upgrade", lambda engine: None)
-        monkeypatch.setattr(serve_module.GunicornServer, "run", lambda self: pytest.fail("gunicorn started"))
+        monkeypatch.setattr(serve_module.GunicornServer, "run", lambda *_, **__: pytest.fail("gunicorn started"))
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
 
         result = app.test_cli_runner().invoke(serve_command, ["--no-worker"])
@@ -91,3 +97,62 @@ class TestServe:
         assert "Error: PROMETHEUS_MULTIPROC_DIR=" in result.output
         assert "biller.sqlite3" in result.output and "refusing to empty it" in result.output
         assert database.read_bytes() == b"SQLite format 3\0 the books"
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["biller.sqlite3"]  # not even a lock file
+
+
+class TestASecondServe:
+    """Started by mistake beside a running one: it must stop before it touches the running server's metrics."""
+
+    def test_a_held_directory_is_refused_and_left_as_it_is(self, tmp_path):
+        held = claim_multiprocess_dir(tmp_path)
+        (tmp_path / "counter_4242.db").write_bytes(b"\0" * 16)
+        try:
+            with pytest.raises(MetricsDirectoryInUse, match=f"running \\(pid {os.getpid()}\\)"):
+                claim_multiprocess_dir(tmp_path)
+        finally:
+            held.close()
+
+        assert (tmp_path / "counter_4242.db").exists()
+
+    def test_the_directory_is_free_again_once_its_server_is_gone(self, tmp_path):
+        claim_multiprocess_dir(tmp_path).close()
+
+        claim_multiprocess_dir(tmp_path).close()
+
+    def test_a_second_serve_stops_in_one_line_before_migrating_or_emptying(self, tmp_path):
+        """Two real processes: the first holds the folder as a running serve does (its gunicorn workers share it)."""
+        code = (
+            "import sys, time; from pathlib import Path; from biller_server.instruments import claim_multiprocess_dir\n"
+            "held = claim_multiprocess_dir(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)\n"
+        )
+        metrics = tmp_path / "prometheus"
+        first = subprocess.Popen([sys.executable, "-c", code, str(metrics)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert first.stdout.readline() == "held\n"
+            (metrics / "counter_4242.db").write_bytes(b"\0" * 16)  # the running server's counters
+            env = {
+                **{key: value for key, value in os.environ.items() if not key.startswith("BILLER_")},
+                "BILLER_ENV": "test",
+                "BILLER_INSTANCE_DIR": str(tmp_path),
+                "BILLER_DATABASE_URL": f"sqlite:///{tmp_path / 'second.sqlite3'}",
+            }
+            second = subprocess.run(
+                [str(Path(sys.executable).parent / "biller-server"), "serve", "--port", "1"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            first.kill()
+            first.wait()
+            first.stdout.close()
+
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"Error: PROMETHEUS_MULTIPROC_DIR={metrics} belongs to a biller-server serve that is running "
+            f"(pid {first.pid}): is it already running? Stop it first, or give this one its own "
+            "BILLER_INSTANCE_DIR (or PROMETHEUS_MULTIPROC_DIR)\n"
+        )
+        assert (metrics / "counter_4242.db").exists()
+        assert not (tmp_path / "second.sqlite3").exists()  # nor was anything migrated

@@ -4,6 +4,7 @@ import logging
 import pytest
 
 from tests.conftest import KALEIDOFIN_KEY
+from tests.factories import BillFactory
 
 
 @pytest.fixture
@@ -52,3 +53,23 @@ def test_api_keys_never_appear_in_logs(client, capsys):
     err = capsys.readouterr().err
     assert "a careless message with [REDACTED]" in err
     assert KALEIDOFIN_KEY not in err
+
+
+def test_a_partners_access_line_carries_its_channel_outcome_and_reference(client, access_lines, session):
+    bill = BillFactory(partner_bill_id="TEST-124")
+    session.flush()
+    access_lines()
+    body = {
+        "systemBillId": 14,
+        "partnerBillId": bill.partner_bill_id,
+        "paymentDetails": {"billAmount": 1000, "amountPaid": 1000, "transactionId": "LOG-TXN-1"},
+    }
+
+    client.post("/bills/fetchReceipt", headers={"X-API-Key": KALEIDOFIN_KEY}, json=body)
+    client.post("/bills/fetchReceipt", headers={"X-API-Key": "wrong-key-0123456789"}, json=body)
+    client.get("/healthz")
+
+    paid, refused, health = access_lines()
+    assert (paid["channel"], paid["outcome"], paid["partner_ref"]) == ("kaleidofin", "receipt_issued", "LOG-TXN-1")
+    assert (refused["channel"], refused["outcome"], refused["status"]) == ("kaleidofin", "unauthenticated", 401)
+    assert (health["channel"], health["outcome"], health["partner_ref"]) == (None, None, None)

@@ -7,7 +7,7 @@ import pytest
 
 from biller_server.instruments import INSTRUMENTS
 from biller_server.persistence import pool as pool_module
-from biller_server.persistence.database import create_engine_for
+from biller_server.persistence.database import create_engine_for, create_sqlite_file
 from tests.conftest import make_settings
 
 
@@ -81,6 +81,7 @@ def test_a_checkout_with_connections_to_spare_is_no_wait(small_pool):
 
 
 def test_a_sqlite_file_reports_its_pool_too(tmp_path):
+    create_sqlite_file(f"sqlite:///{tmp_path / 'pool.sqlite3'}")
     engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'pool.sqlite3'}"))
 
     with engine.connect():
@@ -90,6 +91,7 @@ def test_a_sqlite_file_reports_its_pool_too(tmp_path):
 
 
 def test_a_figure_that_cannot_be_recorded_never_costs_a_checkout(tmp_path, monkeypatch, caplog):
+    create_sqlite_file(f"sqlite:///{tmp_path / 'pool.sqlite3'}")
     engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'pool.sqlite3'}"))
 
     def broken(*_labels):

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from biller_server.persistence.database import create_engine_for
-from biller_server.persistence.migrate import pending_revisions, upgrade
+from biller_server.persistence.database import create_engine_for, create_sqlite_file
+from biller_server.persistence.migrate import pending_revisions, schema_state, upgrade
 from biller_server.persistence.models import Base, Customer
 from tests.conftest import make_settings
 
@@ -40,6 +40,7 @@ def test_upgrade_creates_the_schema_on_an_empty_sqlite_file(tmp_path):
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    create_sqlite_file(f"sqlite:///{tmp_path / 'wal.sqlite3'}")
     engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'wal.sqlite3'}"))
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -86,3 +87,39 @@ def test_two_concurrent_sqlite_writers_never_see_database_is_locked(tmp_path):
 def test_postgresql_sessions_have_a_statement_timeout(engine, backend):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "10s"
+
+
+def test_a_missing_sqlite_file_is_never_created_by_connecting(tmp_path):
+    path = tmp_path / "instance" / "biller.sqlite3"
+    engine = create_engine_for(make_settings(f"sqlite:///{path}"))
+
+    with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        engine.connect()
+
+    assert schema_state(engine).status == "missing"
+    assert not path.parent.exists()  # not even its folder
+    engine.dispose()
+
+
+def test_the_schema_state_says_behind_then_current(tmp_path):
+    engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'state.sqlite3'}"))
+    upgrade(engine, "0001")
+
+    behind = schema_state(engine)
+    assert (behind.status, behind.revision) == ("behind", "0001")
+    assert behind.head in behind.pending and "0001" not in behind.pending
+
+    upgrade(engine)
+    current = schema_state(engine)
+    assert (current.status, current.revision, current.pending) == ("current", current.head, ())
+    engine.dispose()
+
+
+def test_a_database_migrated_by_a_newer_release_is_ahead(tmp_path):
+    engine = create_engine_for(make_settings(f"sqlite:///{tmp_path / 'ahead.sqlite3'}"))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+
+    assert schema_state(engine).status == "ahead"
+    engine.dispose()

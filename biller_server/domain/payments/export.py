@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from biller_server.domain.india import IST
 from biller_server.domain.money import rupees_text
-from biller_server.domain.reports.daily import INDIA
 from biller_server.persistence.models import Bill, Customer, Payment, PaymentEvent, Receipt
 
 COLUMNS = (
@@ -143,7 +143,7 @@ def _cells(row: Any) -> tuple[str, ...]:
     return (
         str(payment_id),
         paid_at.isoformat(),
-        paid_at.astimezone(INDIA).date().isoformat(),
+        paid_at.astimezone(IST).date().isoformat(),
         channel.value,
         text(partner_txn_ref),
         text(customer_txn_ref or ""),

@@ -28,10 +28,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.domain.money import rupees_text
+from biller_server.domain.india import IST
+from biller_server.domain.money import rupees_indian, rupees_text
 from biller_server.persistence.models import Channel, Payment, PaymentNotification, PaymentStatus
 
-INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 TIME_ZONE_NAME = "Asia/Kolkata"
 
 
@@ -136,7 +136,7 @@ class DailyReport:
 
 def india_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants at which ``day`` starts and ends in India (end exclusive)."""
-    start = dt.datetime.combine(day, dt.time(), tzinfo=INDIA).astimezone(dt.UTC)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=IST).astimezone(dt.UTC)
     return start, start + dt.timedelta(days=1)
 
 
@@ -349,11 +349,11 @@ def report_table(report: DailyReport) -> str:
     lines = [
         f"Daily report for {report.day.isoformat()}, India time ({TIME_ZONE_NAME}): payments made from "
         f"{_ist(report.starts_at)} to {_ist(report.ends_at)}",
-        f"Each payment in its state as of {_ist(report.generated_at)}. Amounts in rupees.",
+        f"Each payment in its state as of {_ist(report.generated_at)}. Amounts in rupees, grouped the Indian way.",
         "",
     ]
     header = ["channel", *STATE_COLUMNS]
-    cells = [header, ["", *([f"{'count':>5} {'amount':>12}"] * len(STATE_COLUMNS))]]
+    cells = [header, ["", *([f"{'count':>5} {'amount':>15}"] * len(STATE_COLUMNS))]]
     for day in [*report.channels, report.total]:
         cells.append([day.channel, *(_cell(getattr(day, state)) for state in STATE_COLUMNS)])
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -383,7 +383,7 @@ def report_table(report: DailyReport) -> str:
     for payment in rec.flagged_payments:
         lines.append(
             f"    flagged payment {payment.payment_id} {payment.channel} {payment.partner_txn_ref} "
-            f"{payment.status} {rupees_text(payment.amount_paise)}: {payment.reason or ''}"
+            f"{payment.status} {rupees_indian(payment.amount_paise)}: {payment.reason or ''}"
         )
     for note in rec.held_notifications:
         about = f"payment {note.payment_id}" if note.payment_id is not None else "no payment with this refId"
@@ -404,8 +404,8 @@ def report_table(report: DailyReport) -> str:
 
 
 def _cell(tally: Tally) -> str:
-    return f"{tally.count:>5} {rupees_text(tally.amount_paise):>12}"
+    return f"{tally.count:>5} {rupees_indian(tally.amount_paise):>15}"
 
 
 def _ist(moment: dt.datetime) -> str:
-    return moment.astimezone(INDIA).strftime("%Y-%m-%d %H:%M IST")
+    return moment.astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
