@@ -142,7 +142,7 @@ def test_show_gives_the_confirmation_history(runner, session):
     ):
         assert expected in lines
     job_line = next(line for line in lines if "confirm_payment" in line)
-    assert job_line.split()[:5] == ["1", "confirm_payment", "payu", "pending", "2"]
+    assert job_line.split()[:5] == [str(job.id), "confirm_payment", "payu", "pending", "2"]
     assert job_line.endswith("payu status: HTTP 503")
     assert any("refId=TXN-HISTORY" in line and line.endswith("HTTP 503") for line in lines)
     event_line = next(line for line in lines if "payu:check" in line)
