@@ -175,3 +175,57 @@ def test_no_biller_server_module_is_imported_inside_a_function():
         f"{each.importer} imports {each.imported} (line {each.line})" for each in _imports() if each.in_function
     ]
     assert not deferred, "imports inside a function:\n" + "\n".join(deferred)
+
+
+# -- Validation patterns match whole (issue 13, class 6) ----------------------------------------------------------
+
+# The functions that take a pattern first: re's own, and marshmallow's Regexp validator (which only matches a prefix).
+_PATTERN_TAKERS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "finditer", "Regexp"}
+_BARE_DOLLAR = r"(?<!\\)\$"
+
+
+def _pattern_literals(tree: ast.AST) -> Iterator[tuple[str, int, str | bytes]]:
+    """(function, line, pattern) for each literal pattern given to one of ``_PATTERN_TAKERS``."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        first = node.args[0]
+        if name in _PATTERN_TAKERS and isinstance(first, ast.Constant) and isinstance(first.value, str | bytes):
+            yield name, node.lineno, first.value
+
+
+def _pattern_problems(source: str, where: str) -> list[str]:
+    import re
+
+    problems = []
+    for name, line, pattern in _pattern_literals(ast.parse(source)):
+        text = pattern.decode("latin-1") if isinstance(pattern, bytes) else pattern
+        if name == "Regexp":
+            problems.append(f"{where}:{line}: marshmallow's Regexp matches a prefix; validate with re.fullmatch")
+        elif re.search(_BARE_DOLLAR, text):
+            problems.append(f"{where}:{line}: {text!r} ends at '$', which lets a final newline through; use fullmatch")
+    return problems
+
+
+def test_the_pattern_check_catches_what_it_is_for():
+    caught = _pattern_problems(
+        'import re\nA = re.compile(r"^[A-Za-z0-9]{1,35}$")\nB = re.match("^x$", y)\n'
+        'C = validate.Regexp(r"[a-z]+")\nD = re.compile(r"[0-9]+\\$")\nE = re.fullmatch(r"[0-9]+", y)\n',
+        "example.py",
+    )
+    assert [problem.split(":")[1] for problem in caught] == ["2", "3", "4"]
+
+
+def test_no_validation_pattern_ends_at_dollar():
+    """ "NL1\\n" passed ^[A-Za-z0-9]{1,35}$ and became part of a job's key: patterns match whole (re.fullmatch or
+    \\Z), never up to '$'. JSON Schema patterns written for the OpenAPI document only (ECMA-262 has no \\Z) are
+    plain strings, not given to re, and are not concerned."""
+    seen = 0
+    problems: list[str] = []
+    for path in _modules().values():
+        source = path.read_text(encoding="utf-8")
+        seen += sum(1 for _ in _pattern_literals(ast.parse(source)))
+        problems += _pattern_problems(source, str(path.relative_to(ROOT)))
+    assert seen > 30  # the walk finds the package's patterns at all
+    assert problems == []

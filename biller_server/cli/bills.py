@@ -136,7 +136,7 @@ def upload_command(
 
 
 def _resumed_file(resume: str) -> tuple[Path, _FileOptions]:
-    if resume != "latest" and not resume.isdigit():
+    if resume != "latest" and not (resume.isascii() and resume.isdigit()):
         raise click.UsageError(f"--resume takes an upload's number (see `bills uploads`), not {resume!r}")
     with get_db().transaction() as session:
         upload = resumable_upload(session=session, upload_id=None if resume == "latest" else int(resume))

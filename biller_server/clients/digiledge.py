@@ -197,9 +197,13 @@ def check_acknowledgement(document: Any, operation: str, *, record: CallRecord) 
 
 
 def _acknowledgement_code(document: Any) -> int | None:
-    """The acknowledgement's ``code`` as a number (given as a number or a digit string), or None."""
+    """The acknowledgement's ``code`` as a number (given as a number or a string of digits 0-9), or None."""
     code = document.get("code") if isinstance(document, dict) else None
-    if isinstance(code, bool) or not (isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit())):
+    if isinstance(code, str):
+        code = code.strip()
+        if not (code.isascii() and code.isdigit()):  # int() would read full-width or Devanagari digits too
+            return None
+    elif isinstance(code, bool) or not isinstance(code, int):
         return None
     return int(code)
 

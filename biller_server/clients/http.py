@@ -28,7 +28,7 @@ _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|authori[sz]a
 # Query parameters whose values are never stored: the same words, plus "key", "sig" and "auth" on their own or as a
 # part of the name (``subscription-key``, ``hmacSig``, ``authToken``), and ``apikey`` written as one word.
 _SECRET_PARAM = re.compile(
-    r"token|secret|passw(or)?d|pwd|signature|credential|auth|api[-_.]?key|(^|[-_.])(key|sig)($|[-_.])",
+    r"token|secret|passw(or)?d|pwd|signature|credential|auth|api[-_.]?key|(\A|[-_.])(key|sig)(\Z|[-_.])",
     re.IGNORECASE,
 )
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

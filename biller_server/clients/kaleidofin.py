@@ -245,4 +245,5 @@ def _check_success(document: Any, operation: str, record: CallRecord) -> None:
 
 def _system_bill_id_json(system_bill_id: str) -> int | str:
     # Kaleidofin's examples send systemBillId as a JSON number; keep any non-numeric id as text.
-    return int(system_bill_id) if system_bill_id.isdigit() else system_bill_id
+    # 0-9 only: int() would read Arabic-Indic "14" (U+0661 U+0664) as 14, another bill's id.
+    return int(system_bill_id) if system_bill_id.isascii() and system_bill_id.isdigit() else system_bill_id

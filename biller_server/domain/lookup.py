@@ -31,7 +31,7 @@ from biller_server.persistence.models import (
 # Messages whose bodies are read at once while searching them: the window may hold many, and bodies are large.
 INBOUND_PAGE = 500
 MAX_REFERENCE_LENGTH = 100
-_MOBILE = re.compile(r"(?:\+?91|0)?([6-9]\d{9})")
+_MOBILE = re.compile(r"(?:\+?91|0)?([6-9][0-9]{9})")
 
 
 @dataclass(frozen=True)

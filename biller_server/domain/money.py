@@ -10,8 +10,10 @@ import math
 import re
 from decimal import Decimal
 
-# Rupees with at most two decimals, no sign, no exponent, no thousands separators.
-_RUPEES_TEXT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
+# Rupees with at most two decimals, no sign, no exponent, no thousands separators. [0-9], not \d: only ASCII
+# digits (\d, int() and Decimal() take Devanagari, Arabic-Indic or full-width digits too), matched whole.
+_RUPEES_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
+_TOO_MANY_DECIMALS = re.compile(r"[0-9]+\.[0-9]{3,}")
 MAX_PAISE = 10**15  # ten lakh crore rupees: far above any instalment, far below a BIGINT
 
 
@@ -22,8 +24,8 @@ class AmountError(ValueError):
 def paise_from_rupees_text(text: str) -> int:
     """Parse ``"1250"`` or ``"1250.50"`` into paise; refuse anything else, including more than two decimals."""
     cleaned = text.strip()
-    if not _RUPEES_TEXT.match(cleaned):
-        if re.match(r"^\d+\.\d{3,}$", cleaned):
+    if not _RUPEES_TEXT.fullmatch(cleaned):
+        if _TOO_MANY_DECIMALS.fullmatch(cleaned):
             raise AmountError(f"{text!r} has more than two decimals")
         raise AmountError(f"{text!r} is not an amount in rupees (e.g. 1250 or 1250.50)")
     return int(Decimal(cleaned) * 100)

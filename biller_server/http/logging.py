@@ -16,7 +16,7 @@ from biller_server.config import Settings
 from biller_server.http.state import request_state
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 access_logger = logging.getLogger("biller_server.access")
 
 
@@ -115,7 +115,7 @@ def current_request_id() -> str:
 def _start_request() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     state = request_state()
-    state["request_id"] = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+    state["request_id"] = incoming if _REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
     state["request_started"] = time.perf_counter()
 
 

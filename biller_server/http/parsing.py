@@ -1,8 +1,11 @@
-"""Request bodies, parsed exactly: JSON numbers become Decimal (never float), so amounts stay exact."""
+"""Request bodies, parsed exactly: JSON numbers become Decimal (never float), so amounts stay exact; what no
+endpoint can take (a repeated key, NUL, a lone surrogate, a digit other than 0-9, NaN) is refused here, once, for
+every channel."""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -11,35 +14,74 @@ from flask_smorest import Blueprint, abort
 from webargs.flaskparser import FlaskParser, is_json_request
 
 
+class RefusedJSON(ValueError):
+    """Valid JSON that no endpoint here accepts; the message says why, in words a partner can act on."""
+
+
 def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number this API accepts")
+    raise RefusedJSON(f"The request body holds {name}, which is not a number this API accepts.")
 
 
-def parse_exact_json(data: bytes) -> Any:
-    """Parse a JSON body with Decimal numbers; NaN, Infinity and NUL characters are refused.
-
-    NUL ("\\u0000") is valid JSON but no database text column can hold it (PostgreSQL refuses it outright): a
-    body carrying one is malformed for every endpoint here.
-    """
-    document = json.loads(data.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
-    if _has_nul(document):
-        raise ValueError("the body contains a NUL character")
+def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON allows a repeated key and Python keeps the last one; a partner's log, our stored raw body and our
+    # reading would then disagree about what was sent (RFC 8259 4: "names SHOULD be unique"). Refused.
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise RefusedJSON(f"The request body repeats the key {json.dumps(key[:50])} in one object.")
+        document[key] = value
     return document
 
 
-def _has_nul(document: Any) -> bool:
+# A UTF-16 surrogate on its own: JSON's "\ud800" escape decodes to one, which no UTF-8 text (nor PostgreSQL) can
+# hold. A valid pair ("\ud83d\ude00") is joined into one character by the parser and never matches.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_exact_json(data: bytes) -> Any:
+    """Parse a JSON body with Decimal numbers; refuse what no endpoint here can take (``RefusedJSON``).
+
+    Refused: NaN and Infinity; a key repeated within one object (nested ones too); NUL ("\\u0000") and lone
+    surrogates ("\\ud800") in any string or key: valid JSON, but no database text column can hold them
+    (PostgreSQL refuses both outright); and digits other than 0-9 in any string. Every channel's views parse
+    through here, so each one refuses them alike.
+    """
+    document = json.loads(
+        data.decode("utf-8"),
+        parse_float=Decimal,
+        parse_constant=_refuse_constant,
+        object_pairs_hook=_object_without_repeated_keys,
+    )
+    _refuse_hostile_text(document)
+    return document
+
+
+def _refuse_hostile_text(document: Any) -> None:
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                return True
+                raise RefusedJSON("The request body contains a NUL character (\\u0000).")
+            if not value.isascii():
+                _refuse_non_ascii(value)
         elif isinstance(value, dict):
             pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
-    return False
+
+
+def _refuse_non_ascii(text: str) -> None:
+    if _LONE_SURROGATE.search(text):
+        raise RefusedJSON("The request body contains a lone UTF-16 surrogate (such as \\ud800), which is no character.")
+    # Python's int(), Decimal() and \d read Devanagari, Arabic-Indic or full-width digits as 0-9 (U+0967 is 1):
+    # an amount or an identifier written so would be taken for another. Partners write 0-9; JSON numbers can only.
+    digit = next((character for character in text if character.isdigit()), None)
+    if digit is not None:
+        raise RefusedJSON(
+            f"The request body contains the digit {digit!r} (U+{ord(digit):04X}); only the digits 0-9 are accepted."
+        )
 
 
 class ExactJSONParser(FlaskParser):
@@ -55,6 +97,8 @@ class ExactJSONParser(FlaskParser):
             abort(400, message="The request body is empty.", error_code="malformed-request")
         try:
             return parse_exact_json(data)
+        except RefusedJSON as refused:
+            abort(400, message=str(refused), error_code="malformed-request")
         except (ValueError, UnicodeDecodeError, RecursionError):
             # ValueError covers JSONDecodeError and refused constants; RecursionError, absurdly deep nesting.
             abort(400, message="The request body is not valid JSON.", error_code="malformed-request")

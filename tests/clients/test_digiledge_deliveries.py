@@ -125,6 +125,8 @@ def test_a_2xx_acknowledgement_is_acknowledged(client, bou, ack):
         Reply(status=404, body={"message": "no route"}),
         Reply(body=ACKNOWLEDGED, delay=0.6),
         Reply(drop=True),
+        Reply(body={"reason": "ok", "code": "\uff12\uff10\uff10", "status": "ACCEPTED"}),  # full-width 200
+        Reply(body={"reason": "ok", "code": "\u0968\u0966\u0966", "status": "ACCEPTED"}),  # Devanagari 200
     ],
     ids=[
         "http-503",
@@ -139,6 +141,8 @@ def test_a_2xx_acknowledgement_is_acknowledged(client, bou, ack):
         "http-404",
         "timeout",
         "dropped",
+        "full-width-digits",
+        "devanagari-digits",
     ],
 )
 def test_an_answer_that_is_no_acknowledgement_is_retried(client, bou, reply):

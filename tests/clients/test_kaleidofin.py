@@ -189,3 +189,13 @@ def test_unconfigured_status_url_names_the_setting():
     with pytest.raises(PartnerNotConfigured, match="BILLER_KALEIDOFIN_STATUS_URL"):
         client.check_payment(payment_context(), calls=[])
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("system_bill_id", "sent"), [("14", 14), ("\u0661\u0664", "\u0661\u0664"), ("\uff11\uff14", "\uff11\uff14")]
+)
+def test_only_a_system_bill_id_of_digits_0_to_9_is_sent_as_a_number(system_bill_id, sent):
+    from biller_server.clients.kaleidofin import _system_bill_id_json
+
+    assert _system_bill_id_json(system_bill_id) == sent
+    assert type(_system_bill_id_json(system_bill_id)) is type(sent)

@@ -67,3 +67,19 @@ def test_amounts_too_large_for_any_arithmetic_are_refused_not_crashed(text):
 def test_tiny_exponents_still_need_two_decimals():
     with pytest.raises(AmountError, match="more than two decimals"):
         paise_from_rupees(Decimal("1e-999999999"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\uff11\uff10\uff10\uff10.\uff10\uff10",  # full-width "1000.00"
+        "\u0967\u0966\u0966\u0966.\u0966\u0966",  # Devanagari
+        "\u0661\u0660\u0660\u0660",  # Arabic-Indic
+        "1\u0966\u0966\u0966",  # one script mixed into another
+        "10.\u0661\u0662",
+        "10.1\u0662\u0663",  # refused as not an amount, not as "more than two decimals"
+    ],
+)
+def test_rupee_text_takes_the_digits_0_to_9_only(text):
+    with pytest.raises(AmountError, match="is not an amount"):
+        paise_from_rupees_text(text)

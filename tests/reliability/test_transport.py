@@ -191,6 +191,37 @@ def test_stalled_clients_hold_serves_threads_only_until_the_deadline(server):
     assert cut == [408] * len(stalled)
 
 
+# Hostile values in a body the server reads whole (issue 13, classes 1 and 4): what psycopg would have refused with
+# a 500 is refused at the parse, in the channel's shape, however the body was framed.
+HOSTILE_VALUES = [
+    ("a lone surrogate", b'{"refId": "NL\\ud800", "status": "Successful", "ack": {"msgId": "M\\udfff"}}'),
+    ("a lone surrogate in a list", b'[{"identifierKey": "customerId", "identifierValue": "AY\\ud800"}]'),
+    ("a repeated key", b'{"refId": "R1", "refId": "R2", "status": "Successful", "status": "Failure"}'),
+    ("a repeated nested key", b'[{"identifierKey": "customerId", "identifierKey": "mobile", "identifierValue": "1"}]'),
+]
+
+
+@pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)
+@pytest.mark.parametrize(("case", "body"), HOSTILE_VALUES, ids=[case for case, _ in HOSTILE_VALUES])
+@pytest.mark.parametrize("framing", ["chunked", "Content-Length"])
+def test_hostile_values_are_400_in_the_channel_shape_and_logged_as_sent(
+    server, engine, path, key, channel, case, body, framing
+):
+    before = written_rows(engine)
+    if framing == "chunked":
+        request = request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(body, size=5)
+    else:
+        request = request_head("POST", path, f"Content-Length: {len(body)}", key=key) + body
+
+    answer = exchange(server.port, request)
+
+    assert answer.status == 400, answer
+    assert_channel_shape(channel, answer)
+    logged = last_inbound(engine)
+    assert (logged.path, logged.status_code, logged.body) == (path, 400, body)
+    assert written_rows(engine) == before
+
+
 def test_nothing_the_attacker_sent_reached_a_traceback(server):
     # Last in this module (pytest keeps the file's order): by now every case above has gone through the server.
     logged = server.log_path.read_text()
