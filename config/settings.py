@@ -397,6 +397,17 @@ class Settings(BaseSettings):
             return development_secret(name)
         return None
 
+    def secret_values(self) -> list[str]:
+        """The value of every secret setting in effect (development placeholders included), for redaction: what
+        is stored or logged never carries one, wherever it appears (a header under another name, a body)."""
+        values = []
+        for name in self.variable_names():
+            if isinstance(self.value(name), SecretStr) or development_secret(name) is not None:
+                value = self.secret(name)
+                if value:
+                    values.append(value)
+        return list(dict.fromkeys(values))
+
     def check_production(self) -> None:
         """Refuse to start in production without the partner secrets the configured schemes need."""
         if not self.is_production:

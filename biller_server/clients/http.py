@@ -118,7 +118,16 @@ class PartnerHttp:
         self.partner = partner
         self.timeouts = timeouts
         self._secrets = secrets
+        self._configured_secrets: tuple[str, ...] = ()
         self.session = session or requests.Session()
+
+    def redact_also(self, secrets: Iterable[str]) -> None:
+        """Redact these values too in what is recorded: every configured secret, not only this partner's own (a
+        partner echoing another channel's key, a URL holding one, would otherwise be stored in clear)."""
+        self._configured_secrets = tuple(secrets)
+
+    def _all_secrets(self) -> list[str]:
+        return [*self._secrets(), *self._configured_secrets]
 
     def close(self) -> None:
         self.session.close()
@@ -150,8 +159,8 @@ class PartnerHttp:
             partner=self.partner,
             operation=operation,
             method=method,
-            url=redact_url(full_url, self._secrets())[:MAX_STORED_URL],
-            request_body=redact_text(request_text, self._secrets(), form=form is not None),
+            url=redact_url(full_url, self._all_secrets())[:MAX_STORED_URL],
+            request_body=redact_text(request_text, self._all_secrets(), form=form is not None),
         )
         calls.append(record)
         started = time.perf_counter()
@@ -176,7 +185,7 @@ class PartnerHttp:
             raise PartnerUnavailable(f"{self.partner} {operation}: {type(exc).__name__}: {_short(exc)}") from exc
         record.latency_ms = _elapsed_ms(started)
         record.response_status = response.status_code
-        record.response_body = redact_text(response.text, self._secrets())
+        record.response_body = redact_text(response.text, self._all_secrets())
         self._observe(operation, http_result(response.status_code), started)
         return response
 

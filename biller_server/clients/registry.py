@@ -13,7 +13,7 @@ from biller_server.clients.base import PartnerClient, PartnerNotConfigured
 from biller_server.clients.cashfree import CashfreeClient
 from biller_server.clients.digiledge import DigiledgeClient
 from biller_server.clients.fake import FakePartnerClient
-from biller_server.clients.http import Timeouts
+from biller_server.clients.http import PartnerHttp, Timeouts
 from biller_server.clients.kaleidofin import KaleidofinClient
 from biller_server.clients.payu import PayUClient
 from biller_server.clients.setu import SetuClient
@@ -109,7 +109,12 @@ def build_client(name: str, settings: Settings) -> PartnerClient:
     factory = CLIENT_FACTORIES.get(name)
     if factory is None:
         raise PartnerNotConfigured(f"no client for partner {name!r} (known: {', '.join(CLIENT_FACTORIES)})")
-    return factory(settings, Timeouts(settings.partner_connect_timeout_seconds, settings.partner_read_timeout_seconds))
+    timeouts = Timeouts(settings.partner_connect_timeout_seconds, settings.partner_read_timeout_seconds)
+    client = factory(settings, timeouts)
+    http = getattr(client, "http", None)
+    if isinstance(http, PartnerHttp):
+        http.redact_also(settings.secret_values())
+    return client
 
 
 class PartnerClients:

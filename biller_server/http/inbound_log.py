@@ -1,6 +1,7 @@
 """The inbound log: one ``inbound_messages`` row for every request that falls under a partner channel.
 
-The row says who called, what was sent (secret headers redacted) and what became of it. A view that is about to
+The row says who called, what was sent (secret headers redacted, and every configured secret value wherever it
+appears: ``http.redaction``) and what became of it. A view that is about to
 answer 200 commits it with its work (``commit_with_inbound_log``); any other answer is logged after it, in a
 transaction of its own (or in a read-only request's open one, ``note_read_only_request``).
 """
@@ -18,8 +19,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from biller_server.extensions import close_request_session, get_db
+from biller_server.extensions import SETTINGS_KEY, close_request_session, get_db
 from biller_server.http.logging import current_request_id, note_access_fields
+from biller_server.http.redaction import REDACTED, SecretRedactor
 from biller_server.http.state import request_state
 from biller_server.persistence.models import InboundMessage
 from biller_server.persistence.types import utcnow
@@ -62,7 +64,7 @@ def commit_with_inbound_log(session: Session, outcome: str, partner_ref: str | N
     log: InboundLog = current_app.extensions[INBOUND_LOG_KEY]
     channel = log.channel_for_path(request.path)
     if channel is not None:
-        session.execute(_INSERT_INBOUND, _inbound_message(channel, LOGGED_WITH_WORK_STATUS))
+        session.execute(_INSERT_INBOUND, _inbound_message(channel, LOGGED_WITH_WORK_STATUS, log.redactor))
     session.commit()
     if channel is not None:
         request_state()["inbound_logged"] = True
@@ -77,6 +79,7 @@ class InboundLog:
 
     def __init__(self, app: Flask, channel_for_path: Callable[[str], LoggedChannel | None]) -> None:
         self.channel_for_path = channel_for_path
+        self.redactor = SecretRedactor(app.extensions[SETTINGS_KEY].secret_values())
         app.extensions[INBOUND_LOG_KEY] = self
         app.after_request(self._log_inbound_message)
 
@@ -92,7 +95,7 @@ class InboundLog:
                     extra={"fields": {"path": request.path, "status": response.status_code}},
                 )
             return response
-        values = _inbound_message(channel, response.status_code)
+        values = _inbound_message(channel, response.status_code, self.redactor)
         if _log_in_read_only_transaction(values):
             return response
         # The request's own work is over (committed or not) by the time its response exists: end its session
@@ -108,11 +111,15 @@ class InboundLog:
         return response
 
 
-def _inbound_message(channel: LoggedChannel, status_code: int) -> dict[str, object]:
+def _inbound_message(channel: LoggedChannel, status_code: int, redactor: SecretRedactor) -> dict[str, object]:
     hidden = channel.secret_header_names | {"cookie"}
-    headers = {key: ("[REDACTED]" if key.lower() in hidden else value) for key, value in request.headers.items()}
+    headers = {
+        redactor.text(key): (REDACTED if key.lower() in hidden else redactor.text(value))
+        for key, value in request.headers.items()
+    }
     try:
-        body = request.get_data(cache=True)[:MAX_LOGGED_BODY_BYTES]
+        # Redacted whole, then cut: a secret across the cut would otherwise leave its first part behind.
+        body = redactor.bytes(request.get_data(cache=True))[:MAX_LOGGED_BODY_BYTES]
     except HTTPException:
         body = b""  # over the size cap: it was never read
     state = request_state()
@@ -123,17 +130,21 @@ def _inbound_message(channel: LoggedChannel, status_code: int) -> dict[str, obje
         "received_at": utcnow(),
         "channel": channel.name,
         "method": request.method,
-        "path": request.path[:300],
+        "path": redactor.text(request.path)[:300],
         "source_address": request.remote_addr,
         "request_id": current_request_id(),
         "headers": headers,
         "body": body,
         "status_code": status_code,
         "outcome": outcome,
-        "partner_ref": state.get("inbound_partner_ref"),
-        "error": state.get("inbound_error"),
+        "partner_ref": _redacted(state.get("inbound_partner_ref"), redactor),
+        "error": _redacted(state.get("inbound_error"), redactor),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3) if started else None,
     }
+
+
+def _redacted(text: str | None, redactor: SecretRedactor) -> str | None:
+    return None if text is None else redactor.text(text)
 
 
 def note_read_only_request() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from flask import Flask, Response, request
 
 from biller_server.config import Settings
+from biller_server.http.redaction import SecretRedactor
 from biller_server.http.state import request_state
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -44,28 +45,21 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-        # One scan per text finds whether any secret is there at all (it almost never is): longest first, so a
-        # secret that contains another is replaced whole.
-        self._pattern = re.compile("|".join(re.escape(secret) for secret in self.secrets)) if self.secrets else None
+        self.redactor = SecretRedactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        pattern = self._pattern
-        if pattern is None:
+        redactor = self.redactor
+        if not redactor:
             return True
         message = record.getMessage()
         fields = getattr(record, "fields", None)
-        if pattern.search(message):
-            record.msg, record.args = self._redact(message), None
-        if fields and any(isinstance(value, str) and pattern.search(value) for value in fields.values()):
+        if redactor.found_in(message):
+            record.msg, record.args = redactor.text(message), None
+        if fields and any(isinstance(value, str) and redactor.found_in(value) for value in fields.values()):
             record.fields = {
-                key: self._redact(value) if isinstance(value, str) else value for key, value in fields.items()
+                key: redactor.text(value) if isinstance(value, str) else value for key, value in fields.items()
             }
         return True
-
-    def _redact(self, text: str) -> str:
-        assert self._pattern is not None
-        return self._pattern.sub("[REDACTED]", text)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -84,7 +78,7 @@ def configure_logging(settings: Settings) -> None:
     """Send every log record of the process to stderr as JSON, with secrets redacted."""
     handler = _StderrHandler()
     handler.setFormatter(JSONFormatter())
-    handler.addFilter(RedactSecrets(configured_secrets(settings)))
+    handler.addFilter(RedactSecrets(settings.secret_values()))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_biller_server", False):
@@ -94,13 +88,6 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.captureWarnings(True)  # a library's warning is a JSON line too (logger py.warnings), not bare text
-
-
-def configured_secrets(settings: Settings) -> list[str]:
-    names = [
-        name for name in settings.variable_names() if name.endswith(("_api_key", "_password", "_secret", "_secret_key"))
-    ]
-    return [value for name in names if (value := settings.secret(name))]
 
 
 def init_request_logging(app: Flask) -> None:

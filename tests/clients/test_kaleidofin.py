@@ -7,7 +7,7 @@ from biller_server.clients.base import (
     PartnerUnavailable,
 )
 from biller_server.clients.http import Timeouts
-from biller_server.clients.kaleidofin import KaleidofinClient
+from biller_server.clients.kaleidofin import KaleidofinClient, _system_bill_id_json
 from tests.fakes import payloads
 from tests.fakes.fixtures import payment_context
 from tests.fakes.server import Reply, closed_port_url, malformed_json, server_error
@@ -195,7 +195,5 @@ def test_unconfigured_status_url_names_the_setting():
     ("system_bill_id", "sent"), [("14", 14), ("\u0661\u0664", "\u0661\u0664"), ("\uff11\uff14", "\uff11\uff14")]
 )
 def test_only_a_system_bill_id_of_digits_0_to_9_is_sent_as_a_number(system_bill_id, sent):
-    from biller_server.clients.kaleidofin import _system_bill_id_json
-
     assert _system_bill_id_json(system_bill_id) == sent
     assert type(_system_bill_id_json(system_bill_id)) is type(sent)

@@ -296,3 +296,56 @@ REF_ID_ENDPOINTS = [
 def test_a_ref_id_with_a_newline_is_refused_and_queues_nothing(client, session, seeded, path, build, ref_id):
     text = json.dumps(build(ref_id=ref_id))
     assert_refused(client, session, path, DIGILEDGE, "digiledge", text, repr(ref_id))
+
+
+# -- 7. secrets, wherever they appear, are not stored ------------------------------------------------------------
+
+WEBHOOK_SECRET = 'hook-"secret/42'  # a configured secret with characters JSON escapes
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"webhook_secret": WEBHOOK_SECRET}
+
+
+SECRETS = [KALEIDOFIN_KEY, DIGILEDGE_KEY, WEBHOOK_SECRET]
+
+
+def assert_no_secret_stored(logged: InboundMessage) -> None:
+    stored = json.dumps(logged.headers) + logged.body.decode("utf-8") + logged.path + (logged.error or "")
+    for secret in SECRETS:
+        assert secret not in stored
+        assert json.dumps(secret)[1:-1] not in stored
+    assert "[REDACTED]" in stored
+
+
+@pytest.mark.parametrize(("path", "headers", "channel", "body"), VALID_REQUESTS, ids=IDS)
+@pytest.mark.parametrize("header", ["X-Api-Token", "X-Key", "Authorization-Key"])
+def test_a_key_under_a_header_we_do_not_expect_is_not_stored(client, session, path, headers, channel, body, header):
+    for secret in SECRETS:
+        response = client.post(path, json=body, headers={header: secret})
+        assert response.status_code == 401
+        logged = last_logged(session)
+        assert logged.headers[header] == "[REDACTED]"
+        assert_no_secret_stored(logged)
+
+
+@pytest.mark.parametrize(("path", "headers", "channel", "body"), VALID_REQUESTS, ids=IDS)
+def test_a_secret_in_a_body_or_a_path_is_not_stored(client, session, seeded, path, headers, channel, body):
+    for position in list(string_paths(body))[:3]:
+        for secret in SECRETS:
+            text = json.dumps(replaced(body, position, f"x {secret} y"))
+            post(client, path, headers, text)
+            assert_no_secret_stored(last_logged(session))
+    client.post(f"{path}/{KALEIDOFIN_KEY}", json=body, headers=headers)
+    logged = last_logged(session)
+    assert logged.path == f"{path}/[REDACTED]"
+    assert_no_secret_stored(logged)
+
+
+def test_a_body_without_secrets_is_stored_as_it_came(client, session, seeded):
+    text = json.dumps(receipt_body())
+    assert post(client, "/bills/fetchReceipt", KALEIDOFIN, text).status_code == 200
+    logged = last_logged(session)
+    assert logged.body == text.encode()
+    assert logged.headers["X-Api-Key"] == "[REDACTED]"
