@@ -67,6 +67,13 @@ VALID_REQUESTS = [
     ("/digiledge/TxnStatus402", DIGILEDGE, "digiledge", status_body(txn_ref=STATUS_TXN_REF)),
 ]
 IDS = [path for path, *_ in VALID_REQUESTS]
+WEBHOOK_SECRET = 'hook-"secret/42'  # a configured secret with characters JSON escapes (class 7)
+
+
+@pytest.fixture
+def settings_overrides():
+    # The status request carries no tenantId, and the seeded payment has no requests in the log to take one from.
+    return {"webhook_secret": WEBHOOK_SECRET, "digiledge_tenant_id": "OU42"}
 
 
 @pytest.fixture
@@ -299,14 +306,6 @@ def test_a_ref_id_with_a_newline_is_refused_and_queues_nothing(client, session, 
 
 
 # -- 7. secrets, wherever they appear, are not stored ------------------------------------------------------------
-
-WEBHOOK_SECRET = 'hook-"secret/42'  # a configured secret with characters JSON escapes
-
-
-@pytest.fixture
-def settings_overrides():
-    return {"webhook_secret": WEBHOOK_SECRET}
-
 
 SECRETS = [KALEIDOFIN_KEY, DIGILEDGE_KEY, WEBHOOK_SECRET]
 

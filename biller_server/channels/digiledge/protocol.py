@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,13 @@ from biller_server.domain.errors import (
     TransactionConflict,
 )
 from biller_server.domain.payments.recording import PaymentRequest, record_payment
-from biller_server.persistence.models import Bill, Channel, Job, JobKind, Payment, PaymentStatus
+from biller_server.persistence.models import Bill, Channel, InboundMessage, Job, JobKind, Payment, PaymentStatus
 
 RECEIVER = "digiledge"
 MAX_CUSTOMER_PARAMS = 10
+# A tenantId found in the inbound log is sent only if it has the form the request schema accepts.
+TENANT_ID_FORM = re.compile(r"[A-Za-z0-9]{1,10}")
+MAX_CHAIN_MESSAGES = 20  # a refId's fetch, validation, payment and their repeats: never more in practice
 
 ACKS = {
     m.BILL_FETCH_RESPONSE: Ack(200, "ACCEPTED", "Bill fetch accepted; the bill follows at /BillFetchResponse"),
@@ -72,6 +76,12 @@ class NotThisBiller(DomainError):
 
 class RefIdReused(TransactionConflict):
     """The refId was already answered for a different request; the first response stands."""
+
+
+class TenantUnknown(DomainError):
+    """A response the pages mark tenantId mandatory for would go out without one: refused, nothing queued."""
+
+    code = "tenant-id-unknown"
 
 
 @dataclass(frozen=True)
@@ -187,7 +197,12 @@ def receive_bill_payment(
     """
     _check_biller(request.biller_id, terms)
     offered = _queued_body(session, _dedupe_key(m.BILL_FETCH_RESPONSE, request.ref_id))
-    tenant_id = request.tenant_id or offered.get("tenantId") or terms.tenant_id
+    tenant_id = (
+        request.tenant_id
+        or offered.get("tenantId")
+        or terms.tenant_id
+        or tenant_of_request_chain(session, [request.ref_id])  # e.g. the validation's
+    )
 
     def build() -> tuple[dict[str, Any], int | None]:
         return _pay(session, request, terms, tenant_id, offered, now)
@@ -198,8 +213,12 @@ def receive_bill_payment(
 def receive_txn_status(
     *, session: Session, request: TxnStatusRequest, terms: ProtocolTerms, now: dt.datetime
 ) -> Acknowledged:
-    """Queue the TxnStatusResponse of the Digiledge payment with that txnReferenceId, as the books have it now."""
-    tenant_id = request.tenant_id or terms.tenant_id
+    """Queue the TxnStatusResponse of the Digiledge payment with that txnReferenceId, as the books have it now.
+
+    Its tenantId (mandatory, digiledge-txnstatusresponse-endpoint.md) is the request's, else
+    ``BILLER_DIGILEDGE_TENANT_ID``, else the one the payment's own requests carried (its refId's fetch, validation
+    and payment, in the inbound log); with none of them the request is refused and nothing is queued.
+    """
 
     def build() -> tuple[dict[str, Any], int | None]:
         payment = session.scalars(
@@ -207,6 +226,13 @@ def receive_txn_status(
                 Payment.channel == Channel.DIGILEDGE, Payment.customer_txn_ref == request.txn_reference_id
             )
         ).one_or_none()
+        chain = [request.ref_id] if payment is None else [payment.partner_txn_ref, request.ref_id]
+        tenant_id = request.tenant_id or terms.tenant_id or tenant_of_request_chain(session, chain)
+        if not tenant_id:
+            raise TenantUnknown(
+                "No tenantId for the TxnStatusResponse: the request carries none, the payment's requests carried "
+                "none and BILLER_DIGILEDGE_TENANT_ID is not set; nothing was queued."
+            )
         if payment is None:
             body = m.failure(
                 ref_id=request.ref_id,
@@ -229,6 +255,30 @@ def receive_txn_status(
     # Each status request has its own msgId under the payment's refId: a later question is answered again.
     ref_key = f"{request.ref_id}:{request.msg_id}" if request.msg_id else request.ref_id
     return _answer_once(session, m.TXN_STATUS_RESPONSE, ref_key, request, build, now)
+
+
+def tenant_of_request_chain(session: Session, ref_ids: Sequence[str]) -> str | None:
+    """The tenantId that a Digiledge request under one of these refIds carried, newest first (the inbound log
+    keeps every accepted request's body), or None."""
+    bodies = session.scalars(
+        sa.select(InboundMessage.body)
+        .where(
+            InboundMessage.channel == Channel.DIGILEDGE.value,
+            InboundMessage.partner_ref.in_(ref_ids),
+            InboundMessage.status_code == 200,
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(MAX_CHAIN_MESSAGES)
+    )
+    for body in bodies:
+        try:
+            document = json.loads(body)
+        except ValueError:  # not JSON, or cut at the log's size limit
+            continue
+        tenant_id = document.get("tenantId") if isinstance(document, dict) else None
+        if isinstance(tenant_id, str) and TENANT_ID_FORM.fullmatch(tenant_id):
+            return tenant_id
+    return None
 
 
 def request_fingerprint(request: Any) -> str:

@@ -2,15 +2,21 @@
 POST /TxnStatusResponse. digiledge-status-402-api.md has no example; the request follows its table."""
 
 import pytest
+import sqlalchemy as sa
 
-from biller_server.persistence.models import BillStatus, Channel, PaymentStatus
+from biller_server.persistence.models import BillStatus, Channel, InboundMessage, PaymentStatus
 from tests.channels.digiledge.protocol import (
     OTHER_REF_ID,
     REF_ID,
+    TENANT_ID,
     TXN_REF,
     assert_ack,
+    borrower,
     delivered_body,
     deliveries,
+    fetch_body,
+    instalment,
+    payment_body,
     status_body,
 )
 from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
@@ -18,6 +24,12 @@ from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
 URL = "/digiledge/TxnStatus402"
 # digiledge-txnstatusresponse-endpoint.md, "Json Formatted Request Example": its keys.
 RESPONSE_EXAMPLE_KEYS = {"refId", "errorCode", "errorDescription", "status", "tenantId"}
+
+
+@pytest.fixture
+def settings_overrides():
+    # The request carries no tenantId and these payments have no requests in the log: the setting gives it.
+    return {"digiledge_tenant_id": "OU42"}
 
 
 def ask(client, headers, body):
@@ -40,7 +52,7 @@ def test_a_payment_that_stands_is_successful(client, digiledge_headers, session,
     assert_ack(ask(client, digiledge_headers, status_body()))
 
     [job] = deliveries(session, "TxnStatusResponse")
-    assert job.payload["body"] == {"refId": REF_ID, "status": "Successful"}
+    assert job.payload["body"] == {"refId": REF_ID, "status": "Successful", "tenantId": "OU42"}
     assert job.payment_id == payment.id
 
 
@@ -65,11 +77,82 @@ def test_a_kaleidofin_payment_is_not_a_digiledge_transaction(client, digiledge_h
     assert delivered_body(session, "TxnStatusResponse")["errorCode"] == "BLR010"
 
 
-@pytest.mark.parametrize("settings_overrides", [{"digiledge_tenant_id": "OU42"}])
-def test_the_response_carries_the_configured_tenant_id(client, digiledge_headers, session, settings_overrides):
+def test_the_response_carries_the_configured_tenant_id(client, digiledge_headers, session):
     digiledge_payment()
     ask(client, digiledge_headers, status_body())
     assert delivered_body(session, "TxnStatusResponse") == {"refId": REF_ID, "status": "Successful", "tenantId": "OU42"}
+
+
+def test_the_requests_own_tenant_id_comes_first(client, digiledge_headers, session):
+    digiledge_payment()
+    ask(client, digiledge_headers, {**status_body(), "tenantId": "BOU1"})
+    assert delivered_body(session, "TxnStatusResponse")["tenantId"] == "BOU1"
+
+
+# Without BILLER_DIGILEDGE_TENANT_ID: the tenantId comes from the payment's own requests, or nothing is queued.
+NO_TENANT_SETTING = pytest.mark.parametrize("settings_overrides", [{}])
+
+
+def pay_through_the_protocol(client, headers, *, fetch_tenant=TENANT_ID, payment_tenant=None):
+    """The customer's fetch (carrying ``fetch_tenant``) and payment (carrying ``payment_tenant``), as NPCI sends
+    them: the payment's request chain, in the inbound log."""
+    instalment(borrower(), amount_paise=100_000)
+    fetch = fetch_body() if fetch_tenant else {k: v for k, v in fetch_body().items() if k != "tenantId"}
+    if fetch_tenant:
+        fetch["tenantId"] = fetch_tenant
+    assert_ack(client.post("/digiledge/fetch", json=fetch, headers=headers))
+    payment = payment_body()
+    if payment_tenant:
+        payment["tenantId"] = payment_tenant
+    assert_ack(client.post("/digiledge/payment", json=payment, headers=headers))
+
+
+@NO_TENANT_SETTING
+def test_without_the_setting_the_tenant_id_of_the_payments_fetch_is_sent(
+    client, digiledge_headers, session, settings_overrides
+):
+    pay_through_the_protocol(client, digiledge_headers)
+    assert_ack(ask(client, digiledge_headers, status_body(ref_id=OTHER_REF_ID)))  # another refId: found by txn
+    body = delivered_body(session, "TxnStatusResponse")
+    assert body == {"refId": OTHER_REF_ID, "status": "Successful", "tenantId": TENANT_ID}
+    assert set(body) <= RESPONSE_EXAMPLE_KEYS
+
+
+@NO_TENANT_SETTING
+def test_without_the_setting_the_tenant_id_of_the_payment_request_itself_is_sent(
+    client, digiledge_headers, session, settings_overrides
+):
+    pay_through_the_protocol(client, digiledge_headers, fetch_tenant=None, payment_tenant="PAY1")
+    assert_ack(ask(client, digiledge_headers, status_body()))
+    assert delivered_body(session, "TxnStatusResponse")["tenantId"] == "PAY1"
+
+
+@NO_TENANT_SETTING
+def test_an_unknown_transaction_takes_the_tenant_id_of_its_ref_ids_requests(
+    client, digiledge_headers, session, settings_overrides
+):
+    pay_through_the_protocol(client, digiledge_headers)
+    assert_ack(ask(client, digiledge_headers, status_body(txn_ref="NEVER-PAID")))  # the same refId as the fetch
+    body = delivered_body(session, "TxnStatusResponse")
+    assert (body["errorCode"], body["tenantId"]) == ("BLR010", TENANT_ID)
+
+
+@NO_TENANT_SETTING
+@pytest.mark.parametrize("paid", [True, False], ids=["a-payment-with-no-tenant-anywhere", "an-unknown-transaction"])
+def test_with_no_tenant_id_anywhere_nothing_is_queued(client, digiledge_headers, session, settings_overrides, paid):
+    if paid:
+        pay_through_the_protocol(client, digiledge_headers, fetch_tenant=None)
+    queued = len(deliveries(session))
+
+    response = ask(client, digiledge_headers, status_body(txn_ref=TXN_REF if paid else "NEVER-PAID"))
+
+    assert_ack(response, 400, "INVALID")
+    assert "tenantId" in response.json["reason"]
+    assert deliveries(session, "TxnStatusResponse") == []
+    assert len(deliveries(session)) == queued
+    session.expire_all()
+    logged = session.scalars(sa.select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+    assert (logged.status_code, logged.outcome) == (400, "refused:tenant-id-unknown")
 
 
 def test_repeated_status_request_queues_one_delivery_and_gets_the_same_ack(client, digiledge_headers, session):
@@ -104,7 +187,11 @@ def test_the_tables_dotted_names_are_read_as_nested_fields(client, digiledge_hea
         "txnStatusReq.txnReferenceId": TXN_REF,
     }
     assert_ack(ask(client, digiledge_headers, body))
-    assert delivered_body(session, "TxnStatusResponse") == {"refId": OTHER_REF_ID, "status": "Successful"}
+    assert delivered_body(session, "TxnStatusResponse") == {
+        "refId": OTHER_REF_ID,
+        "status": "Successful",
+        "tenantId": "OU42",
+    }
 
 
 @pytest.mark.parametrize(
