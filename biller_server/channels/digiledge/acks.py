@@ -30,6 +30,9 @@ NOTIFICATION_ACKS = {
     NotificationResult.CONTRADICTION: Ack(
         202, "RECORDED", "Contradicts the payment's final status; recorded and flagged"
     ),
+    NotificationResult.REF_MISMATCH: Ack(
+        202, "RECORDED", "ack.refId names another transaction than refId; held for reconciliation, not applied"
+    ),
 }
 
 

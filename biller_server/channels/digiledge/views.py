@@ -75,6 +75,7 @@ class PaymentNotification(MethodView):
                 reported_status=body["status"],
                 reason=body["reason"] or None,
                 msg_id=body["ack"]["msgId"],
+                ack_ref_id=body["ack"]["refId"],
                 reason_codes=[
                     {key: value for key, value in item.items() if value is not None}
                     for item in body["ack"]["errorMessages"]

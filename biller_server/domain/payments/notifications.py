@@ -32,6 +32,7 @@ class NotificationResult(enum.StrEnum):
     ALREADY_KNOWN = "already_known"  # the payment already had this status: nothing changed
     UNKNOWN_PAYMENT = "unknown_payment"  # no payment with this refId: held for reconciliation
     CONTRADICTION = "contradiction"  # contradicts the payment's final status: recorded and flagged
+    REF_MISMATCH = "ref_mismatch"  # its acknowledgement names another transaction: held for reconciliation
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ class NotificationReport:
     msg_id: str | None
     reason_codes: list[dict[str, Any]]
     body: dict[str, Any]
+    ack_ref_id: str | None = None  # the refId inside NPCI's acknowledgement, when it carries one
+
+    @property
+    def names_another_transaction(self) -> bool:
+        """The acknowledgement inside names a refId other than the notification's own: which one is it about?"""
+        return bool(self.ack_ref_id and self.ack_ref_id.strip()) and self.ack_ref_id.strip() != self.ref_id.strip()
 
 
 def verdict_of(reported_status: str) -> Outcome:
@@ -120,7 +127,10 @@ def receive_payment_notification(
             raise
         return _repeat_of(repeat)
 
-    if payment is None:
+    if report.names_another_transaction:
+        # As the Payment Status path reads an answer about another refId: no verdict on this payment from it.
+        outcome, result, needs_reconciliation = "ref_mismatch", NotificationResult.REF_MISMATCH, True
+    elif payment is None:
         outcome, result, needs_reconciliation = "unknown_payment", NotificationResult.UNKNOWN_PAYMENT, True
     else:
         applied = apply_payment_outcome(

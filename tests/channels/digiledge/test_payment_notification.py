@@ -208,3 +208,48 @@ def test_published_variants_refid_and_error_object_are_accepted(client, digiledg
     assert notify(client, digiledge_headers, body).json["code"] == 200
     session.refresh(payment)
     assert payment.reason_codes == [{"errorCd": "BFR004", "errorDtl": "Declined"}]
+
+
+@pytest.mark.parametrize("status", ["Failure", "Successful"])
+def test_an_ack_about_another_transaction_is_held_for_reconciliation_not_applied(
+    client, digiledge_headers, session, payment, status
+):
+    """The issue's case: root refId PR1's payment, ack.refId SOMEOTHERREF: whose verdict is it? Not applied."""
+    body = notification(status=status)
+    body["ack"]["refId"] = "SOMEOTHERREF"
+
+    response = notify(client, digiledge_headers, body)
+
+    assert response.status_code == 200
+    assert (response.json["code"], response.json["status"]) == (202, "RECORDED")
+    assert "another transaction" in response.json["reason"]
+    session.refresh(payment)
+    assert (payment.status, payment.applied_to_bill) == (PaymentStatus.RECEIVED, True)
+    session.refresh(payment.bill)
+    assert payment.bill.status is BillStatus.PAID
+    assert session.scalar(sa.select(sa.func.count()).select_from(PaymentEvent)) == 0
+    [pending] = notifications_to_reconcile(session=session, channel=Channel.DIGILEDGE)
+    assert (pending.ref_id, pending.outcome, pending.payment_id) == (REF_ID, "ref_mismatch", payment.id)
+    assert pending.body["ack"]["refId"] == "SOMEOTHERREF"  # kept whole, for the person who reconciles it
+
+    repeat = notify(client, digiledge_headers, body)
+    assert repeat.json == response.json
+    assert session.scalar(sa.select(sa.func.count()).select_from(PaymentNotification)) == 1
+
+
+def test_an_ack_about_another_transaction_spelled_refid_is_held_too(client, digiledge_headers, session, payment):
+    body = notification(status="Failure")
+    body["ack"].pop("refId")
+    body["ack"]["refid"] = "SOMEOTHERREF"
+    assert notify(client, digiledge_headers, body).json["status"] == "RECORDED"
+    session.refresh(payment)
+    assert payment.status is PaymentStatus.RECEIVED
+
+
+@pytest.mark.parametrize("ack_ref", [None, "", f" {REF_ID} "], ids=["null", "empty", "padded"])
+def test_an_ack_without_another_ref_id_is_applied(client, digiledge_headers, session, payment, ack_ref):
+    body = notification(status="Failure")
+    body["ack"]["refId"] = ack_ref
+    assert notify(client, digiledge_headers, body).json["code"] == 200
+    session.refresh(payment)
+    assert payment.status is PaymentStatus.FAILED
