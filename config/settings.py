@@ -44,6 +44,13 @@ class ChannelAuthScheme(enum.StrEnum):
     JWT = "jwt"  # Setu's scheme: an HS256 bearer token per request, with aud, iat and a unique jti
 
 
+class DigiledgeAmountUnit(enum.StrEnum):
+    """How Digiledge writes amounts (its pages never say): docs/channels/digiledge.md, "Amounts"."""
+
+    RUPEES = "rupees"  # "1000.50"
+    PAISE = "paise"  # "100050"
+
+
 class MissingSettingError(RuntimeError):
     """A setting that production needs has no value."""
 
@@ -173,6 +180,8 @@ class DigiledgeSettings(ChannelSettings):
     )
     # tenantId sent back when the request carried none (Digiledge's payment and status requests show none).
     tenant_id: str | None = None
+    # The unit of every amount Digiledge sends and we send it (docs/channels/digiledge.md, "Amounts").
+    amount_unit: DigiledgeAmountUnit = DigiledgeAmountUnit.RUPEES
 
 
 class Settings(BaseSettings):
@@ -208,6 +217,9 @@ class Settings(BaseSettings):
     jwt_clock_skew_seconds: int = Field(default=5, ge=0)
     log_level: str = "INFO"
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A payment above this many times the amount due on its bill is refused, unless the bill's max amount allows it
+    # (every channel: biller_server/domain/payments/recording.py).
+    max_payment_multiple: int = Field(default=10, ge=1)
     # How long a client may take to send a request's headers, then its body, under serve (408 after that).
     request_header_timeout_seconds: float = Field(default=10.0, gt=0)
     request_body_timeout_seconds: float = Field(default=10.0, gt=0)

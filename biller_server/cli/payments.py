@@ -270,6 +270,7 @@ def record_offline_command(
                 paid_on=paid_on.date(),
                 system_bill_id=system_bill_id,
                 now=utcnow(),
+                max_due_multiple=settings.max_payment_multiple,
             )
             if recorded.job is not None and recorded.payment.partner_bill_ref is None and not can_look_up:
                 # Raised inside the transaction: nothing is recorded.

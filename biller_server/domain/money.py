@@ -14,6 +14,8 @@ from decimal import Decimal
 # digits (\d, int() and Decimal() take Devanagari, Arabic-Indic or full-width digits too), matched whole.
 _RUPEES_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
 _TOO_MANY_DECIMALS = re.compile(r"[0-9]+\.[0-9]{3,}")
+# Whole paise, as NPCI writes them: digits 0-9 only, no sign, no point.
+_PAISE_TEXT = re.compile(r"[0-9]{1,15}")
 MAX_PAISE = 10**15  # ten lakh crore rupees: far above any instalment, far below a BIGINT
 
 
@@ -27,8 +29,19 @@ def paise_from_rupees_text(text: str) -> int:
     if not _RUPEES_TEXT.fullmatch(cleaned):
         if _TOO_MANY_DECIMALS.fullmatch(cleaned):
             raise AmountError(f"{text!r} has more than two decimals")
-        raise AmountError(f"{text!r} is not an amount in rupees (e.g. 1250 or 1250.50)")
+        raise AmountError(f"{text!r} is not an amount in rupees (digits 0-9, e.g. 1250 or 1250.50)")
     return int(Decimal(cleaned) * 100)
+
+
+def paise_from_paise_text(text: str) -> int:
+    """Parse whole paise written as text (``"100050"``, NPCI's convention); refuse anything else (a point, a sign)."""
+    cleaned = text.strip()
+    if not _PAISE_TEXT.fullmatch(cleaned):
+        raise AmountError(f"{text!r} is not an amount in paise (whole paise, digits 0-9 only, e.g. 100050)")
+    paise = int(cleaned)
+    if paise >= MAX_PAISE:
+        raise AmountError("amount is too large")
+    return paise
 
 
 # An amount as lenders' files write it: an optional currency mark (₹, Rs, Rs., INR), digits grouped the Indian

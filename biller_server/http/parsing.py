@@ -1,6 +1,5 @@
 """Request bodies, parsed exactly: JSON numbers become Decimal (never float), so amounts stay exact; what no
-endpoint can take (a repeated key, NUL, a lone surrogate, a digit other than 0-9, NaN) is refused here, once, for
-every channel."""
+endpoint can take (a repeated key, NUL, a lone surrogate, NaN) is refused here, once, for every channel."""
 
 from __future__ import annotations
 
@@ -43,8 +42,9 @@ def parse_exact_json(data: bytes) -> Any:
 
     Refused: NaN and Infinity; a key repeated within one object (nested ones too); NUL ("\\u0000") and lone
     surrogates ("\\ud800") in any string or key: valid JSON, but no database text column can hold them
-    (PostgreSQL refuses both outright); and digits other than 0-9 in any string. Every channel's views parse
-    through here, so each one refuses them alike.
+    (PostgreSQL refuses both outright). Every channel's views parse through here, so each one refuses them alike.
+    (Digits other than 0-9 are refused by each channel's schema, in its amounts and identifiers only: a note for
+    people may hold any digits.)
     """
     document = json.loads(
         data.decode("utf-8"),
@@ -52,36 +52,26 @@ def parse_exact_json(data: bytes) -> Any:
         parse_constant=_refuse_constant,
         object_pairs_hook=_object_without_repeated_keys,
     )
-    _refuse_hostile_text(document)
+    _refuse_unstorable_text(document)
     return document
 
 
-def _refuse_hostile_text(document: Any) -> None:
+def _refuse_unstorable_text(document: Any) -> None:
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
             if "\x00" in value:
                 raise RefusedJSON("The request body contains a NUL character (\\u0000).")
-            if not value.isascii():
-                _refuse_non_ascii(value)
+            if not value.isascii() and _LONE_SURROGATE.search(value):
+                raise RefusedJSON(
+                    "The request body contains a lone UTF-16 surrogate (such as \\ud800), which is no character."
+                )
         elif isinstance(value, dict):
             pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
-
-
-def _refuse_non_ascii(text: str) -> None:
-    if _LONE_SURROGATE.search(text):
-        raise RefusedJSON("The request body contains a lone UTF-16 surrogate (such as \\ud800), which is no character.")
-    # Python's int(), Decimal() and \d read Devanagari, Arabic-Indic or full-width digits as 0-9 (U+0967 is 1):
-    # an amount or an identifier written so would be taken for another. Partners write 0-9; JSON numbers can only.
-    digit = next((character for character in text if character.isdigit()), None)
-    if digit is not None:
-        raise RefusedJSON(
-            f"The request body contains the digit {digit!r} (U+{ord(digit):04X}); only the digits 0-9 are accepted."
-        )
 
 
 class ExactJSONParser(FlaskParser):

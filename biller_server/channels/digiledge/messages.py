@@ -1,7 +1,8 @@
 """The messages the biller posts to Digiledge's protocol server, field for field as its response pages list them.
 
-Amounts cross this edge as rupees text with two decimals ("1000.00"): ``digiledge_amount_paise`` and
-``digiledge_amount_text`` are the only conversions, both ways (docs/channels/digiledge.md says why rupees). A
+Amounts cross this edge as rupees text with two decimals ("1000.00"), or as whole paise ("100000") with
+``BILLER_DIGILEDGE_AMOUNT_UNIT=paise``: ``digiledge_amount_paise`` and ``digiledge_amount_text`` are the only
+conversions, both ways (docs/channels/digiledge.md says why rupees by default). A
 Failure carries one of the biller's error codes (``Refusal``), published in the same document.
 """
 
@@ -12,8 +13,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from biller_server.config import DigiledgeAmountUnit
 from biller_server.domain.billing.exactness import payable_range
-from biller_server.domain.money import AmountError, paise_from_rupees, paise_from_rupees_text, rupees_text
+from biller_server.domain.money import (
+    AmountError,
+    paise_from_paise_text,
+    paise_from_rupees,
+    paise_from_rupees_text,
+    rupees_text,
+)
 from biller_server.persistence.models import Bill, Customer
 
 # Operations: the BOU paths the biller's responses go to (``{BILLER_DIGILEDGE_BOU_BASE_URL}/{operation}``).
@@ -44,18 +52,24 @@ class Refusal(enum.StrEnum):
     PAYMENT_FAILED = "BLR011"
 
 
-def digiledge_amount_paise(value: str | Decimal | int) -> int:
-    """Read a Digiledge amount (rupees, e.g. "1000" or "1000.50"; a JSON number is read the same way) as paise."""
+def digiledge_amount_paise(value: str | Decimal | int, unit: DigiledgeAmountUnit) -> int:
+    """Read a Digiledge amount as paise: rupees ("1000" or "1000.50") or, with ``BILLER_DIGILEDGE_AMOUNT_UNIT=paise``,
+    whole paise ("100050"). A JSON number is read the same way."""
+    if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
+        raise AmountError('amount must be text, e.g. "1000.00"')
+    if unit is DigiledgeAmountUnit.PAISE:
+        if isinstance(value, Decimal) and value != value.to_integral_value():
+            raise AmountError(f"{value} is not a whole number of paise")
+        return paise_from_paise_text(value if isinstance(value, str) else str(int(value)))
     if isinstance(value, str):
         return paise_from_rupees_text(value)
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise AmountError('amount must be rupees as text, e.g. "1000.00"')
     return paise_from_rupees(value)
 
 
-def digiledge_amount_text(paise: int) -> str:
-    """Write paise as a Digiledge amount: rupees with two decimals, ``100050`` -> ``"1000.50"``."""
-    return rupees_text(paise)
+def digiledge_amount_text(paise: int, unit: DigiledgeAmountUnit) -> str:
+    """Write paise as a Digiledge amount: rupees with two decimals, ``100050`` -> ``"1000.50"``, or whole paise
+    (``"100050"``) with ``BILLER_DIGILEDGE_AMOUNT_UNIT=paise``."""
+    return str(paise) if unit is DigiledgeAmountUnit.PAISE else rupees_text(paise)
 
 
 def earliest_due(bills: Sequence[Bill]) -> Bill:
@@ -73,24 +87,30 @@ def _pair(name: str, value: str) -> dict[str, str]:
     return {"name": name[:100], "value": value[:100]}
 
 
-def bill_info(bill: Bill, payable: Sequence[Bill]) -> list[dict[str, str]]:
+def bill_info(bill: Bill, payable: Sequence[Bill], unit: DigiledgeAmountUnit) -> list[dict[str, str]]:
     """What the customer should know beside the offered bill: its account, the amounts accepted, all that is due."""
     allowed = payable_range(bill)
     info = []
     if bill.loan_account_number:
         info.append(_pair("Loan Account Number", bill.loan_account_number))
-    info.append(_pair("Minimum Amount", digiledge_amount_text(allowed.minimum)))
+    info.append(_pair("Minimum Amount", digiledge_amount_text(allowed.minimum, unit)))
     if allowed.maximum is not None:
-        info.append(_pair("Maximum Amount", digiledge_amount_text(allowed.maximum)))
+        info.append(_pair("Maximum Amount", digiledge_amount_text(allowed.maximum, unit)))
     info.append(_pair("Instalments Due", str(len(payable))))
-    info.append(_pair("Total Due", digiledge_amount_text(sum(each.balance_paise for each in payable))))
+    info.append(_pair("Total Due", digiledge_amount_text(sum(each.balance_paise for each in payable), unit)))
     return info
 
 
 def bill_fetch_success(
-    *, ref_id: str, tenant_id: str | None, customer: Customer, bill: Bill, payable: Sequence[Bill]
+    *,
+    ref_id: str,
+    tenant_id: str | None,
+    customer: Customer,
+    bill: Bill,
+    payable: Sequence[Bill],
+    unit: DigiledgeAmountUnit,
 ) -> dict[str, Any]:
-    amount = digiledge_amount_text(bill.balance_paise)
+    amount = digiledge_amount_text(bill.balance_paise, unit)
     body = {
         "refId": ref_id,
         "status": SUCCESSFUL,
@@ -101,20 +121,26 @@ def bill_fetch_success(
         "billDate": bill.generated_date.isoformat(),
         "dueDate": bill.due_date.isoformat(),
         "billerResponseTags": [_pair(BASE_BILL_AMOUNT, amount)],
-        "additionalInfo": bill_info(bill, payable),
+        "additionalInfo": bill_info(bill, payable, unit),
     }
     return _with_tenant(body, tenant_id)
 
 
 def bill_validation_success(
-    *, ref_id: str, tenant_id: str | None, customer: Customer, bill: Bill, payable: Sequence[Bill]
+    *,
+    ref_id: str,
+    tenant_id: str | None,
+    customer: Customer,
+    bill: Bill,
+    payable: Sequence[Bill],
+    unit: DigiledgeAmountUnit,
 ) -> dict[str, Any]:
     info = [
         _pair("Customer Name", customer.name),
         _pair("Bill Number", bill.partner_bill_id),
-        _pair("Amount Due", digiledge_amount_text(bill.balance_paise)),
+        _pair("Amount Due", digiledge_amount_text(bill.balance_paise, unit)),
         _pair("Due Date", bill.due_date.isoformat()),
-        *bill_info(bill, payable),
+        *bill_info(bill, payable, unit),
     ]
     return _with_tenant({"refId": ref_id, "status": SUCCESSFUL, "additionalInfo": info}, tenant_id)
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from biller_server.channels.digiledge import messages as m
 from biller_server.channels.digiledge.acks import Ack
 from biller_server.channels.digiledge.messages import Refusal
+from biller_server.config import DigiledgeAmountUnit
 from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
 from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
 from biller_server.domain.deliveries import enqueue_delivery
@@ -39,7 +40,7 @@ from biller_server.domain.errors import (
     InsufficientIdentifiers,
     TransactionConflict,
 )
-from biller_server.domain.payments.recording import PaymentRequest, record_payment
+from biller_server.domain.payments.recording import DEFAULT_MAX_DUE_MULTIPLE, PaymentRequest, record_payment
 from biller_server.persistence.models import Bill, Channel, InboundMessage, Job, JobKind, Payment, PaymentStatus
 
 RECEIVER = "digiledge"
@@ -92,6 +93,8 @@ class ProtocolTerms:
     biller_id: str | None = None  # when set, requests for another billerId are refused
     tenant_id: str | None = None  # sent when the request carried none
     confirm_with: str | None = None  # partner whose status API confirms payments
+    amount_unit: DigiledgeAmountUnit = DigiledgeAmountUnit.RUPEES  # how amounts are written both ways
+    max_due_multiple: int = DEFAULT_MAX_DUE_MULTIPLE  # a payment above this many times the amount due is refused
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,12 @@ def receive_bill_fetch(
             return _no_bill_due(request.ref_id, tenant_id), None
         bill = m.earliest_due(found.bills)
         body = m.bill_fetch_success(
-            ref_id=request.ref_id, tenant_id=tenant_id, customer=found.customer, bill=bill, payable=found.bills
+            ref_id=request.ref_id,
+            tenant_id=tenant_id,
+            customer=found.customer,
+            bill=bill,
+            payable=found.bills,
+            unit=terms.amount_unit,
         )
         return body, None
 
@@ -180,7 +188,12 @@ def receive_bill_validation(
             return _no_bill_due(request.ref_id, tenant_id, additionalInfo=[]), None
         bill = m.earliest_due(found.bills)
         body = m.bill_validation_success(
-            ref_id=request.ref_id, tenant_id=tenant_id, customer=found.customer, bill=bill, payable=found.bills
+            ref_id=request.ref_id,
+            tenant_id=tenant_id,
+            customer=found.customer,
+            bill=bill,
+            payable=found.bills,
+            unit=terms.amount_unit,
         )
         return body, None
 
@@ -350,6 +363,7 @@ def _pay(
             ),
             confirm_with=terms.confirm_with,
             now=now,
+            max_due_multiple=terms.max_due_multiple,
         )
     except TransactionConflict:
         raise  # a twin with this refId won the race; _answer_once answers from its delivery

@@ -8,11 +8,14 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from biller_server.channels.digiledge.messages import digiledge_amount_paise
+from biller_server.channels.setu.schemas import refuse_non_ascii_digits  # every channel's digit rule
 from biller_server.domain.money import AmountError
+from biller_server.extensions import get_settings
 
 
 def _text(max_length: int = 100, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+    """An identifier or a code (refIds, billerId, customerParams, msgId...): digits 0-9 only, as for every channel."""
+    return fields.String(validate=[validate.Length(min=1, max=max_length), refuse_non_ascii_digits], **kwargs)
 
 
 class ErrorMessageSchema(Schema):
@@ -30,9 +33,9 @@ class NotificationAckSchema(Schema):
         unknown = EXCLUDE
 
     api = fields.String(load_default=None, metadata={"example": "PAYMENT_RESPONSE"})
-    refId = fields.String(load_default=None)
+    refId = fields.String(load_default=None, validate=refuse_non_ascii_digits)
     msgId = _text(required=True)
-    rspCd = fields.String(required=True, validate=validate.Length(max=20))
+    rspCd = fields.String(required=True, validate=[validate.Length(max=20), refuse_non_ascii_digits])
     ts = fields.String(required=True, validate=validate.Length(max=40))
     errorMessages = fields.List(fields.Nested(ErrorMessageSchema), load_default=list)
 
@@ -78,7 +81,7 @@ _REF_ID_DOC_PATTERN = "^[A-Za-z0-9]{1,35}$"
 
 def _ref_id_form(value: str) -> None:
     if not _REF_ID.fullmatch(value):
-        raise ValidationError("Must be 1 to 35 letters or digits.")
+        raise ValidationError("Must be 1 to 35 of A-Z, a-z, 0-9.")
 
 
 def _ref_id() -> fields.String:
@@ -90,18 +93,20 @@ def _ref_id() -> fields.String:
 
 
 class DigiledgeAmount(fields.Field):
-    """A Digiledge amount: rupees as text ("1000" or "1000.50"), loaded as integer paise (see
-    ``biller_server.channels.digiledge.messages.digiledge_amount_paise``). More than two decimals is refused."""
+    """A Digiledge amount, loaded as integer paise: rupees as text ("1000" or "1000.50"), or whole paise ("100050")
+    with ``BILLER_DIGILEDGE_AMOUNT_UNIT=paise`` (``biller_server.channels.digiledge.messages.digiledge_amount_paise``).
+    More than two decimals (rupees), a point (paise), a sign or an exponent is refused."""
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.positive = positive
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        unit = get_settings().digiledge.amount_unit
         try:
-            paise = digiledge_amount_paise(value)
+            paise = digiledge_amount_paise(value, unit)
         except AmountError as exc:
-            raise ValidationError(f"Not a valid amount in rupees: {exc}.") from None
+            raise ValidationError(f"Not a valid amount in {unit.value}: {exc}.") from None
         if self.positive and paise <= 0:
             raise ValidationError("Must be more than zero.")
         return paise
@@ -115,7 +120,9 @@ class NameValueSchema(Schema):
         unknown = EXCLUDE
 
     name = _text(required=True, metadata={"example": "Loan Account Number"})
-    value = fields.String(required=True, validate=validate.Length(max=100), metadata={"example": "LAN00000001"})
+    value = fields.String(
+        required=True, validate=[validate.Length(max=100), refuse_non_ascii_digits], metadata={"example": "LAN00000001"}
+    )
 
 
 class LooseNameValueSchema(Schema):
@@ -215,7 +222,10 @@ class BillerResponseSchema(Schema):
     custConvFee = fields.Raw(load_default=None)
     billDate = fields.String(load_default=None, allow_none=True)
     billNumber = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=1, max=64), metadata={"example": "BILL-1"}
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(min=1, max=64), refuse_non_ascii_digits],
+        metadata={"example": "BILL-1"},
     )
     billPeriod = fields.String(load_default=None, allow_none=True)
     tags = fields.List(fields.Nested(LooseNameValueSchema), load_default=list)

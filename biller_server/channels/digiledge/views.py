@@ -126,6 +126,8 @@ def _terms() -> protocol.ProtocolTerms:
         biller_id=settings.digiledge_biller_id,
         tenant_id=settings.digiledge.tenant_id,
         confirm_with=settings.digiledge.confirmed_by,
+        amount_unit=settings.digiledge.amount_unit,
+        max_due_multiple=settings.max_payment_multiple,
     )
 
 

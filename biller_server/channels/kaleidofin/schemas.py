@@ -7,8 +7,10 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-# Kaleidofin's refusals are Setu's errorResponse (envelope.py): Setu's schema documents them.
+# Kaleidofin's refusals are Setu's errorResponse (envelope.py): Setu's schema documents them. Its digit rule is
+# every channel's: identifiers take the digits 0-9 only (int() and \d would read other scripts' digits as them).
 from biller_server.channels.setu.schemas import ErrorResponseSchema as ErrorResponseSchema
+from biller_server.channels.setu.schemas import refuse_non_ascii_digits
 from biller_server.domain.money import AmountError, paise_from_rupees
 
 
@@ -46,6 +48,7 @@ class Reference(fields.Field):
         text = str(value).strip()
         if not text or len(text) > self.max_length:
             raise ValidationError(f"Must be 1 to {self.max_length} characters.")
+        refuse_non_ascii_digits(text)
         return text
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -53,7 +56,9 @@ class Reference(fields.Field):
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
+    return fields.String(
+        required=True, validate=[validate.Length(min=1, max=max_length), refuse_non_ascii_digits], **kwargs
+    )
 
 
 class BillIdentifierSchema(Schema):

@@ -124,6 +124,7 @@ class FetchReceipt(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Record a customer's payment against a bill and issue its receipt (idempotent on transactionId)."""
         details = body["paymentDetails"]
+        settings = get_settings()
         session = request_session()
         recorded = record_payment(
             session=session,
@@ -135,8 +136,9 @@ class FetchReceipt(MethodView):
                 declared_bill_amount_paise=details["billAmount"],
                 partner_bill_ref=body["systemBillId"],
             ),
-            confirm_with=get_settings().kaleidofin.confirmed_by,
+            confirm_with=settings.kaleidofin.confirmed_by,
             now=utcnow(),
+            max_due_multiple=settings.max_payment_multiple,
         )
         # The answer goes out only after the payment is committed (with its inbound log row): a success is never lost.
         commit_with_inbound_log(

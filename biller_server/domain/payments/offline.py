@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from biller_server.domain.errors import DomainError
 from biller_server.domain.india import IST
 from biller_server.domain.payments.confirmations import FIRST_CHECK_DELAY
-from biller_server.domain.payments.recording import PaymentRequest, record_payment
+from biller_server.domain.payments.recording import DEFAULT_MAX_DUE_MULTIPLE, PaymentRequest, record_payment
 from biller_server.persistence.models import (
     Channel,
     ChannelBillReference,
@@ -67,6 +67,7 @@ def record_offline_payment(
     paid_on: dt.date,
     system_bill_id: str | None,
     now: dt.datetime,
+    max_due_multiple: int = DEFAULT_MAX_DUE_MULTIPLE,
 ) -> RecordedOfflinePayment:
     """Record a payment made outside BBPS against a bill and queue its one posting to Kaleidofin.
 
@@ -100,6 +101,7 @@ def record_offline_payment(
         ),
         confirm_with=None,
         now=now,
+        max_due_multiple=max_due_multiple,
     )
     payment = recorded.payment
     if recorded.replayed:

@@ -39,6 +39,14 @@ from biller_server.persistence.models import (
 )
 from biller_server.persistence.types import utcnow
 
+# A payment larger than this many times what is still due on its bill is refused unless the bill's max amount allows
+# it (BILLER_MAX_PAYMENT_MULTIPLE): the mark of an amount read in the wrong unit (paise as rupees is 100x) or a typo.
+DEFAULT_MAX_DUE_MULTIPLE = 10
+
+
+class Overpayment(AmountNotAllowed):
+    """More than the configured multiple of the amount due, on a bill whose exactness sets no upper bound."""
+
 
 @dataclass(frozen=True)
 class PaymentRequest:
@@ -62,11 +70,18 @@ class RecordedPayment:
 
 
 def record_payment(
-    *, session: Session, request: PaymentRequest, confirm_with: str | None, now: dt.datetime
+    *,
+    session: Session,
+    request: PaymentRequest,
+    confirm_with: str | None,
+    now: dt.datetime,
+    max_due_multiple: int = DEFAULT_MAX_DUE_MULTIPLE,
 ) -> RecordedPayment:
     """Record the payment, reduce the bill's balance and issue a receipt; a retry gets the first receipt.
 
     ``confirm_with`` names the partner whose status API will confirm the payment (None: no confirmation job).
+    ``max_due_multiple``: a payment above this many times the amount due is refused (``Overpayment``), unless the
+    bill's ``max_amount_paise`` allows it; channels pass ``Settings.max_payment_multiple``.
     """
     if request.amount_paise <= 0:
         raise AmountNotAllowed("The amount paid must be more than zero.")
@@ -78,7 +93,7 @@ def record_payment(
         return _replay(existing, request)
     if bill is None:
         raise BillNotFound(f"No bill with partnerBillId {request.partner_bill_id!r}.")
-    _check_payable(bill, request)
+    _check_payable(bill, request, max_due_multiple)
 
     payment = Payment(
         bill_id=bill.id,
@@ -172,7 +187,7 @@ def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:
     return RecordedPayment(existing, existing.receipt, replayed=True)
 
 
-def _check_payable(bill: Bill, request: PaymentRequest) -> None:
+def _check_payable(bill: Bill, request: PaymentRequest, max_due_multiple: int) -> None:
     if bill.status is BillStatus.CANCELLED:
         raise BillCancelled(f"Bill {bill.partner_bill_id} was cancelled by the biller and takes no payment.")
     if bill.status is BillStatus.CLOSED:
@@ -187,6 +202,21 @@ def _check_payable(bill: Bill, request: PaymentRequest) -> None:
             f"{bill.partner_bill_id}, {rupees_text(bill.balance_paise)}."
         )
     check_amount_allowed(bill, request.amount_paise)
+    _check_not_an_overpayment(bill, request.amount_paise, max_due_multiple)
+
+
+def _check_not_an_overpayment(bill: Bill, amount_paise: int, max_due_multiple: int) -> None:
+    """EXACT_UP and ANY bills take any amount from the balance up: this is their upper bound, so that an amount read
+    in the wrong unit ("100300" paise taken for rupees) or mistyped is refused rather than booked."""
+    limit = bill.balance_paise * max_due_multiple
+    if amount_paise <= limit:
+        return
+    if bill.max_amount_paise is not None and amount_paise <= bill.max_amount_paise:
+        return  # the lender said this bill may take that much
+    raise Overpayment(
+        f"The amount paid, {rupees_text(amount_paise)} rupees, is more than {max_due_multiple} times the amount due "
+        f"on bill {bill.partner_bill_id}, {rupees_text(bill.balance_paise)}; nothing was recorded."
+    )
 
 
 def _apply_to_bill(bill: Bill, amount_paise: int) -> None:

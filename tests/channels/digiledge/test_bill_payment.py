@@ -340,3 +340,68 @@ def test_payment_missing_a_required_field_is_invalid(client, digiledge_headers, 
     del parent[path[-1]]
     assert_ack(pay(client, digiledge_headers, body), 400, "INVALID")
     assert payments(session) == []
+
+
+# Amount units and the overpayment guard (issue 13, class 11).
+
+
+@pytest.mark.parametrize("exactness", [AmountExactness.ANY, AmountExactness.EXACT_UP])
+def test_paise_sent_to_a_biller_reading_rupees_is_refused_not_booked_a_hundredfold(
+    client, digiledge_headers, session, exactness
+):
+    """The issue's case: a bill of ₹1,003 and "amount":"100300" (NPCI's paise), read as rupees: ₹100,300."""
+    instalment(borrower(), amount_paise=100_300, exactness=exactness)
+
+    assert_ack(pay(client, digiledge_headers, payment_body(amount="100300")))
+
+    assert refused(session) == "BLR007"
+    assert "more than 10 times" in delivered_body(session, "BillPaymentResponse")["errorDescription"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_payment_multiple": 200}])
+def test_the_multiple_is_a_setting(client, digiledge_headers, session, settings_overrides):
+    instalment(borrower(), amount_paise=100_300, exactness=AmountExactness.ANY)
+    assert_ack(pay(client, digiledge_headers, payment_body(amount="100300")))
+    [payment] = payments(session)
+    assert payment.amount_paise == 10_030_000
+
+
+PAISE = pytest.mark.parametrize("settings_overrides", [{"digiledge_amount_unit": "paise"}])
+
+
+@PAISE
+def test_with_amounts_in_paise_the_payment_is_read_as_paise(client, digiledge_headers, session, settings_overrides):
+    instalment(borrower(), amount_paise=100_300, exactness=AmountExactness.ANY)
+    assert_ack(pay(client, digiledge_headers, payment_body(amount="100300")))
+    [payment] = payments(session)
+    assert payment.amount_paise == 100_300
+    assert delivered_body(session, "BillPaymentResponse")["status"] == "Successful"
+
+
+@PAISE
+def test_with_amounts_in_paise_our_fetch_answer_is_in_paise_and_its_payment_round_trips(
+    client, digiledge_headers, session, settings_overrides
+):
+    instalment(borrower(), amount_paise=100_350, exactness=AmountExactness.EXACT)
+    client.post("/digiledge/fetch", json=fetch_body(), headers=digiledge_headers)
+    fetched = delivered_body(session, "BillFetchResponse")
+    assert fetched["amount"] == "100350"
+    assert fetched["billerResponseTags"] == [{"name": "BASE_BILL_AMOUNT", "value": "100350"}]
+    assert {"name": "Total Due", "value": "100350"} in fetched["additionalInfo"]
+
+    body = payment_body(amount=fetched["amount"], biller_response=biller_response_from(fetched))
+    assert_ack(pay(client, digiledge_headers, body))
+    [payment] = payments(session)
+    assert payment.amount_paise == 100_350
+
+
+@PAISE
+@pytest.mark.parametrize("amount", ["1003.00", "1003.5", "-100", "1e5", "\u0967\u0966\u0966"])
+def test_with_amounts_in_paise_anything_but_whole_paise_is_invalid(
+    client, digiledge_headers, session, settings_overrides, amount
+):
+    instalment(borrower(), amount_paise=100_300, exactness=AmountExactness.ANY)
+    response = pay(client, digiledge_headers, payment_body(amount=amount))
+    assert_ack(response, 400, "INVALID")
+    assert payments(session) == []
+    assert deliveries(session, "BillPaymentResponse") == []

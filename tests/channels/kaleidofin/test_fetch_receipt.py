@@ -305,3 +305,32 @@ def test_payment_recorded_offline_does_not_collide_with_the_channels_reference(
     PaymentFactory(bill=other_bill, channel="offline", partner_txn_ref="TXN-1")
     assert pay(client, kaleidofin_headers, txn="TXN-1").status_code == 200
     assert session.scalar(sa.select(Bill.status).where(Bill.partner_bill_id == "SAMPLE_ID")) is BillStatus.PAID
+
+
+# The overpayment guard (issue 13, class 11): every channel's payment passes through the domain's.
+
+
+@pytest.mark.parametrize("exactness", [AmountExactness.ANY, AmountExactness.EXACT_UP])
+def test_a_payment_of_more_than_ten_times_the_amount_due_is_refused(client, kaleidofin_headers, session, exactness):
+    BillFactory(partner_bill_id="SAMPLE_ID", amount_paise=100_300, exactness=exactness)
+
+    response = pay(client, kaleidofin_headers, bill_amount=1003, paid=100_300)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "incorrect-amount"
+    assert "more than 10 times the amount due" in response.json["error"]["detail"]
+    assert count(session, Payment) == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_payment_multiple": 100}])
+def test_the_overpayment_multiple_is_a_setting(client, kaleidofin_headers, session, settings_overrides):
+    BillFactory(partner_bill_id="SAMPLE_ID", amount_paise=100_300, exactness=AmountExactness.ANY)
+    assert pay(client, kaleidofin_headers, bill_amount=1003, paid=100_300).status_code == 200
+    assert count(session, Payment) == 1
+
+
+def test_a_bills_max_amount_lets_a_larger_payment_through(client, kaleidofin_headers, session):
+    BillFactory(
+        partner_bill_id="SAMPLE_ID", amount_paise=100_300, exactness=AmountExactness.ANY, max_amount_paise=10_030_000
+    )
+    assert pay(client, kaleidofin_headers, bill_amount=1003, paid=100_300).status_code == 200

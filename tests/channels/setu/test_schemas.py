@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError
 from biller_server.channels.digiledge import schemas as digiledge_schemas
 from biller_server.channels.kaleidofin import schemas as kaleidofin_schemas
 from biller_server.channels.setu import schemas as s
-from biller_server.http.parsing import parse_exact_json
+from biller_server.http.parsing import RefusedJSON, parse_exact_json
 from tests.channels.setu.setu_spec import biller_api
 from tests.fakes import setu_payloads as published
 
@@ -79,13 +79,20 @@ def test_fetch_receipt_request_from_setus_page_loads_with_amounts_in_paise():
     }
 
 
+def test_validate_and_pay_receipt_request_from_setus_page_repeats_a_key_and_is_refused():
+    # The page's example names additionalInfo twice (a list, then null): which one was meant? Every body with a
+    # repeated key is refused at the parse (issue 13), this one too.
+    with pytest.raises(RefusedJSON, match='repeats the key "additionalInfo"'):
+        load(s.SetuFetchReceiptRequestSchema(), published.strip_comments(published.VALIDATE_PAY_RECEIPT_REQUEST))
+
+
 def test_validate_and_pay_receipt_request_from_setus_page_loads_without_a_bill_amount():
-    loaded = load(s.SetuFetchReceiptRequestSchema(), published.strip_comments(published.VALIDATE_PAY_RECEIPT_REQUEST))
+    text = published.strip_comments(published.VALIDATE_PAY_RECEIPT_REQUEST).replace('"additionalInfo": null,', "")
+    loaded = load(s.SetuFetchReceiptRequestSchema(), text)
     details = loaded["paymentDetails"]
     assert details["billAmount"] is None
     assert details["amountPaid"] == 1000
-    # The page's example names additionalInfo twice; like every JSON parser, ours keeps the last value.
-    assert details["additionalInfo"] is None
+    assert details["additionalInfo"] == [{"loan_account_number": "123-45-999"}]
 
 
 def test_settlement_notification_from_setus_page_loads():
