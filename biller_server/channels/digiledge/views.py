@@ -99,7 +99,10 @@ PROTOCOL_ACK_CODES = """Acknowledgement codes (also in docs/channels/digiledge.m
 503 TEMPORARILY_UNAVAILABLE. A repeat of a request (same refId) queues nothing and gets the first acknowledgement."""
 
 PROTOCOL_ERRORS = {
-    400: "Malformed body, a missing or mistyped field, or a billerId that is not this biller's.",
+    400: (
+        "Malformed body, a missing or mistyped field, a billerId that is not this biller's, or (TxnStatus402) no "
+        "tenantId anywhere to answer with."
+    ),
     401: "Missing or invalid credentials.",
     403: "Source address not allowed.",
     409: "The refId was already answered for a different request; the first answer stands.",
