@@ -283,3 +283,20 @@ class TestCommandLine:
         assert result.stderr.splitlines()[0] == (
             "Warning: BILLER_KALEDOFIN_API_KEY is not a setting (a typo? every setting is in config/README.md)"
         )
+
+
+def test_secret_values_are_every_secret_setting_in_effect_and_nothing_else():
+    settings = load_settings(
+        env="development",
+        metrics_token="metrics-token-1",
+        webhook_secret="webhook-secret-1",
+        payu_client_secret="payu-secret-1",
+        digiledge_basic_password="basic-password-1",
+        payu_client_id="not-a-secret-id",
+        digiledge_tenant_id="DGLG",
+    )
+    values = settings.secret_values()
+    assert {"metrics-token-1", "webhook-secret-1", "payu-secret-1", "basic-password-1"} <= set(values)
+    assert {"dev-kaleidofin-key", "dev-digiledge-key"} <= set(values)  # development placeholders are in effect
+    assert "not-a-secret-id" not in values and "DGLG" not in values
+    assert "dev-kaleidofin-key" not in load_settings(env="production").secret_values()
