@@ -52,6 +52,7 @@ from biller_server.console.forms import (
 )
 from biller_server.domain.billing.accounts import bill_with_payments, customer_account
 from biller_server.domain.billing.bills import BillError, cancel_bill, close_bill
+from biller_server.domain.health import channel_silence, recent_call_errors, worker_health
 from biller_server.domain.india import india_today
 from biller_server.domain.lookup import find_reference, message_body_text
 from biller_server.domain.payments.history import payment_history
@@ -69,6 +70,7 @@ from biller_server.persistence.models import Bill, InboundMessage
 from biller_server.persistence.types import utcnow
 
 CONSOLE_PREFIX = "/console"
+CALL_ERRORS_WINDOW = dt.timedelta(days=1)  # Today's "our calls that failed": the last day's
 UPLOAD_PATH = CONSOLE_PREFIX + "/uploads"  # the one console path with a larger body cap (BILLER_CONSOLE_UPLOAD_*)
 
 blueprint = Blueprint("console", __name__, template_folder="templates", static_folder="static")
@@ -198,6 +200,7 @@ def index() -> ResponseReturnValue:
 def today() -> ResponseReturnValue:
     """Today in India: collections by hour, payments by state, what needs a person, partner health."""
     books = request_session()
+    settings = get_settings()
     now = utcnow()
     day = india_today()
     collections = collections_by_hour(session=books, day=day)
@@ -210,6 +213,10 @@ def today() -> ResponseReturnValue:
         report=daily_report(session=books, day=day, now=now),
         attention=needs_a_person(session=books),
         partners=partner_health(session=books, now=now),
+        workers=worker_health(session=books, now=now, stale_after_seconds=settings.worker_stale_seconds),
+        stale_after=settings.worker_stale_seconds,
+        channels=channel_silence(session=books, now=now, channels=settings.enabled_channels()),
+        call_errors=recent_call_errors(session=books, since=now - CALL_ERRORS_WINDOW, limit=10),
     )
 
 
