@@ -269,7 +269,7 @@ def test_an_operator_uploads_a_file_with_rejects_downloads_them_and_confirms(pag
     page.get_by_role("button", name="Confirm: write 2 bills").click()
     # The write runs in serve's background thread; the page refreshes itself until it is done.
     page.get_by_role("heading", name="Written").wait_for(timeout=60_000)
-    assert "finished: 1 bills created, 1 updated" in page.locator("main").inner_text()
+    assert "finished: 1 bill(s) created, 1 updated" in page.locator("main").inner_text()
     assert page.outside_requests == []
     screenshot(page, "console/upload-done", full_page=True)
 
@@ -309,7 +309,7 @@ def test_the_upload_shows_its_progress_while_it_runs(page, console, tmp_path):
         or "read" in page.locator("section.progress").inner_text()
     )
     page.get_by_role("heading", name="Written").wait_for(timeout=240_000)
-    assert "finished: 60000 bills created" in page.locator("main").inner_text()
+    assert "finished: 60000 bill(s) created" in page.locator("main").inner_text()
 
 
 def test_a_viewer_is_not_offered_the_upload_and_is_refused_when_posting_it_by_hand(page, console, tmp_path):

@@ -85,7 +85,7 @@ def test_an_operator_sees_the_check_with_its_rejects_then_confirms_and_the_bills
 
     assert confirmed.status_code == 302
     page = client.get(location).text
-    assert "finished: 2 bills created, 0 updated" in page
+    assert "finished: 2 bill(s) created, 0 updated" in page
     session.expire_all()
     assert sorted(session.scalars(sa.select(Bill.partner_bill_id))) == ["UP-0001", "UP-0003"]
     upload = session.scalars(sa.select(BillUpload)).one()
