@@ -14,11 +14,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from biller_server.console.uploads import RUNNER_KEY
 from biller_server.domain.india import india_today
 from biller_server.domain.upload import COLUMNS
 from biller_server.persistence.models import AuditEntry, Bill, BillStatus, BillUpload, BillUploadState
-from tests.console.conftest import SECRET_KEY, form_token
+from tests.console.conftest import form_token
 from tests.factories import BillFactory, CustomerFactory
 
 HEADER = ",".join(COLUMNS)
@@ -34,19 +33,9 @@ def row(bill_id: str, amount: str = "1500.00", customer: str = "CUST9001", name:
     return f"{customer},{name},9876543210,LN-{customer},{bill_id},Instalment,{amount},{due},{generated},EXACT,,"
 
 
-@pytest.fixture
-def settings_overrides(tmp_path) -> dict[str, object]:
-    return {
-        "console_enabled": True,
-        "console_secret_key": SECRET_KEY,
-        "console_lockout_threshold": 3,
-        "instance_dir": tmp_path / "instance",
-    }
-
-
 @pytest.fixture(autouse=True)
-def _inline(app) -> None:
-    app.extensions[RUNNER_KEY] = lambda work: work()
+def _inline(inline_uploads) -> None:
+    pass
 
 
 def send(client, content: bytes, name: str = "morning.csv", token: str | None = None, **fields: str):
