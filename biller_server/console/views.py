@@ -7,6 +7,7 @@ on the server, whatever the page offered.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable
@@ -113,6 +114,13 @@ def _page_context() -> dict[str, object]:
 
 def render_console_error(error: ErrorInfo) -> Response:
     """The console's own error page (the partner channels keep their JSON shapes)."""
+    if error.http_status == 413 and request.path == UPLOAD_PATH:
+        limit = get_settings().console_upload_max_bytes / (1024 * 1024)
+        error = dataclasses.replace(
+            error,
+            message=f"The file is larger than the console takes ({limit:g} MiB). Split it into smaller files, or "
+            "load it on the server with `biller-server bills upload`.",
+        )
     # Bare: no signed-in header, so that an error page never needs the database (it may be the error).
     response = Response(render_template("console/error.html", error=error, bare=True), status=error.http_status)
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

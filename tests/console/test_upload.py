@@ -310,3 +310,19 @@ def test_a_viewer_closing_by_hand_is_refused(signed_in, session):
     assert response.status_code == 403
     session.expire_all()
     assert session.get(Bill, bill.id).status is BillStatus.OPEN
+
+
+class TestTheConsoleCap:
+    @pytest.fixture
+    def settings_overrides(self, settings_overrides):
+        return {**settings_overrides, "console_upload_max_bytes": 64 * 1024}
+
+    def test_a_file_over_the_console_s_cap_gets_a_page_saying_so(self, signed_in, session, tmp_path):
+        big = bill_file(*(row(f"UP-{n:05d}", customer=f"C{n:05d}") for n in range(1000)))
+        assert len(big) > 64 * 1024
+
+        response = send(signed_in("operator"), big)
+
+        assert response.status_code == 413 and response.mimetype == "text/html"
+        assert "The file is larger than the console takes (0.0625 MiB)" in response.text
+        assert not (tmp_path / "instance" / "console-uploads").exists()
