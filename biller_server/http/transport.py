@@ -118,6 +118,27 @@ class RequestBodyGuard:
             return TOO_LARGE
         limit = max_bytes + 1 if chunked else length
         body: Any = bytearray() if larger is None else tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        received, refusal = self._receive(stream, body, limit)
+        if refusal is None and received > max_bytes:
+            refusal = TOO_LARGE
+        if refusal is None and not chunked and received < length:
+            refusal = INCOMPLETE_BODY
+        if refusal is not None:
+            if larger is not None:
+                body.close()
+            return refusal
+        if larger is None:
+            environ["wsgi.input"] = io.BytesIO(bytes(body))
+        else:
+            body.seek(0)
+            environ["wsgi.input"] = body  # closed, its disk space freed, when the request ends (teardown below)
+        environ["CONTENT_LENGTH"] = str(received)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return None
+
+    @staticmethod
+    def _receive(stream: Any, body: Any, limit: int) -> tuple[int, TransportRefusal | None]:
+        """Read up to ``limit`` bytes of ``stream`` into ``body`` (a bytearray, or a file)."""
         received = 0
         try:
             while received < limit:
@@ -125,30 +146,19 @@ class RequestBodyGuard:
                 if not data:
                     break
                 received += len(data)
-                if larger is None:
+                if isinstance(body, bytearray):
                     body += data
                 else:
                     body.write(data)
         except ReadDeadlineExceeded:
-            return TOO_SLOW
+            return received, TOO_SLOW
         except OSError:
-            return INCOMPLETE_BODY  # the client went away (or reset) in the middle of its body
+            return received, INCOMPLETE_BODY  # the client went away (or reset) in the middle of its body
         except Exception as exc:
             # gunicorn's chunked reader raises its parse errors (bad chunk size, missing CRLF, bad trailer).
             logger.info("malformed request body: %s", exc)
-            return MALFORMED_BODY
-        if received > max_bytes:
-            return TOO_LARGE
-        if not chunked and received < length:
-            return INCOMPLETE_BODY
-        if larger is None:
-            environ["wsgi.input"] = io.BytesIO(bytes(body))
-        else:
-            body.seek(0)
-            environ["wsgi.input"] = body  # closed (and its disk space freed) when the request is collected
-        environ["CONTENT_LENGTH"] = str(received)
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return None
+            return received, MALFORMED_BODY
+        return received, None
 
 
 def _content_length(environ: dict[str, Any]) -> int:
