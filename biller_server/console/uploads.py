@@ -197,7 +197,7 @@ def confirm(upload_id: str, *, by: str) -> UploadJob | None:
         os.close(os.open(path / "confirmed", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         return None
-    job.phase, job.state, job.stage, job.confirmed_by = "write", "running", "reading and checking", by
+    job.phase, job.state, job.stage, job.confirmed_by, job.error = "write", "running", "reading and checking", by, None
     job.read = job.written = job.to_write = job.rejects_total = job.changes_total = 0
     job.rejects, job.changes, job.pid = [], [], os.getpid()
     _save(path, job)
@@ -241,7 +241,7 @@ def _run(path: Path, job: UploadJob, facts: dict[str, Any]) -> None:
         job.state, job.error = "failed", str(exc)
     except Exception as exc:  # the thread's last word: the page must not wait for ever
         current_app.logger.exception("console upload %s failed", job.id)
-        job.state, job.error = "failed", f"The upload stopped: {type(exc).__name__}. The server's log has the detail."
+        job.state, job.error = "failed", f"{type(exc).__name__} (the server's log has the detail)"
     else:
         report = dataclasses.asdict(done.report)
         if dry_run:
@@ -252,8 +252,15 @@ def _run(path: Path, job: UploadJob, facts: dict[str, Any]) -> None:
         job.state = "done"
     watcher.finish()
     job.finished_at = utcnow().isoformat()
+    failed = job.state == "failed"
     _save(path, job)
     _audit(job, action, facts)
+    if failed and not dry_run:
+        # Confirmable again: nothing was written (another upload held the lock), or what was is whole customers
+        # that a second run compares as unchanged (it finishes this one, as `bills upload --resume` would).
+        job.phase, job.state = "check", "done"
+        _save(path, job)
+        (path / "confirmed").unlink(missing_ok=True)
 
 
 def _audit(job: UploadJob, action: str, facts: dict[str, Any]) -> None:

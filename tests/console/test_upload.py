@@ -14,8 +14,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from biller_server.console import uploads
 from biller_server.domain.india import india_today
-from biller_server.domain.upload import COLUMNS
+from biller_server.domain.upload import COLUMNS, UploadBusy
 from biller_server.persistence.models import AuditEntry, Bill, BillStatus, BillUpload, BillUploadState
 from tests.console.conftest import form_token
 from tests.factories import BillFactory, CustomerFactory
@@ -120,6 +121,33 @@ def test_a_second_confirmation_writes_nothing_more(signed_in, session):
 
     assert "not waiting for confirmation" in client.get(again.headers["Location"]).text
     assert session.scalar(sa.select(sa.func.count()).select_from(BillUpload)) == 1
+
+
+def test_a_write_that_could_not_run_says_why_and_can_be_confirmed_again(signed_in, session, monkeypatch):
+    client = signed_in("operator")
+    location = send(client, bill_file(row("UP-0001"))).headers["Location"]
+    real = uploads.upload_file
+
+    def busy(*args, dry_run, **kwargs):
+        if not dry_run:
+            raise UploadBusy("another bill upload is writing to this database (#7, big.csv, by ravi): wait for it")
+        return real(*args, dry_run=dry_run, **kwargs)
+
+    monkeypatch.setattr(uploads, "upload_file", busy)
+    confirm(client, location)
+
+    page = client.get(location).text
+    assert "The upload stopped: another bill upload is writing to this database (#7, big.csv, by ravi)" in page
+    assert "Confirm again to finish it." in page
+    failed = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "upload_bills")).one()
+    assert failed.outcome == "failed" and "another bill upload" in failed.detail["error"]
+
+    monkeypatch.setattr(uploads, "upload_file", real)
+    confirm(client, location)
+
+    assert "finished: 1 bill(s) created" in client.get(location).text
+    session.expire_all()
+    assert session.scalars(sa.select(Bill.partner_bill_id)).all() == ["UP-0001"]
 
 
 def test_a_file_that_changes_nothing_offers_no_confirmation(signed_in, session):
