@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from biller_server.console import uploads
 from biller_server.domain.india import india_today
 from biller_server.domain.upload import COLUMNS, UploadBusy
-from biller_server.persistence.models import AuditEntry, Bill, BillStatus, BillUpload, BillUploadState
+from biller_server.persistence.models import AuditEntry, Bill, BillUpload, BillUploadState
 from tests.console.conftest import form_token
 from tests.factories import BillFactory, CustomerFactory
 
@@ -269,75 +269,6 @@ def test_a_partner_path_keeps_its_own_cap(app, session):
     )
 
     assert response.status_code == 413
-
-
-def test_a_bill_can_be_closed_with_a_reason(signed_in, session):
-    bill = BillFactory(partner_bill_id="CL-0001")
-    client = signed_in("operator")
-    token = form_token(client, "/console/bills/CL-0001")
-
-    response = client.post(
-        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "foreclosed 12/11"}
-    )
-
-    page = client.get(response.headers["Location"]).text
-    assert "Bill CL-0001 is closed." in page and "foreclosed 12/11" in page
-    session.expire_all()
-    assert session.get(Bill, bill.id).status is BillStatus.CLOSED
-    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "close_bill")).one()
-    assert (entry.actor, entry.outcome, entry.note, entry.target) == (
-        "operator",
-        "ok",
-        "foreclosed 12/11",
-        "bill:CL-0001",
-    )
-
-
-def test_closing_needs_a_reason(signed_in, session):
-    bill = BillFactory(partner_bill_id="CL-0001")
-    client = signed_in("operator")
-    token = form_token(client, "/console/bills/CL-0001")
-
-    response = client.post(
-        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": ""}
-    )
-
-    assert "Not closed: reason:" in client.get(response.headers["Location"]).text
-    session.expire_all()
-    assert session.get(Bill, bill.id).status is BillStatus.OPEN
-
-
-def test_a_cancelled_bill_is_not_closed_and_the_attempt_is_logged(signed_in, session):
-    BillFactory(partner_bill_id="CL-0001", status=BillStatus.CANCELLED)
-    client = signed_in("operator")
-    token = form_token(client, "/console/bills/CL-0001")
-    assert "Close bill" not in client.get("/console/bills/CL-0001").text
-
-    response = client.post(
-        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "written off"}
-    )
-
-    assert (
-        "Not closed: bill CL-0001 is cancelled; there is nothing to close."
-        in client.get(response.headers["Location"]).text
-    )
-    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "close_bill")).one()
-    assert entry.outcome == "failed"
-
-
-def test_a_viewer_closing_by_hand_is_refused(signed_in, session):
-    bill = BillFactory(partner_bill_id="CL-0001")
-    client = signed_in("viewer")
-    assert "Close bill" not in client.get("/console/bills/CL-0001").text
-    token = form_token(client, "/console/bills/CL-0001")
-
-    response = client.post(
-        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "by hand"}
-    )
-
-    assert response.status_code == 403
-    session.expire_all()
-    assert session.get(Bill, bill.id).status is BillStatus.OPEN
 
 
 class TestTheConsoleCap:
