@@ -9,7 +9,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -148,6 +151,35 @@ def test_a_write_that_could_not_run_says_why_and_can_be_confirmed_again(signed_i
     assert "finished: 1 bill(s) created" in client.get(location).text
     session.expire_all()
     assert session.scalars(sa.select(Bill.partner_bill_id)).all() == ["UP-0001"]
+
+
+def test_a_write_whose_process_died_says_so_instead_of_waiting(signed_in, session, tmp_path):
+    client = signed_in("operator")
+    location = send(client, bill_file(row("UP-0001"))).headers["Location"]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    state = next((tmp_path / "instance" / "console-uploads").iterdir()) / "state.json"
+    job = json.loads(state.read_text())
+    state.write_text(json.dumps({**job, "phase": "write", "state": "running", "stage": "writing", "pid": gone.pid}))
+
+    page = client.get(location).text
+
+    assert "The server process running this upload stopped before it finished" in page
+    assert "biller-server bills upload --resume" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_a_running_check_refreshes_its_page(signed_in, session, tmp_path):
+    client = signed_in("operator")
+    location = send(client, bill_file(row("UP-0001"))).headers["Location"]
+    state = next((tmp_path / "instance" / "console-uploads").iterdir()) / "state.json"
+    job = json.loads(state.read_text())
+    state.write_text(json.dumps({**job, "state": "running", "check": None, "read": 50, "size": 200}))
+
+    page = client.get(location).text
+
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert '<progress max="100" value="25"' in page and "50 of 200 bytes read (25%)" in page
 
 
 def test_a_file_that_changes_nothing_offers_no_confirmation(signed_in, session):
