@@ -268,6 +268,9 @@ class Settings(BaseSettings):
     console_lockout_minutes: int = Field(default=15, ge=1)
     console_session_idle_minutes: int = Field(default=30, ge=1)
     console_session_max_hours: int = Field(default=12, ge=1)
+    # The console's bill upload: its own body cap (the partner paths keep max_request_bytes) and time to send it.
+    console_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024)
+    console_upload_timeout_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("*", mode="before")
     @classmethod

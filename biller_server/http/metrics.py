@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session
 
+from biller_server.domain.health import heartbeats
 from biller_server.domain.reports.today import PARTNER_HEALTH_WINDOW, partner_call_counts
 from biller_server.extensions import get_db, get_settings
 from biller_server.http.channels import REGISTRY_KEY
@@ -37,7 +38,6 @@ from biller_server.http.landing import BUILD_KEY
 from biller_server.http.metrics_activity import BuildInfoCollector, activity_families
 from biller_server.http.state import request_state
 from biller_server.instruments import HTTP_LATENCY, HTTP_REQUESTS, INSTRUMENTS, multiprocess_dir
-from biller_server.jobs.heartbeats import heartbeats
 from biller_server.jobs.queue import due_jobs
 from biller_server.persistence.models import (
     Channel,
