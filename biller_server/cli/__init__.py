@@ -30,6 +30,7 @@ from biller_server.build import checkout_commit
 from biller_server.cli.bills import bills_group
 from biller_server.cli.db import db_group
 from biller_server.cli.inbound import inbound_group
+from biller_server.cli.notifications import notifications_group
 from biller_server.cli.payments import payments_group
 from biller_server.cli.problems import ConfigurationProblem, check_books, database_unavailable
 from biller_server.cli.report import report_group
@@ -133,6 +134,7 @@ for command in (
     payments_group,
     report_group,
     inbound_group,
+    notifications_group,
     users_group,
 ):
     cli.add_command(command)
