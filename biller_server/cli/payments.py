@@ -259,9 +259,11 @@ def show_command(payment_id: int, output_format: str) -> None:
 
 
 def _answer_of(call: OutboundCall) -> str:
-    if call.completed_at is None:
-        return "sent; no answer recorded (the partner may have it)"
-    return call.error or f"HTTP {call.response_status}"
+    if call.error:
+        return call.error
+    if call.response_status is not None:
+        return f"HTTP {call.response_status}"
+    return "sent; no answer recorded (the partner may have it)"
 
 
 def operator_name() -> str:
