@@ -44,6 +44,7 @@ from biller_server.clients.base import (
 )
 from biller_server.domain.payments.offline import system_bill_id_carries_a_payment
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.settlement.lines import note_partner_settlement_status
 from biller_server.jobs import queue
 from biller_server.jobs.attempts import AttemptFailure, attempt_failure
 from biller_server.jobs.calls import call_journal, store_calls
@@ -218,6 +219,11 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
                 now=now,
             )
             return
+        if result is not None:
+            # Kaleidofin's CREDIT_RECEIVED / SETTLEMENT_SUCCESSFUL / SETTLEMENT_FAILED: where the money is.
+            note_partner_settlement_status(
+                session=session, payment=payment, status_word=result.raw_status, source=source, now=now
+            )
         if result is not None and result.outcome.is_final:
             apply_payment_outcome(
                 session=session,

@@ -104,7 +104,10 @@ def record_partner_settlement(
         line.settled_on, line.amount_paise, line.source = settled_on, amount_paise, source[:100]
         line.updated_at = now
         changed = True
-    known = {item.payment_ref: item for item in session.scalars(sa.select(SettlementItem).where(SettlementItem.line_id == line.id))}
+    known = {
+        item.payment_ref: item
+        for item in session.scalars(sa.select(SettlementItem).where(SettlementItem.line_id == line.id))
+    }
     payments = _payments_by_ref(session, partner, list(amounts))
     for ref, amount in amounts.items():
         payment = payments.get(ref)
