@@ -26,9 +26,10 @@ from biller_server.domain.settlement.matching import (
     BreakKind,
     Match,
     SettlementReport,
+    Unreconciled,
     ack_break,
     settlement_report,
-    unreconciled_paise_by_kind,
+    unreconciled_older_than_a_day,
 )
 
 __all__ = [
@@ -42,12 +43,13 @@ __all__ = [
     "SettlementImport",
     "SettlementRefused",
     "SettlementReport",
+    "Unreconciled",
     "ack_break",
     "import_bank_statement",
     "import_settlement_report",
     "note_partner_settlement_status",
     "record_partner_settlement",
     "settlement_report",
-    "unreconciled_paise_by_kind",
+    "unreconciled_older_than_a_day",
     "utr_from_narration",
 ]

@@ -113,7 +113,12 @@ class AckRefused(DomainError):
 
 
 def settlement_report(
-    *, session: Session, day: dt.date, never_settled_after_days: int, now: dt.datetime
+    *,
+    session: Session,
+    day: dt.date,
+    never_settled_after_days: int,
+    now: dt.datetime,
+    include_never_settled: bool = True,
 ) -> SettlementReport:
     """The reconciliation of one day (India): lines settled that day, credits the bank dated that day, payments
     confirmed ``never_settled_after_days`` before it and still unsettled."""
@@ -198,7 +203,8 @@ def settlement_report(
                     detail=f"no settlement line explains this credit: {entry.narration[:120]}",
                 )
             )
-    breaks.extend(_never_settled(session, day, never_settled_after_days))
+    if include_never_settled:
+        breaks.extend(_never_settled(session, day, never_settled_after_days))
     acks = _acks(session, [item.key for item in breaks])
     for item in breaks:
         ack = acks.get(item.key)
@@ -211,21 +217,37 @@ def settlement_report(
     return report
 
 
-def unreconciled_paise_by_kind(
-    *, session: Session, older_than: dt.date, days: int, never_settled_after_days: int, now: dt.datetime
-) -> dict[BreakKind, int]:
-    """Open breaks' unexplained money over the ``days`` days up to ``older_than`` (included), by kind: what the
-    metric ``biller_unreconciled_amount_paise`` shows."""
-    totals = dict.fromkeys(BreakKind, 0)
-    seen: set[str] = set()
-    for offset in range(days):
-        day = older_than - dt.timedelta(days=offset)
-        report = settlement_report(session=session, day=day, never_settled_after_days=never_settled_after_days, now=now)
+@dataclass(frozen=True)
+class Unreconciled:
+    breaks: int
+    paise: int
+
+
+UNRECONCILED_LOOKBACK_DAYS = 7
+
+
+def unreconciled_older_than_a_day(
+    *, session: Session, today: dt.date, never_settled_after_days: int, now: dt.datetime
+) -> dict[BreakKind, Unreconciled]:
+    """Open breaks of the days before yesterday (India), by kind, with the money they leave unexplained: what
+    ``biller_unreconciled_paise`` shows. Days are looked at up to a week back (``UNRECONCILED_LOOKBACK_DAYS``); a
+    break older than that stays in ``report settlement`` for its day. Payments never settled count whatever their day.
+    """
+    counts = dict.fromkeys(BreakKind, 0)
+    amounts = dict.fromkeys(BreakKind, 0)
+    newest = today - dt.timedelta(days=2)
+    for offset in range(UNRECONCILED_LOOKBACK_DAYS):
+        report = settlement_report(
+            session=session,
+            day=newest - dt.timedelta(days=offset),
+            never_settled_after_days=never_settled_after_days,
+            now=now,
+            include_never_settled=offset == 0,
+        )
         for item in report.breaks:
-            if item.key not in seen:
-                seen.add(item.key)
-                totals[item.kind] += item.unreconciled_paise
-    return totals
+            counts[item.kind] += 1
+            amounts[item.kind] += item.unreconciled_paise
+    return {kind: Unreconciled(counts[kind], amounts[kind]) for kind in BreakKind}
 
 
 def ack_break(*, session: Session, key: str, note: str, by: str, now: dt.datetime) -> tuple[bool, str]:
