@@ -169,11 +169,10 @@ def bank_import_command(
         for problem in result.problems[:20]:
             click.echo(f"  {problem}", err=True)
         raise click.ClickException(f"{file.name}: {len(result.problems)} row(s) cannot be read; nothing was imported")
-    click.echo(
-        f"{file.name}: {result.rows} row(s); {result.added} entr{'y' if result.added == 1 else 'ies'} added "
-        f"(credits ₹{rupees_indian(result.credits_paise)}, debits ₹{rupees_indian(result.debits_paise)}), "
-        f"{result.already_imported} already imported"
-    )
+    added = f"{result.added} entr{'y' if result.added == 1 else 'ies'} added"
+    if result.added:
+        added += f" (credits ₹{rupees_indian(result.credits_paise)}, debits ₹{rupees_indian(result.debits_paise)})"
+    click.echo(f"{file.name}: {result.rows} row(s); {added}, {result.already_imported} already imported")
     if result.without_utr:
         click.echo(f"{result.without_utr} credit(s) without a UTR: matched by partner, date and amount only")
 
