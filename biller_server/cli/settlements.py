@@ -55,6 +55,20 @@ def _columns(vocabulary: Vocabulary, columns_file: Path | None, pairs: tuple[str
     return columns
 
 
+def _refuse_unreadable_rows(file: Path, problems: list[str], shown: int = 20) -> None:
+    """A file with rows that cannot be read imports nothing: name them (the first few) and stop."""
+    if not problems:
+        return
+    for problem in problems[:shown]:
+        click.echo(f"  {problem}", err=True)
+    more = len(problems) - shown
+    raise click.ClickException(
+        f"{file.name}: {len(problems)} row(s) cannot be read"
+        + (f" ({more} more not shown)" if more > 0 else "")
+        + "; nothing was imported"
+    )
+
+
 @click.group("settlements")
 def settlements_group() -> None:
     """What partners say they settled to the lender's bank; acknowledge a reconciliation break."""
@@ -98,15 +112,7 @@ def import_command(
                 session.rollback()
     except (ColumnMapError, DomainError) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from None
-    if result.problems:
-        for problem in result.problems[:20]:
-            click.echo(f"  {problem}", err=True)
-        more = len(result.problems) - 20
-        raise click.ClickException(
-            f"{file.name}: {len(result.problems)} row(s) cannot be read"
-            + (f" ({more} more not shown)" if more > 0 else "")
-            + "; nothing was imported"
-        )
+    _refuse_unreadable_rows(file, result.problems)
     click.echo(
         f"{file.name}: {result.rows} row(s); settlement lines: {result.lines_created} new, "
         f"{result.lines_changed} changed, {result.lines_unchanged} already imported; "
@@ -165,10 +171,7 @@ def bank_import_command(
                 session.rollback()
     except (ColumnMapError, DomainError) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from None
-    if result.problems:
-        for problem in result.problems[:20]:
-            click.echo(f"  {problem}", err=True)
-        raise click.ClickException(f"{file.name}: {len(result.problems)} row(s) cannot be read; nothing was imported")
+    _refuse_unreadable_rows(file, result.problems)
     added = f"{result.added} entr{'y' if result.added == 1 else 'ies'} added"
     if result.added:
         added += f" (credits ₹{rupees_indian(result.credits_paise)}, debits ₹{rupees_indian(result.debits_paise)})"

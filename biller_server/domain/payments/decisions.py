@@ -19,14 +19,18 @@ from sqlalchemy.orm import Session
 from biller_server.domain.errors import DomainError
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.notifications import verdict_of
-from biller_server.domain.payments.outcomes import AppliedOutcome, apply_payment_outcome, override_payment_outcome
+from biller_server.domain.payments.outcomes import (
+    AppliedOutcome,
+    apply_payment_outcome,
+    note_payment_event,
+    override_payment_outcome,
+)
 from biller_server.domain.staff.audit import record_audit
 from biller_server.persistence.models import (
     Job,
     JobKind,
     JobState,
     Payment,
-    PaymentEvent,
     PaymentNotification,
     PaymentStatus,
 )
@@ -189,16 +193,13 @@ def recheck_payment(*, session: Session, payment_id: int, by: str, now: dt.datet
         session.flush()
         created = True
         message = f"new job {job.id} will ask {last.partner} once, now"
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind="recheck_requested",
-            from_status=payment.status.value,
-            to_status=payment.status.value,
-            source=f"person:{by}"[:40],
-            detail={"decided_by": by, "job": job.id},
-        )
+    note_payment_event(
+        session=session,
+        payment=payment,
+        kind="recheck_requested",
+        source=f"person:{by}",
+        detail={"decided_by": by, "job": job.id},
+        now=now,
     )
     record_audit(
         session=session, actor=by, action="payment.recheck", outcome="ok", now=now, target=f"payment:{payment.id}"
@@ -255,7 +256,9 @@ def match_notification(
         detail=detail,
     )
     if applied is AppliedOutcome.UNCHANGED:
-        session.add(_event(payment, "notification_matched", f"person:{by}", detail, now))
+        note_payment_event(
+            session=session, payment=payment, kind="notification_matched", source=f"person:{by}", detail=detail, now=now
+        )
     notification.payment_id = payment.id
     _resolve(notification, "matched", by=by, note=note, now=now)
     record_audit(
@@ -293,7 +296,14 @@ def dismiss_notification(
         payment = session.get(Payment, notification.payment_id)
         if payment is not None:
             detail = {"decided_by": by, "notification": notification.id, "note": note}
-            session.add(_event(payment, "notification_dismissed", f"person:{by}", detail, now))
+            note_payment_event(
+                session=session,
+                payment=payment,
+                kind="notification_dismissed",
+                source=f"person:{by}",
+                detail=detail,
+                now=now,
+            )
     record_audit(
         session=session,
         actor=by,
@@ -326,19 +336,6 @@ def _resolve(
     notification.resolved_by = by[:100]
     notification.resolved_at = now
     notification.resolution_note = note
-
-
-def _event(payment: Payment, kind: str, source: str, detail: dict[str, Any], now: dt.datetime) -> PaymentEvent:
-    status = payment.status.value
-    return PaymentEvent(
-        payment_id=payment.id,
-        occurred_at=now,
-        kind=kind,
-        from_status=status,
-        to_status=status,
-        source=source[:40],
-        detail=detail,
-    )
 
 
 def _locked_payment(session: Session, payment_id: int) -> Payment:

@@ -144,6 +144,23 @@ def mark_payment_unresolved(*, session: Session, payment: Payment, source: str, 
     return True
 
 
+def note_payment_event(
+    *, session: Session, payment: Payment, kind: str, source: str, detail: dict[str, Any] | None, now: dt.datetime
+) -> PaymentEvent:
+    """Add an event that leaves the payment's status as it is (a flag, a settlement, a person's recheck)."""
+    event = PaymentEvent(
+        payment_id=payment.id,
+        occurred_at=now,
+        kind=kind[:40],
+        from_status=payment.status.value,
+        to_status=payment.status.value,
+        source=source[:40],
+        detail=detail,
+    )
+    session.add(event)
+    return event
+
+
 def _reverse_bill_effect(session: Session, payment: Payment) -> None:
     """Take a failed payment's amount back off its bill; the receipt row stays as the record of what was issued."""
     if not payment.applied_to_bill:
@@ -187,16 +204,8 @@ def _flag_contradiction(
     payment.flag_reason = _short(f"{source} reported {outcome.value} for a payment already {payment.status.value}")
     detail = _detail(reason, reason_codes)
     detail["reported_outcome"] = outcome.value
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind="outcome_contradicted",
-            from_status=payment.status.value,
-            to_status=payment.status.value,
-            source=source,
-            detail=detail,
-        )
+    note_payment_event(
+        session=session, payment=payment, kind="outcome_contradicted", source=source, detail=detail, now=now
     )
     session.flush()
     return AppliedOutcome.FLAGGED

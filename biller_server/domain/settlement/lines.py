@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import DomainError
+from biller_server.domain.payments.outcomes import note_payment_event
 from biller_server.persistence.models import (
     Channel,
     Payment,
-    PaymentEvent,
     SettlementItem,
     SettlementLine,
     SettlementState,
@@ -146,16 +146,13 @@ def note_partner_settlement_status(
         return False
     before = payment.settlement_state
     payment.settlement_state = state
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind=f"settlement_{state.value}"[:40],
-            from_status=payment.status.value,
-            to_status=payment.status.value,
-            source=source[:40],
-            detail={"partner_status": status_word, "previous": before.value if before else None},
-        )
+    note_payment_event(
+        session=session,
+        payment=payment,
+        kind=f"settlement_{state.value}",
+        source=source,
+        detail={"partner_status": status_word, "previous": before.value if before else None},
+        now=now,
     )
     return True
 
@@ -170,17 +167,8 @@ def _mark_settled(session: Session, payment: Payment, line: SettlementLine, sour
     payment.settlement_state = SettlementState.SETTLED
     payment.settlement_ref = line.settlement_ref
     payment.settled_on = line.settled_on
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind="settled",
-            from_status=payment.status.value,
-            to_status=payment.status.value,
-            source=source[:40],
-            detail={"partner": line.partner, "utr": line.settlement_ref, "settled_on": line.settled_on.isoformat()},
-        )
-    )
+    detail = {"partner": line.partner, "utr": line.settlement_ref, "settled_on": line.settled_on.isoformat()}
+    note_payment_event(session=session, payment=payment, kind="settled", source=source, detail=detail, now=now)
     return True
 
 
