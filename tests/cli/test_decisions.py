@@ -10,6 +10,7 @@ from biller_server.cli import cli
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.extensions import get_db
 from biller_server.persistence.models import (
     AuditEntry,
     BillStatus,
@@ -319,3 +320,20 @@ def test_a_post_made_before_calls_were_written_ahead_is_found_by_the_jobs_mark(r
     )
     session.flush()
     assert "a post may have landed at 10:00 (IST)" in _invoke(runner, "payments", "show", str(payment.id)).output
+
+
+def test_recheck_prints_the_answer_a_worker_records_while_it_waits(runner, session, unresolved, monkeypatch):
+    def a_worker_answers(_seconds):
+        # A worker elsewhere records the answer while the command waits (through the app's own database).
+        with get_db().transaction() as books:
+            job = books.scalars(
+                sa.select(Job).where(Job.payment_id == unresolved.id, Job.state == JobState.PENDING)
+            ).one()
+            job.attempts, job.outcome, job.state = 1, "pending", JobState.DONE
+
+    monkeypatch.setattr("biller_server.cli.payments.time.sleep", a_worker_answers)
+
+    result = _invoke(runner, "payments", "recheck", str(unresolved.id), "--wait", "5")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"answer: pending; payment {unresolved.id} is UNRESOLVED"
