@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
 
 from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.cli.payments import operator_name
@@ -24,6 +25,7 @@ from biller_server.domain.settlement import (
     settlement_report,
 )
 from biller_server.domain.settlement.files import BANK_STATEMENT, SETTLEMENT_REPORT
+from biller_server.domain.staff.audit import record_audit
 from biller_server.domain.upload.formats import ColumnMapError, Vocabulary, parse_column_mapping, read_column_map
 from biller_server.extensions import get_db, get_settings
 from biller_server.persistence.types import utcnow
@@ -53,6 +55,19 @@ def _columns(vocabulary: Vocabulary, columns_file: Path | None, pairs: tuple[str
         ours, theirs = parse_column_mapping(pair, vocabulary=vocabulary)
         columns[ours] = theirs
     return columns
+
+
+def _audit(session: Session, action: str, file: Path, **detail: object) -> None:
+    """Who brought which file, in the audit log (the import's own rows say what it wrote)."""
+    record_audit(
+        session=session,
+        actor=f"cli:{operator_name()}",
+        action=action,
+        outcome="ok",
+        now=utcnow(),
+        target=f"file:{file.name}",
+        detail=dict(detail),
+    )
 
 
 def _refuse_unreadable_rows(file: Path, problems: list[str], shown: int = 20) -> None:
@@ -110,6 +125,8 @@ def import_command(
             )
             if result.problems:
                 session.rollback()
+            else:
+                _audit(session, "settlements.import", file, partner=partner, created=result.lines_created)
     except (ColumnMapError, DomainError) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from None
     _refuse_unreadable_rows(file, result.problems)
@@ -169,6 +186,8 @@ def bank_import_command(
             )
             if result.problems:
                 session.rollback()
+            else:
+                _audit(session, "bank.import", file, added=result.added, already_imported=result.already_imported)
     except (ColumnMapError, DomainError) as exc:
         raise click.ClickException(getattr(exc, "message", str(exc))) from None
     _refuse_unreadable_rows(file, result.problems)

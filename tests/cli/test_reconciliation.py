@@ -13,6 +13,7 @@ from biller_server.cli import cli
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
 from biller_server.persistence.models import (
+    AuditEntry,
     BankEntry,
     Channel,
     PaymentEvent,
@@ -367,3 +368,16 @@ def _item_id(session, ref):
 
 def _entry_id(session, utr):
     return session.scalar(sa.select(BankEntry.id).where(BankEntry.utr == utr))
+
+
+def test_each_import_is_in_the_audit_log(runner, session, books):
+    _import_all(runner)
+
+    entries = session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
+
+    assert [(entry.action, entry.target) for entry in entries] == [
+        ("settlements.import", "file:setu_settlement_2026-11-28.csv"),
+        ("settlements.import", "file:kaleidofin_settlement_2026-11-28.csv"),
+        ("bank.import", "file:hdfc_statement_2026-11-28.csv"),
+    ]
+    assert entries[2].detail == {"added": 6, "already_imported": 0}
