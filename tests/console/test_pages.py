@@ -264,3 +264,37 @@ def test_channels_are_listed_for_every_kind_of_payment(signed_in, books):
 
     for channel in Channel:
         assert f"<td>{channel.value}</td>" in page
+
+
+def test_an_unresolved_payment_whose_post_may_have_landed_says_so_on_today_and_its_page(signed_in, session):
+    payment = PaymentFactory(channel=Channel.OFFLINE, partner_txn_ref="OFF-CONSOLE-1", status=PaymentStatus.UNRESOLVED)
+    job = Job(
+        kind=JobKind.RECORD_OFFLINE_PAYMENT,
+        partner="kaleidofin",
+        payment_id=payment.id,
+        payload={"post_attempted_at": "2026-11-02T08:35:00+00:00"},
+        anchor_at=NOW,
+        due_at=NOW,
+        state=JobState.UNRESOLVED,
+    )
+    session.add(job)
+    session.flush()
+    session.add(
+        OutboundCall(
+            job_id=job.id,
+            created_at=dt.datetime(2026, 11, 2, 8, 35, tzinfo=dt.UTC),
+            partner="kaleidofin",
+            operation="payment",
+            method="POST",
+            url="https://k.example/payment",
+            request_body="{}",
+        )
+    )
+    session.flush()
+    client = signed_in("viewer")
+
+    today = client.get("/console/today").text
+    page = client.get(f"/console/payments/{payment.id}").text
+
+    assert "a post may have landed at 14:05 (IST) on 02 Nov 2026" in today
+    assert "a post may have landed at 14:05 (IST) on 02 Nov 2026" in page
