@@ -230,7 +230,7 @@ class Settings(BaseSettings):
     digiledge: DigiledgeSettings = Field(default_factory=DigiledgeSettings)
 
     # Outbound calls to partners (docs/confirmations.md). URLs and credentials are needed only for the partners a
-    # channel is confirmed by (and Kaleidofin's payment and fetch URLs only for offline payments).
+    # channel is confirmed by (and Kaleidofin's payment and status URLs only for offline payments).
     partner_connect_timeout_seconds: float = Field(default=3.05, gt=0)
     partner_read_timeout_seconds: float = Field(default=10.0, gt=0)
     partner_token_refresh_margin_seconds: float = Field(default=60.0, ge=0)
@@ -280,6 +280,13 @@ class Settings(BaseSettings):
     console_lockout_minutes: int = Field(default=15, ge=1)
     console_session_idle_minutes: int = Field(default=30, ge=1)
     console_session_max_hours: int = Field(default=12, ge=1)
+    # The console's bill upload: its own body cap (the partner paths keep max_request_bytes) and time to send it.
+    console_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024)
+    console_upload_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    # Settlement reconciliation (docs/reconciliation.md): days after which a confirmed payment no partner settled
+    # is a break.
+    settlement_expected_within_days: int = Field(default=3, ge=1, le=60)
 
     @field_validator("*", mode="before")
     @classmethod

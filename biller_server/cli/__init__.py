@@ -30,10 +30,12 @@ from biller_server.build import checkout_commit
 from biller_server.cli.bills import bills_group
 from biller_server.cli.db import db_group
 from biller_server.cli.inbound import inbound_group
+from biller_server.cli.notifications import notifications_group
 from biller_server.cli.payments import payments_group
 from biller_server.cli.problems import ConfigurationProblem, check_books, database_unavailable
 from biller_server.cli.report import report_group
 from biller_server.cli.serve import serve_command
+from biller_server.cli.settlements import bank_group, settlements_group
 from biller_server.cli.status import status_command
 from biller_server.cli.users import users_group
 from biller_server.cli.worker import worker_command
@@ -133,6 +135,9 @@ for command in (
     payments_group,
     report_group,
     inbound_group,
+    notifications_group,
+    settlements_group,
+    bank_group,
     users_group,
 ):
     cli.add_command(command)

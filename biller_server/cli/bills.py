@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
-import hashlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -26,12 +23,10 @@ from biller_server.domain.upload import (
     UploadBusy,
     UploadFileError,
     UploadReport,
-    UploadSource,
     describe_change,
-    open_bill_file,
     template_csv,
-    upload_bills,
 )
+from biller_server.domain.upload.files import FileOptions, UploadHooks, file_sha256, upload_file
 from biller_server.domain.upload.formats import (
     COLUMN_HELP,
     SPELLINGS,
@@ -41,7 +36,6 @@ from biller_server.domain.upload.formats import (
     read_column_map,
 )
 from biller_server.domain.upload.reader import COLUMNS, TEMPLATE_EXAMPLES, spellings_text, template_dates
-from biller_server.domain.upload.rejects import RejectsFile
 from biller_server.domain.upload.runs import list_uploads, operator_name, resumable_upload
 from biller_server.extensions import get_db, get_settings
 from biller_server.persistence.models import BillStatus, BillUpload, BillUploadState
@@ -51,19 +45,6 @@ from biller_server.persistence.types import utcnow
 @click.group("bills")
 def bills_group() -> None:
     """Load, list, cancel and close the bills offered to BBPS."""
-
-
-@dataclasses.dataclass
-class _FileOptions:
-    """How a file is read: kept on the upload's record, so that --resume reads it the same way."""
-
-    sheet: str | None
-    columns: dict[str, str]
-    date_order: str
-    skip_invalid: bool
-
-    def as_record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @bills_group.command("upload")
@@ -127,7 +108,7 @@ def upload_command(
             for pair in column_pairs:
                 ours, theirs = parse_column_mapping(pair)
                 columns[ours] = theirs
-            options = _FileOptions(sheet, columns, date_order, skip_invalid)
+            options = FileOptions(sheet, columns, date_order, skip_invalid)
         report = _upload(file, options, dry_run=dry_run, rejects_path=rejects_path, show_changes=show_changes)
     except (UploadFileError, ColumnMapError, UploadBusy, OSError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -135,7 +116,7 @@ def upload_command(
         sys.exit(1)
 
 
-def _resumed_file(resume: str) -> tuple[Path, _FileOptions]:
+def _resumed_file(resume: str) -> tuple[Path, FileOptions]:
     if resume != "latest" and not (resume.isascii() and resume.isdigit()):
         raise click.UsageError(f"--resume takes an upload's number (see `bills uploads`), not {resume!r}")
     with get_db().transaction() as session:
@@ -151,80 +132,47 @@ def _resumed_file(resume: str) -> tuple[Path, _FileOptions]:
         number = upload.id
     if not path.is_file():
         raise click.ClickException(f"upload #{number} read {path}, which is no longer there: upload the file again")
-    if _sha256(path) != sha256:
+    if file_sha256(path) != sha256:
         raise click.ClickException(
             f"{path} has changed since upload #{number} read it: upload it as it is now (without --resume)"
         )
-    return path, _FileOptions(
-        recorded.get("sheet"),
-        dict(recorded.get("columns") or {}),
-        recorded.get("date_order", "dmy"),
-        bool(recorded.get("skip_invalid")),
-    )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return path, FileOptions.from_record(recorded)
 
 
 def _upload(
-    file: Path, options: _FileOptions, *, dry_run: bool, rejects_path: Path | None, show_changes: bool
+    file: Path, options: FileOptions, *, dry_run: bool, rejects_path: Path | None, show_changes: bool
 ) -> UploadReport:
     on_terminal = _on_terminal()
-    source = None
-    if not dry_run:
-        source = UploadSource(
-            name=file.name,
-            path=str(file.resolve()),
-            sha256=_sha256(file),
-            size=file.stat().st_size,
+    with _Progress(on_terminal) as progress, _Problems(defer=on_terminal) as problems:
+        done = upload_file(
+            file,
+            options,
+            session=get_db().dedicated_session,
+            today=india_today(),
+            now=utcnow(),
+            dry_run=dry_run,
             operator=operator_name(),
-            options=options.as_record(),
+            rejects_path=rejects_path,
+            hooks=UploadHooks(
+                start_reading=progress.start_reading,
+                read=progress.read,
+                stage=progress.stage,
+                written=progress.written,
+                problem=problems.add if rejects_path is None else None,
+                change=_change_printer(progress) if (dry_run or show_changes) else None,
+            ),
+            transaction_seconds=get_settings().bill_upload_transaction_ms / 1000,
         )
-    with contextlib.ExitStack() as stack:
-        progress = stack.enter_context(_Progress(on_terminal))
-        rows = stack.enter_context(
-            open_bill_file(
-                file,
-                today=india_today(),
-                sheet=options.sheet,
-                columns=options.columns,
-                date_order=options.date_order,  # type: ignore[arg-type]  # a Choice of dmy/mdy
-                on_progress=progress.read,
-                keep_records=rejects_path is not None,
-            )
-        )
-        rejects = RejectsFile(rejects_path, rows.header) if rejects_path is not None else None
-        if rejects is not None:
-            stack.callback(rejects.close)
-        problems = stack.enter_context(_Problems(rejects, defer=on_terminal))
-        progress.start_reading(rows.size, "rows" if file.suffix.casefold() in (".xlsx", ".xlsm") else "bytes")
-        with get_db().dedicated_session() as session:
-            report = upload_bills(
-                session=session,
-                rows=rows,
-                now=utcnow(),
-                dry_run=dry_run,
-                skip_invalid=options.skip_invalid,
-                on_problem=problems.add,
-                on_change=_change_printer(progress) if (dry_run or show_changes) else None,
-                on_stage=progress.stage,
-                on_written=progress.written,
-                source=source,
-                transaction_seconds=get_settings().bill_upload_transaction_ms / 1000,
-            )
         progress.finish()
         problems.flush()
-        if rows.ignored_columns:
-            click.echo(f"Columns ignored: {', '.join(rows.ignored_columns)}.")
-    if rejects is not None and rejects.count:
-        click.echo(f"{rejects.count} rows refused or left unchanged are in {rejects_path}, with their line and reason.")
-    click.echo(_summary(report))
-    return report
+    if done.ignored_columns:
+        click.echo(f"Columns ignored: {', '.join(done.ignored_columns)}.")
+    if done.rejects_written:
+        click.echo(
+            f"{done.rejects_written} rows refused or left unchanged are in {rejects_path}, with their line and reason."
+        )
+    click.echo(_summary(done.report))
+    return done.report
 
 
 def _change_printer(progress: _Progress) -> Callable[[BillChange | CustomerChange], None]:
@@ -288,13 +236,11 @@ class _Progress:
 
 
 class _Problems:
-    """Where refused rows and conflicts go: the rejects file if asked for; otherwise stderr, held back until the
-    progress bars are done on a terminal (in a temporary file: there may be a million of them)."""
+    """Where refused rows and conflicts go when there is no rejects file: stderr, held back until the progress
+    bars are done on a terminal (in a temporary file: there may be a million of them)."""
 
-    def __init__(self, rejects: RejectsFile | None, *, defer: bool) -> None:
-        self._rejects = rejects
-        spool = defer and not rejects
-        self._spool: TextIO | None = tempfile.TemporaryFile("w+", encoding="utf-8") if spool else None  # noqa: SIM115
+    def __init__(self, *, defer: bool) -> None:
+        self._spool: TextIO | None = tempfile.TemporaryFile("w+", encoding="utf-8") if defer else None  # noqa: SIM115
 
     def __enter__(self) -> _Problems:
         return self
@@ -304,9 +250,6 @@ class _Problems:
             self._spool.close()
 
     def add(self, problem: RejectedRow | Conflict) -> None:
-        if self._rejects is not None:
-            self._rejects.add(problem.line, problem.record, problem.reasons)
-            return
         label = "rejected" if isinstance(problem, RejectedRow) else "conflict"
         line = f"{label}: {problem}"
         if self._spool is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from biller_server.cli.output import Column, Section, echo_sections, format_option
 from biller_server.extensions import get_db
 from biller_server.persistence.migrate import pending_revisions, upgrade
 
@@ -29,14 +30,14 @@ def upgrade_command() -> None:
 
 
 @db_group.command("pending")
+@format_option
 @with_appcontext
-def pending_command() -> None:
-    """List migrations not yet applied (exit 1 if there are any)."""
+def pending_command(output_format: str) -> None:
+    """List migrations not yet applied, in the order `db upgrade` applies them (exit 1 if there are any)."""
     database = get_db()
     assert database.engine is not None
     pending = pending_revisions(database.engine)
-    for revision in pending:
-        click.echo(revision)
+    rows = [(revision,) for revision in reversed(pending)]
+    echo_sections([Section("pending", (Column("revision"),), rows, empty="schema at head")], output_format)
     if pending:
         raise SystemExit(1)
-    click.echo("schema at head")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import getpass
 import io
+import time
 
 import click
 import sqlalchemy as sa
@@ -13,7 +15,9 @@ from flask.cli import with_appcontext
 from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
+from biller_server.domain.payments.decisions import Decision, recheck_payment, resolve_payment
 from biller_server.domain.payments.export import COLUMNS, export_rows
+from biller_server.domain.payments.inflight import may_have_landed_text, posts_that_may_have_landed
 from biller_server.domain.payments.offline import record_offline_payment
 from biller_server.domain.reports.daily import india_day_bounds
 from biller_server.extensions import get_db, get_settings
@@ -58,8 +62,13 @@ def unresolved_command(output_format: str) -> None:
     """List payments whose outcome a person must establish (confirmation gave up or was stopped), with why."""
     query = sa.select(Payment).where(Payment.status == PaymentStatus.UNRESOLVED).order_by(Payment.id)
     with get_db().new_session() as session:
-        rows = [(*_payment_row(payment), payment.status_reason) for payment in session.scalars(query)]
-    columns = (*PAYMENT_COLUMNS, Column("reason"))
+        payments = list(session.scalars(query))
+        landed = posts_that_may_have_landed(session=session, payment_ids=[payment.id for payment in payments])
+        rows = [
+            (*_payment_row(payment), payment.status_reason, may_have_landed_text(landed.get(payment.id)))
+            for payment in payments
+        ]
+    columns = (*PAYMENT_COLUMNS, Column("reason"), Column("warning"))
     echo_sections([Section("payments", columns, rows, empty="No unresolved payments.")], output_format)
 
 
@@ -107,6 +116,10 @@ PAYMENT_DETAIL = (
     Column("bill_paid", kind=Kind.AMOUNT),
     Column("bill_amount", kind=Kind.AMOUNT),
     Column("receipt"),
+    Column("warning"),
+    Column("settlement"),
+    Column("settlement_ref", "settlement UTR"),
+    Column("settled_on", kind=Kind.DATE),
 )
 JOB_COLUMNS = (
     Column("id", kind=Kind.NUMBER),
@@ -167,6 +180,12 @@ def show_command(payment_id: int, output_format: str) -> None:
             bill.paid_paise,
             bill.amount_paise,
             payment.receipt.receipt_number if payment.receipt else None,
+            may_have_landed_text(posts_that_may_have_landed(session=session, payment_ids=[payment.id]).get(payment.id))
+            if payment.status in (PaymentStatus.RECEIVED, PaymentStatus.UNRESOLVED)
+            else None,
+            payment.settlement_state.value if payment.settlement_state else None,
+            payment.settlement_ref,
+            payment.settled_on,
         )
         jobs = list(session.scalars(sa.select(Job).where(Job.payment_id == payment.id).order_by(Job.id)))
         job_ids = [job.id for job in jobs]
@@ -214,7 +233,7 @@ def show_command(payment_id: int, output_format: str) -> None:
                         call.operation,
                         call.method,
                         call.url,
-                        call.error or f"HTTP {call.response_status}",
+                        _answer_of(call),
                     )
                     for call in calls
                 ],
@@ -237,6 +256,87 @@ def show_command(payment_id: int, output_format: str) -> None:
             ),
         ]
     echo_sections(sections, output_format)
+
+
+def _answer_of(call: OutboundCall) -> str:
+    if call.error:
+        return call.error
+    if call.response_status is not None:
+        return f"HTTP {call.response_status}"
+    return "sent; no answer recorded (the partner may have it)"
+
+
+def operator_name() -> str:
+    """Who is deciding, by default: the OS user running the command."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@payments_group.command("resolve")
+@click.argument("payment_id", type=int)
+@click.option("--confirmed", "decision", flag_value=Decision.CONFIRMED.value, help="The money moved.")
+@click.option("--failed", "decision", flag_value=Decision.FAILED.value, help="The money did not move.")
+@click.option("--note", required=True, help="Why: what you saw, whom you asked.")
+@click.option("--evidence", default=None, help="A reference to the proof (a partner's ticket, a bank UTR, a mail).")
+@click.option("--by", default=None, help="Who decides (default: the OS user).")
+@click.option("--override", is_flag=True, help="Put the decision over a final outcome (and clear a flag).")
+@with_appcontext
+def resolve_command(
+    payment_id: int, decision: str | None, note: str, evidence: str | None, by: str | None, override: bool
+) -> None:
+    """Record a person's verdict on a payment (UNRESOLVED, or flagged with --override) and end its confirmation."""
+    if decision is None:
+        raise click.UsageError("say --confirmed or --failed")
+    try:
+        with get_db().transaction() as session:
+            result = resolve_payment(
+                session=session,
+                payment_id=payment_id,
+                decision=decision,
+                note=note,
+                evidence=evidence,
+                by=by or operator_name(),
+                override=override,
+                now=utcnow(),
+            )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(result.message if result.changed else f"{result.message} (nothing changed)")
+
+
+@payments_group.command("recheck")
+@click.argument("payment_id", type=int)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 600),
+    default=None,
+    help="Seconds to wait for the answer (default: the partners' read timeout).",
+)
+@click.option("--by", default=None, help="Who asks (default: the OS user).")
+@with_appcontext
+def recheck_command(payment_id: int, wait: float | None, by: str | None) -> None:
+    """Ask the partner about a payment now (a worker makes the call) and print the answer if it comes in time."""
+    try:
+        with get_db().transaction() as session:
+            result = recheck_payment(session=session, payment_id=payment_id, by=by or operator_name(), now=utcnow())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(result.message)
+    deadline = time.monotonic() + (get_settings().partner_read_timeout_seconds if wait is None else wait)
+    while True:
+        with get_db().new_session() as session:
+            job = session.get(Job, result.job_id)
+            payment = session.get(Payment, payment_id)
+            if job is not None and payment is not None and job.attempts > result.attempts and job.lease_owner is None:
+                answer = job.last_error or job.outcome or "no answer"
+                click.echo(f"answer: {answer}; payment {payment.id} is {payment.status.value}")
+                return
+        if time.monotonic() >= deadline:
+            click.echo(f"no answer yet (is a worker running?); see `biller-server payments show {payment_id}` later")
+            return
+        time.sleep(0.5)
 
 
 @payments_group.command("record-offline")

@@ -10,6 +10,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from biller_server.cli.settlements import settlement_command
 from biller_server.domain.india import IST
 from biller_server.domain.reports.daily import (
     CSV_HEADER,
@@ -63,3 +64,6 @@ def daily_command(day: dt.datetime | None, output_format: str) -> None:
             click.echo(text.getvalue(), nl=False)
         case _:
             click.echo(report_table(report))
+
+
+report_group.add_command(settlement_command)

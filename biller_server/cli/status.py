@@ -20,19 +20,14 @@ from sqlalchemy.orm import Session
 from biller_server import __version__
 from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.cli.problems import database_name, database_unavailable
-from biller_server.config import PARTNERS as PARTNER_NAMES
+from biller_server.domain.health import CALLED_PARTNERS, channel_silence, worker_health
 from biller_server.extensions import get_db, get_settings
 from biller_server.http.landing import BUILD_KEY
-from biller_server.http.metrics_activity import last_authenticated_call_at
-from biller_server.jobs.heartbeats import heartbeats
 from biller_server.jobs.queue import due_jobs
 from biller_server.persistence.database import sqlite_file
 from biller_server.persistence.migrate import schema_state
 from biller_server.persistence.models import OutboundCall, Payment, PaymentNotification, PaymentStatus
 from biller_server.persistence.types import utcnow
-
-# Who we call: the partners' status and payment APIs, and the lender's webhook.
-CALLED = (*(partner for partner in PARTNER_NAMES if partner != "fake"), "webhook")
 
 SUMMARY = (
     Column("version"),
@@ -126,14 +121,14 @@ def status_command(output_format: str) -> None:
 def _workers(session: Session, now: dt.datetime, stale_after: float) -> list[tuple[Any, ...]]:
     return [
         (
-            beat.name,
-            beat.pid,
-            beat.started_at,
-            beat.last_poll_at,
-            round(beat.age_seconds(now), 1),
-            f"stale (over {stale_after:g} s)" if beat.is_stale(now, stale_after) else "ok",
+            worker.beat.name,
+            worker.beat.pid,
+            worker.beat.started_at,
+            worker.beat.last_poll_at,
+            worker.seconds_since_poll,
+            f"stale (over {stale_after:g} s)" if worker.stale else "ok",
         )
-        for beat in heartbeats(session, now=now)
+        for worker in worker_health(session=session, now=now, stale_after_seconds=stale_after)
     ]
 
 
@@ -157,16 +152,13 @@ def _books(session: Session) -> tuple[Any, ...]:
 
 
 def _channels(session: Session, now: dt.datetime, channels: list[str]) -> list[tuple[Any, ...]]:
-    rows = []
-    for channel in channels:
-        last = last_authenticated_call_at(session, channel)
-        rows.append((channel, last, round((now - last).total_seconds()) if last else None))
-    return rows
+    found = channel_silence(session=session, now=now, channels=channels)
+    return [(silence.channel, silence.last_call_at, silence.seconds_since_call) for silence in found]
 
 
 def _partners(session: Session) -> list[tuple[Any, ...]]:
     rows = []
-    for partner in CALLED:
+    for partner in CALLED_PARTNERS:
         # One backward step on the (partner, created_at) index per partner.
         call = session.scalars(
             sa.select(OutboundCall)

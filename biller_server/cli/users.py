@@ -12,7 +12,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from biller_server.console.format import india_time
+from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.staff.accounts import (
     PASSWORD_MIN_LENGTH,
     StaffError,
@@ -81,29 +81,26 @@ def add_command(name: str, role: str, password_stdin: bool) -> None:
     click.echo(f"User {name.strip().lower()} added as {role}.")
 
 
+USER_COLUMNS = (
+    Column("name"),
+    Column("role"),
+    Column("state"),
+    Column("last_sign_in_at", "last sign-in", Kind.TIME),
+)
+
+
 @users_group.command("list")
+@format_option
 @with_appcontext
-def list_command() -> None:
-    """List the console users: role, state and last sign-in (India time)."""
+def list_command(output_format: str) -> None:
+    """List the console users: role, state and last sign-in."""
     with get_db().new_session() as session:
-        users = list_users(session=session)
         rows = [
-            (
-                user.name,
-                user.role.value,
-                "disabled" if user.disabled_at else "enabled",
-                india_time(user.last_sign_in_at),
-            )
-            for user in users
+            (user.name, user.role.value, "disabled" if user.disabled_at else "enabled", user.last_sign_in_at)
+            for user in list_users(session=session)
         ]
-    if not rows:
-        click.echo("No users. Add one with `biller-server users add NAME --role admin`.")
-        return
-    widths = [
-        max(len(row[column]) for row in [("name", "role", "state", "last sign-in"), *rows]) for column in range(4)
-    ]
-    for row in [("name", "role", "state", "last sign-in"), *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    empty = "No users. Add one with `biller-server users add NAME --role admin`."
+    echo_sections([Section("users", USER_COLUMNS, rows, empty=empty)], output_format)
 
 
 @users_group.command("disable")

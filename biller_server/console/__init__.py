@@ -19,8 +19,9 @@ from flask import Flask
 from biller_server.config import Settings
 from biller_server.console import format as formatting
 from biller_server.console.auth import init_auth
-from biller_server.console.views import CONSOLE_PREFIX, blueprint, render_console_error
+from biller_server.console.views import CONSOLE_PREFIX, UPLOAD_PATH, blueprint, render_console_error
 from biller_server.http.errors import ChannelErrorRenderers
+from biller_server.http.transport import allow_larger_body
 
 SESSION_COOKIE_NAME = "biller_console"
 DEVELOPMENT_KEY_FILE = "console-secret-key"
@@ -41,6 +42,13 @@ def init_console(app: Flask, settings: Settings, renderers: ChannelErrorRenderer
     formatting.register_filters(app)
     app.register_blueprint(blueprint, url_prefix=CONSOLE_PREFIX)
     renderers.register(blueprint.name, [CONSOLE_PREFIX], render_console_error)
+    # A lender's bill file is far larger than any partner call: the upload alone gets its own cap and deadline.
+    allow_larger_body(
+        app,
+        UPLOAD_PATH,
+        max_bytes=settings.console_upload_max_bytes,
+        timeout_seconds=settings.console_upload_timeout_seconds,
+    )
 
 
 def console_secret_key(settings: Settings) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
+from biller_server.domain.billing.bills import CLOSE_REASON_LENGTH
 from biller_server.domain.lookup import MAX_REFERENCE_LENGTH
 from biller_server.domain.staff.accounts import PASSWORD_MAX_LENGTH
 from biller_server.domain.staff.audit import MAX_NOTE_LENGTH
@@ -50,6 +51,27 @@ class CancelBillForm(_Form):
             _no_nul,
         ],
     )
+
+
+class CloseBillForm(_Form):
+    partner_bill_id = fields.String(required=True, validate=[validate.Length(min=1, max=64), _no_nul])
+    reason = fields.String(
+        required=True,
+        validate=[
+            validate.Length(
+                min=3, max=CLOSE_REASON_LENGTH, error="a reason of 3 to {max} characters is required (e.g. foreclosed)"
+            ),
+            _no_nul,
+        ],
+    )
+
+
+class UploadForm(_Form):
+    """The upload's options, as `bills upload` takes them: a sheet, the date order, OURS=THEIRS column names."""
+
+    sheet = fields.String(load_default=None, validate=[validate.Length(max=100), _no_nul])
+    date_order = fields.String(load_default="dmy", validate=validate.OneOf(["dmy", "mdy"]))
+    columns = fields.String(load_default="", validate=[validate.Length(max=4000), _no_nul])
 
 
 class ReportDayForm(_Form):

@@ -7,8 +7,11 @@ on the server, whatever the page offered.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
+from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -18,10 +21,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
+from biller_server.console import uploads
 from biller_server.console.auth import (
     StaffMember,
     audit,
@@ -37,14 +43,17 @@ from biller_server.console.chart import hourly_chart
 from biller_server.console.format import india_time
 from biller_server.console.forms import (
     CancelBillForm,
+    CloseBillForm,
     FindForm,
     FormError,
     ReportDayForm,
     SignInForm,
+    UploadForm,
     parse,
 )
 from biller_server.domain.billing.accounts import bill_with_payments, customer_account
-from biller_server.domain.billing.bills import BillError, cancel_bill
+from biller_server.domain.billing.bills import BillError, cancel_bill, close_bill
+from biller_server.domain.health import channel_silence, recent_call_errors, worker_health
 from biller_server.domain.india import india_today
 from biller_server.domain.lookup import find_reference, message_body_text
 from biller_server.domain.payments.history import payment_history
@@ -53,12 +62,17 @@ from biller_server.domain.reports.today import collections_by_hour, needs_a_pers
 from biller_server.domain.staff.accounts import LockoutPolicy, SignIn, SignInResult, end_sessions, sign_in
 from biller_server.domain.staff.audit import audit_entries
 from biller_server.domain.staff.roles import Permission
+from biller_server.domain.upload.files import FileOptions
+from biller_server.domain.upload.formats import ColumnMapError, parse_column_mapping
+from biller_server.domain.upload.runs import list_uploads
 from biller_server.extensions import get_db, get_settings, request_session
 from biller_server.http.errors import ErrorInfo
-from biller_server.persistence.models import InboundMessage
+from biller_server.persistence.models import Bill, InboundMessage
 from biller_server.persistence.types import utcnow
 
 CONSOLE_PREFIX = "/console"
+CALL_ERRORS_WINDOW = dt.timedelta(days=1)  # Today's "our calls that failed": the last day's
+UPLOAD_PATH = CONSOLE_PREFIX + "/uploads"  # the one console path with a larger body cap (BILLER_CONSOLE_UPLOAD_*)
 
 blueprint = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 
@@ -72,6 +86,8 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.before_request
 def _signed_in_and_same_site() -> ResponseReturnValue | None:
+    if request.endpoint == "console.upload_start":
+        request.max_content_length = get_settings().console_upload_max_bytes  # the transport allowed as much
     check_csrf()
     if request.endpoint in OPEN_ENDPOINTS or signed_in_member() is not None:
         return None
@@ -98,6 +114,13 @@ def _page_context() -> dict[str, object]:
 
 def render_console_error(error: ErrorInfo) -> Response:
     """The console's own error page (the partner channels keep their JSON shapes)."""
+    if error.http_status == 413 and request.path == UPLOAD_PATH:
+        limit = get_settings().console_upload_max_bytes / (1024 * 1024)
+        error = dataclasses.replace(
+            error,
+            message=f"The file is larger than the console takes ({limit:g} MiB). Split it into smaller files, or "
+            "load it on the server with `biller-server bills upload`.",
+        )
     # Bare: no signed-in header, so that an error page never needs the database (it may be the error).
     response = Response(render_template("console/error.html", error=error, bare=True), status=error.http_status)
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -185,6 +208,7 @@ def index() -> ResponseReturnValue:
 def today() -> ResponseReturnValue:
     """Today in India: collections by hour, payments by state, what needs a person, partner health."""
     books = request_session()
+    settings = get_settings()
     now = utcnow()
     day = india_today()
     collections = collections_by_hour(session=books, day=day)
@@ -197,6 +221,10 @@ def today() -> ResponseReturnValue:
         report=daily_report(session=books, day=day, now=now),
         attention=needs_a_person(session=books),
         partners=partner_health(session=books, now=now),
+        workers=worker_health(session=books, now=now, stale_after_seconds=settings.worker_stale_seconds),
+        stale_after=settings.worker_stale_seconds,
+        channels=channel_silence(session=books, now=now, channels=settings.enabled_channels()),
+        call_errors=recent_call_errors(session=books, since=now - CALL_ERRORS_WINDOW, limit=10),
     )
 
 
@@ -251,29 +279,61 @@ def bill(partner_bill_id: str) -> ResponseReturnValue:
     return render_template("console/bill.html", bill=found, audit=history)
 
 
+def _bill_target() -> str:
+    return f"bill:{request.form.get('partner_bill_id', '')[:64]}"
+
+
 @blueprint.post("/bills/cancel")
-@requires(Permission.CANCEL_BILL, target=lambda: f"bill:{request.form.get('partner_bill_id', '')[:64]}")
+@requires(Permission.CANCEL_BILL, target=_bill_target)
 def cancel() -> ResponseReturnValue:
     """Cancel a bill so BBPS is no longer offered it (refused if it has a payment); a note is required."""
+    return _bill_action(
+        CancelBillForm,
+        "cancel_bill",
+        "cancelled",
+        lambda books, form: cancel_bill(session=books, partner_bill_id=form["partner_bill_id"]),
+        note_field="note",
+    )
+
+
+@blueprint.post("/bills/close")
+@requires(Permission.CLOSE_BILL, target=_bill_target)
+def close() -> ResponseReturnValue:
+    """Close a bill settled outside BBPS (foreclosure, write-off): no longer offered, its payments kept."""
+    return _bill_action(
+        CloseBillForm,
+        "close_bill",
+        "closed",
+        lambda books, form: close_bill(
+            session=books, partner_bill_id=form["partner_bill_id"], reason=form["reason"], now=utcnow()
+        ),
+        note_field="reason",
+    )
+
+
+def _bill_action(
+    form_class: type, action: str, done: str, act: Callable[[Session, dict[str, Any]], Bill], *, note_field: str
+) -> ResponseReturnValue:
+    """Parse the form, act on the bill in one transaction with its audit entry, and say what happened."""
     try:
-        form = parse(CancelBillForm, request.form)
+        form = parse(form_class, request.form)
     except FormError as exc:
         bill_id = request.form.get("partner_bill_id", "")[:64]
-        flash(f"Not cancelled: {exc}", "error")
+        flash(f"Not {done}: {exc}", "error")
         return (
             redirect(url_for("console.bill", partner_bill_id=bill_id)) if bill_id else redirect(url_for("console.find"))
         )
-    target = f"bill:{form['partner_bill_id']}"
+    target, note = f"bill:{form['partner_bill_id']}", form[note_field]
     try:
         with get_db().transaction() as books:
-            cancelled = cancel_bill(session=books, partner_bill_id=form["partner_bill_id"])
-            audit(books, "cancel_bill", outcome="ok", target=target, note=form["note"])
+            bill = act(books, form)
+            audit(books, action, outcome="ok", target=target, note=note)
     except BillError as exc:
-        audit_on_its_own("cancel_bill", outcome="failed", target=target, note=form["note"], detail={"error": str(exc)})
-        flash(f"Not cancelled: {exc}.", "error")
+        audit_on_its_own(action, outcome="failed", target=target, note=note, detail={"error": str(exc)})
+        flash(f"Not {done}: {exc}.", "error")
         return redirect(url_for("console.bill", partner_bill_id=form["partner_bill_id"]))
-    flash(f"Bill {cancelled.partner_bill_id} is cancelled.")
-    return redirect(url_for("console.bill", partner_bill_id=cancelled.partner_bill_id))
+    flash(f"Bill {bill.partner_bill_id} is {done}.")
+    return redirect(url_for("console.bill", partner_bill_id=bill.partner_bill_id))
 
 
 def _report_day() -> dt.date:
@@ -316,3 +376,107 @@ def daily_csv() -> ResponseReturnValue:
 def audit_log() -> ResponseReturnValue:
     """The newest audit entries: sign-ins, actions, refusals."""
     return render_template("console/audit.html", entries=audit_entries(session=request_session(), limit=200))
+
+
+# Bill upload ------------------------------------------------------------------------------------------------------
+
+
+@blueprint.get("/uploads")
+def upload_page() -> ResponseReturnValue:
+    """The upload form (for an operator) and the latest uploads, whoever ran them (console or command)."""
+    return _upload_page(error=None)
+
+
+def _upload_page(*, error: str | None, form: dict[str, Any] | None = None) -> ResponseReturnValue:
+    with get_db().transaction() as books:  # list_uploads marks the runs a dead process left as interrupted
+        recent = list_uploads(session=books, limit=20)
+        books.expunge_all()
+    settings = get_settings()
+    page = render_template(
+        "console/uploads.html",
+        recent=recent,
+        error=error,
+        form=form or {"sheet": "", "date_order": "dmy", "columns": ""},
+        max_mib=settings.console_upload_max_bytes // (1024 * 1024),
+    )
+    return (page, 400) if error else page
+
+
+@blueprint.post("/uploads", endpoint="upload_start")
+@requires(Permission.UPLOAD_BILLS, target=lambda: "upload")
+def upload_start() -> ResponseReturnValue:
+    """Keep the file, start its check (a dry run) in the background, and show its page."""
+    shown = {key: request.form.get(key, "") for key in ("sheet", "date_order", "columns")}
+    try:
+        form = parse(UploadForm, request.form)
+        columns: dict[str, str] = {}
+        for line in form["columns"].splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                ours, theirs = parse_column_mapping(line, where="columns")
+                columns[ours] = theirs
+        files = request.files.getlist("file")
+        if len(files) > 1:
+            raise FormError("file: send one file at a time")
+        options = FileOptions(sheet=form["sheet"] or None, columns=columns, date_order=form["date_order"])
+        job = uploads.receive(files[0] if files else None, options, by=_member().name)
+    except (FormError, ColumnMapError, uploads.UploadRefused) as exc:
+        return _upload_page(error=str(exc), form=shown)
+    return redirect(url_for("console.upload_status", upload_id=job.id))
+
+
+def _job(upload_id: str) -> uploads.UploadJob:
+    job = uploads.load(upload_id)
+    if job is None:
+        abort(
+            404, description="There is no such upload here (its files are kept for 7 days, on the host that took it)."
+        )
+    return job
+
+
+@blueprint.get("/uploads/<upload_id>")
+def upload_status(upload_id: str) -> ResponseReturnValue:
+    """One upload: its check (counts, changes, rejects) and, once confirmed, its write; refreshes while running."""
+    job = _job(upload_id)
+    return render_template("console/upload.html", job=job, rejects_name=uploads.rejects_file(job))
+
+
+@blueprint.post("/uploads/<upload_id>/confirm")
+@requires(Permission.UPLOAD_BILLS, target=lambda: f"upload:{request.view_args.get('upload_id', '')[:64]}")
+def upload_confirm(upload_id: str) -> ResponseReturnValue:
+    """Write a checked upload (its good rows), in the background; the page shows the progress."""
+    _job(upload_id)
+    if uploads.confirm(upload_id, by=_member().name) is None:
+        flash(
+            "This upload is not waiting for confirmation (it was confirmed already, or has nothing to write).", "error"
+        )
+    return redirect(url_for("console.upload_status", upload_id=upload_id))
+
+
+@blueprint.get("/uploads/<upload_id>/rejects")
+def upload_rejects(upload_id: str) -> ResponseReturnValue:
+    """The rejects file: each refused row as it came, with its line and reason, to fix and upload again."""
+    job = _job(upload_id)
+    path = uploads.folder(upload_id)
+    name = uploads.rejects_file(job)
+    if path is None or not (path / name).is_file():
+        abort(404, description="This upload has no rejects file (yet).")
+    audit_on_its_own("download_rejects", outcome="ok", target=f"file:{job.file_name[:100]}")
+    stem = secure_name_stem(job.stored_name)
+    return send_file(path / name, as_attachment=True, download_name=f"{stem}-rejects{(path / name).suffix}")
+
+
+@blueprint.get("/uploads/<upload_id>/changes.txt")
+def upload_changes(upload_id: str) -> ResponseReturnValue:
+    """Every change the check found, one a line (the page shows the first 200)."""
+    job = _job(upload_id)
+    path = uploads.folder(upload_id)
+    if path is None or not (path / "changes.txt").is_file() or (job.phase == "check" and job.state == "running"):
+        abort(404, description="The list of changes is not ready.")
+    stem = secure_name_stem(job.stored_name)
+    return send_file(
+        path / "changes.txt", as_attachment=True, download_name=f"{stem}-changes.txt", mimetype="text/plain"
+    )
+
+
+def secure_name_stem(stored_name: str) -> str:
+    return stored_name.rsplit(".", 1)[0] or "upload"

@@ -45,6 +45,7 @@ from biller_server.http.transport import (
     URI_TOO_LONG,
     ReadDeadlineExceeded,
     TransportRefusal,
+    larger_body,
 )
 
 # The start of a request as received, kept to answer in the path's channel shape when its headers fail to parse.
@@ -172,7 +173,9 @@ class BoundedThreadWorker(ThreadWorker):  # type: ignore[misc]
         sock = conn.sock
         if not isinstance(sock, BoundedSocket):
             return super().handle_request(req, conn)
-        sock.start_phase(self.body_timeout)
+        # A path allowed a larger body (the console's file upload) has its own, longer deadline for it.
+        larger = larger_body(self.biller_app, req.path) if req.method == "POST" else None
+        sock.start_phase(larger.timeout_seconds if larger is not None else self.body_timeout)
         try:
             return super().handle_request(req, conn)
         finally:

@@ -14,8 +14,8 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from biller_server.domain.health import heartbeats
 from biller_server.extensions import get_db, get_settings
-from biller_server.jobs.heartbeats import heartbeats
 from biller_server.persistence.migrate import schema_state
 from biller_server.persistence.types import utcnow
 

@@ -30,14 +30,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session
 
+from biller_server.domain.health import heartbeats
+from biller_server.domain.india import IST
 from biller_server.domain.reports.today import PARTNER_HEALTH_WINDOW, partner_call_counts
+from biller_server.domain.settlement import unreconciled_older_than_a_day
 from biller_server.extensions import get_db, get_settings
 from biller_server.http.channels import REGISTRY_KEY
 from biller_server.http.landing import BUILD_KEY
 from biller_server.http.metrics_activity import BuildInfoCollector, activity_families
 from biller_server.http.state import request_state
 from biller_server.instruments import HTTP_LATENCY, HTTP_REQUESTS, INSTRUMENTS, multiprocess_dir
-from biller_server.jobs.heartbeats import heartbeats
 from biller_server.jobs.queue import due_jobs
 from biller_server.persistence.models import (
     Channel,
@@ -113,7 +115,12 @@ def metrics() -> Response:
         registry.register(INSTRUMENTS)  # type: ignore[arg-type]  # a registry is a collector too
     registry.register(BuildInfoCollector(current_app.extensions[BUILD_KEY]))  # type: ignore[arg-type]
     channels = [spec.name for spec in current_app.extensions[REGISTRY_KEY].channels]
-    registry.register(DatabaseCollector(get_db().new_session, channels=channels))  # type: ignore[arg-type]
+    collector = DatabaseCollector(
+        get_db().new_session,
+        channels=channels,
+        never_settled_after_days=settings.settlement_expected_within_days,
+    )
+    registry.register(collector)  # type: ignore[arg-type]
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -130,10 +137,12 @@ class DatabaseCollector:
         sessions: Callable[[], Session],
         now: Callable[[], dt.datetime] = utcnow,
         channels: Iterable[str] = (),
+        never_settled_after_days: int = 3,
     ) -> None:
         self.sessions = sessions
         self.now = now
         self.channels = tuple(channels)  # the enabled channels: each one's partner is watched for silence
+        self.never_settled_after_days = never_settled_after_days
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("biller_database_up", "1 when the database answered this scrape's queries, else 0.")
@@ -250,3 +259,29 @@ class DatabaseCollector:
             beats.add_metric([heartbeat.name], heartbeat.last_poll_at.timestamp())
         yield beats
         yield from activity_families(session, now=now, channels=self.channels)
+        yield from self._unreconciled(session, now)
+
+    def _unreconciled(self, session: Session, now: dt.datetime) -> Iterator[Metric]:
+        """Settlement reconciliation's open breaks from before yesterday (docs/reconciliation.md)."""
+        amount = GaugeMetricFamily(
+            "biller_unreconciled_paise",
+            "Money open reconciliation breaks of the days before yesterday (India) leave unexplained, in paise, "
+            "by kind (settled not in bank, in bank unknown, amount differs, never settled...).",
+            labels=["kind"],
+        )
+        count = GaugeMetricFamily(
+            "biller_unreconciled_breaks",
+            "Open (unacknowledged) reconciliation breaks of the days before yesterday (India), by kind.",
+            labels=["kind"],
+        )
+        figures = unreconciled_older_than_a_day(
+            session=session,
+            today=now.astimezone(IST).date(),
+            never_settled_after_days=self.never_settled_after_days,
+            now=now,
+        )
+        for kind, figure in sorted(figures.items()):
+            amount.add_metric([kind.value], figure.paise)
+            count.add_metric([kind.value], figure.breaks)
+        yield amount
+        yield count

@@ -16,12 +16,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
 from biller_server.build import BuildInfo
+from biller_server.domain.health import last_authenticated_call_at
 from biller_server.domain.upload.runs import last_finished_at
-from biller_server.persistence.models import Bill, BillStatus, InboundMessage
+from biller_server.persistence.models import Bill, BillStatus
 
-# Calls refused before authentication say nothing about the partner: anyone on the internet can make them, and
-# they must not hide a partner that has gone silent.
-REFUSED_OUTCOMES = ("unauthenticated", "forbidden")
 OPEN_STATUSES = (BillStatus.OPEN, BillStatus.PARTIALLY_PAID)
 
 
@@ -39,16 +37,6 @@ class BuildInfoCollector:
         )
         build.add_metric([self.info.version, self.info.commit], 1)
         yield build
-
-
-def last_authenticated_call_at(session: Session, channel: str) -> dt.datetime | None:
-    """When the channel's partner last made a call that passed authentication (whatever we answered)."""
-    # One backward step on the (channel, received_at) index, past any refused calls.
-    return session.scalar(
-        sa.select(sa.func.max(InboundMessage.received_at)).where(
-            InboundMessage.channel == channel, InboundMessage.outcome.not_in(REFUSED_OUTCOMES)
-        )
-    )
 
 
 def activity_families(session: Session, *, now: dt.datetime, channels: Iterable[str]) -> Iterator[Metric]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,12 @@ from biller_server.http.channels import note_inbound_outcome
 logger = logging.getLogger(__name__)
 
 REFUSAL_KEY = "biller_server.transport_refusal"
+GUARD_KEY = "biller_server.body_guard"
 # Set by the front server on the request it re-asks the app to answer for it (deploy/nginx/biller-server.conf).
 FRONT_SERVER_REFUSAL_HEADER = "X-Biller-Edge-Refusal"
 _READ_STEP = 64 * 1024
+# A larger body (a path given its own cap, e.g. the console's file upload) is kept on disk past this size.
+_SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -40,6 +44,14 @@ class ReadDeadlineExceeded(Exception):
 
     Not an OSError on purpose: gunicorn treats those as a vanished client and answers nothing.
     """
+
+
+@dataclass(frozen=True)
+class LargerBody:
+    """A path (exact, POST) that accepts a larger body than the partner paths, and longer to send it."""
+
+    max_bytes: int
+    timeout_seconds: float
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class RequestBodyGuard:
     def __init__(self, app: WSGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger: dict[str, LargerBody] = {}  # by exact path: see allow_larger_body
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if REFUSAL_KEY not in environ:
@@ -99,31 +112,53 @@ class RequestBodyGuard:
         if not chunked and not length:
             return None
         stream = environ["wsgi.input"]
-        if not chunked and length > self.max_bytes:
+        larger = self.larger.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
+        max_bytes = larger.max_bytes if larger is not None else self.max_bytes
+        if not chunked and length > max_bytes:
             return TOO_LARGE
-        limit = self.max_bytes + 1 if chunked else length
-        body = bytearray()
+        limit = max_bytes + 1 if chunked else length
+        body: Any = bytearray() if larger is None else tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        received, refusal = self._receive(stream, body, limit)
+        if refusal is None and received > max_bytes:
+            refusal = TOO_LARGE
+        if refusal is None and not chunked and received < length:
+            refusal = INCOMPLETE_BODY
+        if refusal is not None:
+            if larger is not None:
+                body.close()
+            return refusal
+        if larger is None:
+            environ["wsgi.input"] = io.BytesIO(bytes(body))
+        else:
+            body.seek(0)
+            environ["wsgi.input"] = body  # closed, its disk space freed, when the request ends (teardown below)
+        environ["CONTENT_LENGTH"] = str(received)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return None
+
+    @staticmethod
+    def _receive(stream: Any, body: Any, limit: int) -> tuple[int, TransportRefusal | None]:
+        """Read up to ``limit`` bytes of ``stream`` into ``body`` (a bytearray, or a file)."""
+        received = 0
         try:
-            while len(body) < limit:
-                data = stream.read(min(limit - len(body), _READ_STEP))
+            while received < limit:
+                data = stream.read(min(limit - received, _READ_STEP))
                 if not data:
                     break
-                body += data
+                received += len(data)
+                if isinstance(body, bytearray):
+                    body += data
+                else:
+                    body.write(data)
         except ReadDeadlineExceeded:
-            return TOO_SLOW
+            return received, TOO_SLOW
         except OSError:
-            return INCOMPLETE_BODY  # the client went away (or reset) in the middle of its body
+            return received, INCOMPLETE_BODY  # the client went away (or reset) in the middle of its body
         except Exception as exc:
             # gunicorn's chunked reader raises its parse errors (bad chunk size, missing CRLF, bad trailer).
             logger.info("malformed request body: %s", exc)
-            return MALFORMED_BODY
-        if len(body) > self.max_bytes:
-            return TOO_LARGE
-        if not chunked and len(body) < length:
-            return INCOMPLETE_BODY
-        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(bytes(body)), str(len(body))
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return None
+            return received, MALFORMED_BODY
+        return received, None
 
 
 def _content_length(environ: dict[str, Any]) -> int:
@@ -146,8 +181,32 @@ def _front_server_refusal(environ: dict[str, Any]) -> TransportRefusal | None:
 
 def init_transport(app: Flask) -> None:
     """Read bodies through the guard, and answer its refusals before any other check (authentication included)."""
-    app.wsgi_app = RequestBodyGuard(app.wsgi_app, max_bytes=app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    guard = RequestBodyGuard(app.wsgi_app, max_bytes=app.config["MAX_CONTENT_LENGTH"])
+    app.wsgi_app = guard  # type: ignore[method-assign]
+    app.extensions[GUARD_KEY] = guard
     app.before_request(_refuse_what_the_transport_refused)
+    app.teardown_request(_close_spooled_body)
+
+
+def _close_spooled_body(_exc: BaseException | None = None) -> None:
+    """A larger body kept on disk goes when its request ends (the app has read all it will)."""
+    body = request.environ.get("wsgi.input")
+    if isinstance(body, tempfile.SpooledTemporaryFile):
+        body.close()
+
+
+def allow_larger_body(app: Flask, path: str, *, max_bytes: int, timeout_seconds: float) -> None:
+    """Let POSTs to ``path`` (exactly) send up to ``max_bytes``, within ``timeout_seconds`` under serve; the body
+    is spooled to disk past 1 MiB. Every other path keeps BILLER_MAX_REQUEST_BYTES. The view must raise
+    ``request.max_content_length`` to match (Flask checks it again when it parses the form)."""
+    guard: RequestBodyGuard = app.extensions[GUARD_KEY]
+    guard.larger[path] = LargerBody(max_bytes, timeout_seconds)
+
+
+def larger_body(app: Any, path: str) -> LargerBody | None:
+    """The larger allowance of ``path``, if it has one (serve's workers read it for the body's deadline)."""
+    guard = getattr(app, "extensions", {}).get(GUARD_KEY)
+    return guard.larger.get(path) if guard is not None else None
 
 
 def _refuse_what_the_transport_refused() -> None:

@@ -12,7 +12,6 @@ help.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ from biller_server.clients.outbound import OutboundMessage
 from biller_server.domain.deliveries import DELIVERY_KINDS
 from biller_server.jobs import queue
 from biller_server.jobs.attempts import AttemptFailure, attempt_failure
+from biller_server.jobs.calls import call_journal, store_calls
 from biller_server.jobs.schedule import next_check_at
-from biller_server.persistence.models import JobState, OutboundCall
+from biller_server.persistence.models import JobState
 
 logger = logging.getLogger("biller_server.jobs")
 
@@ -58,8 +58,9 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
             )
 
     def call(self, message: OutboundMessage) -> _SendResult:
-        """Hand the message to its receiver's client. No database here."""
+        """Hand the message to its receiver's client; each call is written down before it is sent."""
         result = _SendResult(started_at=self.clock.now())
+        result.calls = call_journal(sessions=self.sessions, job_id=message.job_id, clock=self.clock)
         try:
             deliverer: Any = self.clients.get(message.receiver)
             deliverer.deliver(message, calls=result.calls)
@@ -84,14 +85,12 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
         with self.sessions() as session, session.begin():
             # Locked before the calls are added (see ConfirmationEngine.record); the calls are kept either way.
             job = queue.lock_owned_job(session=session, job_id=message.job_id, worker_id=self.worker_id)
-            for call in result.calls:
-                session.add(
-                    OutboundCall(job_id=message.job_id, created_at=result.started_at, **dataclasses.asdict(call))
-                )
+            store_calls(session, result.calls, job_id=message.job_id, started_at=result.started_at, now=now)
             if job is None:
                 logger.warning("delivery %s: lease lost before the result was recorded", message.job_id)
                 return
             if result.error is None:
+                job.last_error = None  # delivered: an earlier attempt's error no longer describes the job
                 queue.finish(job, state=JobState.DONE, outcome="delivered", now=now)
             elif isinstance(result.error, PartnerRejectedRequest):
                 queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error=str(result.error))

@@ -23,7 +23,6 @@ which only gives a final outcome the answer can be pinned on; the engine prefers
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -45,8 +44,10 @@ from biller_server.clients.base import (
 )
 from biller_server.domain.payments.offline import system_bill_id_carries_a_payment
 from biller_server.domain.payments.outcomes import apply_payment_outcome, mark_payment_unresolved
+from biller_server.domain.settlement.lines import note_partner_settlement_status
 from biller_server.jobs import queue
 from biller_server.jobs.attempts import AttemptFailure, attempt_failure
+from biller_server.jobs.calls import call_journal, store_calls
 from biller_server.jobs.schedule import next_check_at
 from biller_server.persistence.models import (
     Bill,
@@ -54,7 +55,6 @@ from biller_server.persistence.models import (
     Job,
     JobKind,
     JobState,
-    OutboundCall,
     Payment,
     PaymentStatus,
 )
@@ -134,8 +134,10 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         return work
 
     def call(self, work: ClaimedWork) -> CallOutcome:
-        """Ask the partner. No database here: the call may take as long as its timeouts allow."""
+        """Ask the partner. No transaction stays open: the call may take as long as its timeouts allow."""
         outcome = CallOutcome(started_at=self.clock.now())
+        # Each request is written down (committed) before it is sent: see biller_server/jobs/calls.py.
+        outcome.calls = call_journal(sessions=self.sessions, job_id=work.job_id, clock=self.clock)
         try:
             client: Any = self.clients.get(work.partner)
         except PartnerError as exc:
@@ -171,8 +173,7 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
             # row's foreign key takes a share lock on the job, and two workers recording one job (a lease taken
             # over) would each wait for the other to let go of it.
             job, payment = session.execute(_LOCK_JOB_AND_PAYMENT, {"job_id": work.job_id}).one()
-            for call in outcome.calls:
-                session.add(_outbound_call(call, job_id=work.job_id, at=outcome.started_at))
+            store_calls(session, outcome.calls, job_id=work.job_id, started_at=outcome.started_at, now=now)
             if not queue.still_owned(job, self.worker_id):
                 # Our lease ran out and another worker took the job over: its answer counts, not ours.
                 logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
@@ -203,8 +204,8 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
                 session=session, payment=payment, source=source, reason=f"confirmation stopped: {error}", now=now
             )
             return
-        if error is not None:
-            job.last_error = str(error)
+        # The job's last error is the last attempt's: an answer after a timeout clears it.
+        job.last_error = None if error is None else str(error)
         if offline and result is not None and result.outcome is Outcome.FAILED:
             # Money already in the lender's hands: Kaleidofin's "failed" means the posting did not land. Never
             # reverse the payment on the bill; stop, and let a person post it again or ask Kaleidofin.
@@ -218,6 +219,11 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
                 now=now,
             )
             return
+        if result is not None:
+            # Kaleidofin's CREDIT_RECEIVED / SETTLEMENT_SUCCESSFUL / SETTLEMENT_FAILED: where the money is.
+            note_partner_settlement_status(
+                session=session, payment=payment, status_word=result.raw_status, source=source, now=now
+            )
         if result is not None and result.outcome.is_final:
             apply_payment_outcome(
                 session=session,
@@ -245,6 +251,10 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         if payment.status in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED):
             # Another source (a push notification) settled it meanwhile; nothing left to ask.
             queue.finish(job, state=JobState.DONE, outcome="superseded", now=now)
+            return
+        if job.payload.get("once"):
+            # A person's recheck of an UNRESOLVED payment: one question, its answer shown, no new day of them.
+            queue.finish(job, state=JobState.DONE, outcome=job.outcome, now=now)
             return
         due_at = next_check_at(anchor_at=work.anchor_at, after=now)
         if due_at is not None:
@@ -283,7 +293,7 @@ def _step_for(job: Job) -> Step:
 def _context_of(payment: Payment, job: Job) -> PaymentContext:
     bill = payment.bill
     system_bill_id = job.payload.get("system_bill_id") or payment.partner_bill_ref
-    extra = {key: value for key, value in job.payload.items() if key not in ("system_bill_id", *POST_MARK_KEYS)}
+    extra = {key: value for key, value in job.payload.items() if key not in ("system_bill_id", "once", *POST_MARK_KEYS)}
     if payment.channel is Channel.KALEIDOFIN and payment.receipt is not None:
         # The receipt we gave Kaleidofin in fetchReceipt: a status answer naming it is about this payment.
         extra.setdefault("receipt_number", payment.receipt.receipt_number)
@@ -299,8 +309,3 @@ def _context_of(payment: Payment, job: Job) -> PaymentContext:
         lender_customer_id=bill.customer.lender_customer_id,
         extra=extra,
     )
-
-
-def _outbound_call(call: CallRecord, *, job_id: int, at: dt.datetime) -> OutboundCall:
-    values = dataclasses.asdict(call)
-    return OutboundCall(job_id=job_id, created_at=at, **values)

@@ -1,4 +1,5 @@
-"""Workers' heartbeats in the ``workers`` table: when each running worker last polled the queue.
+"""Workers' heartbeats in the ``workers`` table: when each running worker last polled the queue (written here,
+read in ``domain.health``).
 
 Kept in the database rather than in a process, so that every host sees every worker: ``/readyz`` and
 ``biller-server status`` report them, and ``/metrics`` exports them (``biller_worker_heartbeat_timestamp_seconds``)
@@ -8,33 +9,15 @@ from any API host, for workers on worker hosts too, which serve no HTTP themselv
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from biller_server.domain.health import FORGET_AFTER
 from biller_server.persistence.models import WorkerHeartbeat
 
-# A row not refreshed for this long is forgotten: a worker killed outright (its row never deleted) is reported
-# stale for a day, long enough to be noticed, then dropped.
-FORGET_AFTER = dt.timedelta(days=1)
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    name: str
-    host: str
-    pid: int
-    started_at: dt.datetime
-    last_poll_at: dt.datetime
-
-    def age_seconds(self, now: dt.datetime) -> float:
-        return max((now - self.last_poll_at).total_seconds(), 0.0)
-
-    def is_stale(self, now: dt.datetime, stale_after_seconds: float) -> bool:
-        return self.age_seconds(now) > stale_after_seconds
 
 
 def beat(
@@ -59,13 +42,3 @@ def forget(*, session: Session, name: str) -> None:
 
 def forget_long_gone(*, session: Session, now: dt.datetime) -> None:
     session.execute(sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.last_poll_at < now - FORGET_AFTER))
-
-
-def heartbeats(session: Session, *, now: dt.datetime) -> list[Heartbeat]:
-    """Every worker heard from within a day, most recent poll first."""
-    rows = session.scalars(
-        sa.select(WorkerHeartbeat)
-        .where(WorkerHeartbeat.last_poll_at >= now - FORGET_AFTER)
-        .order_by(WorkerHeartbeat.last_poll_at.desc(), WorkerHeartbeat.name)
-    )
-    return [Heartbeat(row.name, row.host, row.pid, row.started_at, row.last_poll_at) for row in rows]

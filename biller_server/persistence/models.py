@@ -73,6 +73,14 @@ class PaymentStatus(enum.StrEnum):
     UNRESOLVED = "UNRESOLVED"  # confirmation gave up; a person must look
 
 
+class SettlementState(enum.StrEnum):
+    """What a partner says about passing a confirmed payment's money on to the lender's bank."""
+
+    CREDIT_RECEIVED = "credit_received"  # the partner holds the money; not yet sent on
+    SETTLED = "settled"  # sent to the lender's bank (a settlement line names the UTR)
+    SETTLEMENT_FAILED = "settlement_failed"  # the transfer failed; the partner retries
+
+
 class JobKind(enum.StrEnum):
     CONFIRM_PAYMENT = "confirm_payment"
     RECORD_OFFLINE_PAYMENT = "record_offline_payment"
@@ -241,6 +249,10 @@ class Payment(TimestampMixin, Base):
     applied_to_bill: Mapped[bool] = mapped_column(default=True)
     flagged: Mapped[bool] = mapped_column(default=False)
     flag_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    # Where the money is on its way to the lender's bank (domain/settlement): None until a partner says.
+    settlement_state: Mapped[SettlementState | None] = mapped_column(str_enum(SettlementState))
+    settlement_ref: Mapped[str | None] = mapped_column(sa.String(100))  # the settlement's UTR, where known
+    settled_on: Mapped[dt.date | None] = mapped_column(sa.Date)
 
     bill: Mapped[Bill] = relationship(back_populates="payments")
     receipt: Mapped[Receipt | None] = relationship(back_populates="payment")
@@ -347,6 +359,9 @@ class OutboundCall(Base):
     response_body: Mapped[str | None] = mapped_column(sa.Text)
     latency_ms: Mapped[float | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # Written (with created_at) before the request is sent; set when the answer, or the failure, is known. A row
+    # still without it is a call whose fate nobody saw (a worker killed mid-call): the partner may have it.
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class PaymentNotification(Base):
@@ -381,6 +396,11 @@ class PaymentNotification(Base):
     ack_status: Mapped[str] = mapped_column(sa.String(100))
     ack_reason: Mapped[str] = mapped_column(sa.String(100))
     needs_reconciliation: Mapped[bool] = mapped_column(default=False)
+    # How a person settled a held notification (``notifications match`` / ``dismiss``): matched or dismissed.
+    resolution: Mapped[str | None] = mapped_column(sa.String(24))
+    resolved_by: Mapped[str | None] = mapped_column(sa.String(100))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    resolution_note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class RequestNonce(Base):
@@ -470,3 +490,74 @@ class WorkerHeartbeat(Base):
     pid: Mapped[int] = mapped_column()
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_poll_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SettlementLine(TimestampMixin, Base):
+    """One transfer a partner says it made to the lender's bank (one UTR), covering one or more payments.
+
+    Written by ``domain.settlement.record_partner_settlement`` from a partner's report file or notification; the
+    same partner and reference twice is the same line.
+    """
+
+    __tablename__ = "settlement_lines"
+    __table_args__ = (sa.UniqueConstraint("partner", "settlement_ref"), sa.Index(None, "settled_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner: Mapped[str] = mapped_column(sa.String(24))
+    settlement_ref: Mapped[str] = mapped_column(sa.String(100))  # the bank's UTR where the partner gives it
+    settled_on: Mapped[dt.date] = mapped_column(sa.Date)
+    amount_paise: Mapped[int] = mapped_column(sa.BigInteger)  # what the bank should receive (net of charges)
+    source: Mapped[str] = mapped_column(sa.String(100))  # e.g. "file:setu-2026-11-29.csv", "setu:notification"
+
+    items: Mapped[list[SettlementItem]] = relationship(back_populates="line", order_by="SettlementItem.id")
+
+
+class SettlementItem(Base):
+    """A payment a settlement line covers, by the partner's reference for it (found among ours or not)."""
+
+    __tablename__ = "settlement_items"
+    __table_args__ = (sa.UniqueConstraint("line_id", "payment_ref"), sa.Index(None, "payment_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(sa.ForeignKey("settlement_lines.id", ondelete="CASCADE"))
+    payment_ref: Mapped[str] = mapped_column(sa.String(100))
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+    # What the partner says the customer paid, where it says (compared with our payment's amount).
+    amount_paise: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    line: Mapped[SettlementLine] = relationship(back_populates="items")
+
+
+class BankEntry(Base):
+    """One line of the lender's bank statement, imported by ``bank import``; the same line twice is one row."""
+
+    __tablename__ = "bank_entries"
+    __table_args__ = (
+        sa.UniqueConstraint("fingerprint"),
+        sa.Index(None, "value_date"),
+        sa.Index(None, "utr"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value_date: Mapped[dt.date] = mapped_column(sa.Date)
+    amount_paise: Mapped[int] = mapped_column(sa.BigInteger)  # always positive; ``credit`` says which way
+    credit: Mapped[bool] = mapped_column()
+    narration: Mapped[str] = mapped_column(sa.String(500))
+    utr: Mapped[str | None] = mapped_column(sa.String(64))  # from the statement's column, else the narration
+    # SHA-256 of date, amount, direction, narration, reference and the line's ordinal among identical lines.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    source_file: Mapped[str] = mapped_column(sa.String(255))
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReconciliationAck(Base):
+    """A person's acknowledgement of a reconciliation break (``settlements ack``): its key, who, why."""
+
+    __tablename__ = "reconciliation_acks"
+    __table_args__ = (sa.UniqueConstraint("break_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    break_key: Mapped[str] = mapped_column(sa.String(200))
+    note: Mapped[str] = mapped_column(sa.Text)
+    acked_by: Mapped[str] = mapped_column(sa.String(100))
+    acked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,3 +1,4 @@
+import json
 import uuid
 
 import pytest
@@ -40,6 +41,18 @@ def test_db_upgrade_creates_the_schema_on_an_empty_database(empty_database_url, 
     engine = sa.create_engine(make_url(empty_database_url))
     assert "payments" in sa.inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_pending_lists_the_revisions_for_programs_too(empty_database_url, monkeypatch):
+    monkeypatch.setenv("BILLER_DATABASE_URL", empty_database_url)
+    monkeypatch.setenv("BILLER_ENV", "test")
+    runner = CliRunner()
+
+    result = runner.invoke(cli, ["db", "pending", "--format", "json"])
+
+    assert result.exit_code == 1
+    revisions = [row["revision"] for row in json.loads(result.output)]
+    assert revisions[0].startswith("0001") and len(revisions) == len(set(revisions)) > 1
 
 
 def test_help_lists_the_command_groups():

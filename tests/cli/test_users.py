@@ -1,5 +1,8 @@
 """``biller-server users``: console accounts made and changed from the server's shell, each change audited."""
 
+import datetime as dt
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -68,7 +71,7 @@ def test_list_disable_enable_and_reset_password(runner, session):
         "User asha is disabled; their sessions have ended."
     )
     listed = runner.invoke(cli, ["users", "list"]).output
-    assert listed.splitlines()[1].split() == ["asha", "admin", "disabled", "-"]
+    assert listed.splitlines()[2].split() == ["asha", "admin", "disabled", "-"]
     assert runner.invoke(cli, ["users", "enable", "asha"]).exit_code == 0
     version = user(session, "asha").session_version
     result = runner.invoke(cli, ["users", "reset-password", "asha", "--password-stdin"], input="another-password-1\n")
@@ -83,6 +86,18 @@ def test_changing_an_unknown_user_says_how_to_see_them(runner):
 
     assert result.exit_code == 1
     assert "no user 'ghost' (biller-server users list shows them)" in result.output
+
+
+def test_list_gives_programs_json_with_the_sign_in_time_in_utc(runner, session):
+    runner.invoke(cli, ["users", "add", "asha", "--role", "viewer", "--password-stdin"], input=PASSWORD + "\n")
+    user(session, "asha").last_sign_in_at = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+    session.commit()
+
+    listed = json.loads(runner.invoke(cli, ["users", "list", "--format", "json"]).output)
+
+    assert listed == [
+        {"name": "asha", "role": "viewer", "state": "enabled", "last_sign_in_at": "2026-11-02T10:00:00+00:00"}
+    ]
 
 
 def test_no_users_yet_says_how_to_add_one(runner):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 
+from biller_server.console.uploads import RUNNER_KEY
 from biller_server.domain.staff.accounts import add_user
 from biller_server.persistence.models import StaffRole
 
@@ -23,8 +24,19 @@ def _fast_hashing(cheap_password_hashing: None) -> None:
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, object]:
-    return {"console_enabled": True, "console_secret_key": SECRET_KEY, "console_lockout_threshold": 3}
+def settings_overrides(tmp_path) -> dict[str, object]:
+    return {
+        "console_enabled": True,
+        "console_secret_key": SECRET_KEY,
+        "console_lockout_threshold": 3,
+        "instance_dir": tmp_path / "instance",  # where uploads are kept
+    }
+
+
+@pytest.fixture
+def inline_uploads(app) -> None:
+    """The upload's background work run inline, in the request (the browser tests run serve's own thread)."""
+    app.extensions[RUNNER_KEY] = lambda work: work()
 
 
 @pytest.fixture

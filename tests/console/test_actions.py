@@ -1,4 +1,5 @@
-"""Actions: an operator may cancel a bill with a note; a viewer is refused by the server, form or no form."""
+"""Actions: an operator may cancel a bill with a note, or close it with a reason; a viewer is refused by the server,
+form or no form."""
 
 import pytest
 import sqlalchemy as sa
@@ -109,3 +110,72 @@ def test_a_post_after_the_session_ended_is_refused(app, bill, staff):
     )
 
     assert response.status_code == 401
+
+
+def test_a_bill_can_be_closed_with_a_reason(signed_in, session):
+    bill = BillFactory(partner_bill_id="CL-0001")
+    client = signed_in("operator")
+    token = form_token(client, "/console/bills/CL-0001")
+
+    response = client.post(
+        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "foreclosed 12/11"}
+    )
+
+    page = client.get(response.headers["Location"]).text
+    assert "Bill CL-0001 is closed." in page and "foreclosed 12/11" in page
+    session.expire_all()
+    assert session.get(Bill, bill.id).status is BillStatus.CLOSED
+    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "close_bill")).one()
+    assert (entry.actor, entry.outcome, entry.note, entry.target) == (
+        "operator",
+        "ok",
+        "foreclosed 12/11",
+        "bill:CL-0001",
+    )
+
+
+def test_closing_needs_a_reason(signed_in, session):
+    bill = BillFactory(partner_bill_id="CL-0001")
+    client = signed_in("operator")
+    token = form_token(client, "/console/bills/CL-0001")
+
+    response = client.post(
+        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": ""}
+    )
+
+    assert "Not closed: reason:" in client.get(response.headers["Location"]).text
+    session.expire_all()
+    assert session.get(Bill, bill.id).status is BillStatus.OPEN
+
+
+def test_a_cancelled_bill_is_not_closed_and_the_attempt_is_logged(signed_in, session):
+    BillFactory(partner_bill_id="CL-0001", status=BillStatus.CANCELLED)
+    client = signed_in("operator")
+    token = form_token(client, "/console/bills/CL-0001")
+    assert "Close bill" not in client.get("/console/bills/CL-0001").text
+
+    response = client.post(
+        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "written off"}
+    )
+
+    assert (
+        "Not closed: bill CL-0001 is cancelled; there is nothing to close."
+        in client.get(response.headers["Location"]).text
+    )
+    entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "close_bill")).one()
+    assert entry.outcome == "failed"
+
+
+def test_a_viewer_closing_by_hand_is_refused(signed_in, session):
+    bill = BillFactory(partner_bill_id="CL-0001")
+    client = signed_in("viewer")
+    assert "Close bill" not in client.get("/console/bills/CL-0001").text
+    token = form_token(client, "/console/bills/CL-0001")
+
+    response = client.post(
+        "/console/bills/close", data={"csrf_token": token, "partner_bill_id": "CL-0001", "reason": "by hand"}
+    )
+
+    assert response.status_code == 403
+    session.expire_all()
+    assert session.get(Bill, bill.id).status is BillStatus.OPEN

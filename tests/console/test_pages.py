@@ -2,10 +2,12 @@
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
 from biller_server.domain.india import india_today
+from biller_server.jobs.heartbeats import beat
 from biller_server.persistence.models import (
     Channel,
     InboundMessage,
@@ -75,6 +77,42 @@ def test_today_shows_the_day_s_collections_states_and_partner_health(signed_in, 
     assert "<svg" in page and "<rect" in page  # the chart, drawn on the server
     assert "kaleidofin: 1 payment(s), ₹500.00" in page
     assert "HTTP 503" in page  # the last error of the partner's status API
+
+
+def test_today_shows_each_worker_s_heartbeat_and_a_stale_one_in_red(signed_in, books, session):
+    beat(session=session, name="host-a:1", host="host-a", pid=1, started_at=NOW, last_poll_at=NOW)
+    late = NOW - dt.timedelta(minutes=10)
+    beat(session=session, name="host-b:2", host="host-b", pid=2, started_at=late, last_poll_at=late)
+    session.flush()
+
+    page = signed_in("viewer").get("/console/today").text
+
+    fresh, stale = re.search(r"host-a:1.*?</tr>", page, re.S).group(0), re.search(r"host-b:2.*?</tr>", page, re.S)
+    assert "OK" in fresh and "STALE" not in fresh
+    assert "STALE" in stale.group(0) and "over 120 s" in stale.group(0)
+    assert '<tr class="bad">\n      <td>host-b:2' in page
+
+
+def test_today_says_when_no_worker_polls(signed_in, books):
+    page = signed_in("viewer").get("/console/today").text
+
+    assert "No worker has polled the queue in the last day" in page
+
+
+def test_today_shows_how_long_each_partner_has_been_silent(signed_in, books):
+    page = signed_in("viewer").get("/console/today").text
+
+    kaleidofin = re.search(r"<tr><td>kaleidofin</td>.*?</tr>", page, re.S).group(0)
+    digiledge = re.search(r"<tr><td>digiledge</td>.*?</tr>", page, re.S).group(0)
+    assert "IST" in kaleidofin and re.search(r'class="num">\d+</td>', kaleidofin)
+    assert "never" in digiledge
+
+
+def test_today_lists_our_calls_that_got_no_usable_answer_with_their_payment(signed_in, books):
+    page = signed_in("viewer").get("/console/today").text
+
+    line = re.search(r"<li>[^<]*kaleidofin <code>status</code>.*?</li>", page, re.S).group(0)
+    assert f"payment #{books.id}" in line and "HTTP 503" in line
 
 
 def test_today_lists_what_needs_a_person(signed_in, books, session):
@@ -226,3 +264,37 @@ def test_channels_are_listed_for_every_kind_of_payment(signed_in, books):
 
     for channel in Channel:
         assert f"<td>{channel.value}</td>" in page
+
+
+def test_an_unresolved_payment_whose_post_may_have_landed_says_so_on_today_and_its_page(signed_in, session):
+    payment = PaymentFactory(channel=Channel.OFFLINE, partner_txn_ref="OFF-CONSOLE-1", status=PaymentStatus.UNRESOLVED)
+    job = Job(
+        kind=JobKind.RECORD_OFFLINE_PAYMENT,
+        partner="kaleidofin",
+        payment_id=payment.id,
+        payload={"post_attempted_at": "2026-11-02T08:35:00+00:00"},
+        anchor_at=NOW,
+        due_at=NOW,
+        state=JobState.UNRESOLVED,
+    )
+    session.add(job)
+    session.flush()
+    session.add(
+        OutboundCall(
+            job_id=job.id,
+            created_at=dt.datetime(2026, 11, 2, 8, 35, tzinfo=dt.UTC),
+            partner="kaleidofin",
+            operation="payment",
+            method="POST",
+            url="https://k.example/payment",
+            request_body="{}",
+        )
+    )
+    session.flush()
+    client = signed_in("viewer")
+
+    today = client.get("/console/today").text
+    page = client.get(f"/console/payments/{payment.id}").text
+
+    assert "a post may have landed at 14:05 (IST) on 02 Nov 2026" in today
+    assert "a post may have landed at 14:05 (IST) on 02 Nov 2026" in page

@@ -11,6 +11,8 @@ import pytest
 
 from biller_server import __version__
 from biller_server.build import checkout_commit
+from biller_server.domain.india import IST
+from biller_server.domain.settlement import ack_break, record_partner_settlement
 from biller_server.persistence.models import BillStatus, BillUpload, BillUploadState, InboundMessage
 from biller_server.persistence.types import utcnow
 from tests.factories import BillFactory
@@ -145,3 +147,42 @@ def test_the_exposition_passes_promtools_lint(client, session, kaleidofin_header
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False)  # noqa: S607
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class TestUnreconciledMoney:
+    """biller_unreconciled_paise: the money open settlement breaks of the days before yesterday leave unexplained."""
+
+    def _line(self, session, days_ago, ref, amount_paise):
+        day = utcnow().astimezone(IST).date() - dt.timedelta(days=days_ago)
+        record_partner_settlement(
+            session=session,
+            partner="setu",
+            settlement_ref=ref,
+            settled_on=day,
+            amount_paise=amount_paise,
+            payment_refs=[],
+            source="test",
+            now=utcnow(),
+        )
+        session.flush()
+
+    def test_a_settlement_the_bank_never_showed_counts_once_it_is_older_than_a_day(self, client, session):
+        self._line(session, 3, "CMS-OLD", 124_056)
+        self._line(session, 1, "CMS-YESTERDAY", 99_999)  # yesterday's statement may not be in yet
+
+        metrics = scrape(client)
+
+        assert value(metrics, "biller_unreconciled_paise", kind="settled_not_in_bank") == 124_056
+        assert value(metrics, "biller_unreconciled_breaks", kind="settled_not_in_bank") == 1
+        assert value(metrics, "biller_unreconciled_paise", kind="in_bank_unknown") == 0
+
+    def test_an_acknowledged_break_no_longer_counts(self, client, session):
+        self._line(session, 3, "CMS-ACKED", 124_056)
+        ack_break(
+            session=session, key="settled_not_in_bank:setu:CMS-ACKED", note="credited late", by="asha", now=utcnow()
+        )
+        session.flush()
+
+        metrics = scrape(client)
+
+        assert value(metrics, "biller_unreconciled_paise", kind="settled_not_in_bank") == 0

@@ -5,6 +5,7 @@ Through real gunicorn and nginx: tests/reliability/test_transport.py and tests/r
 
 import io
 import socket
+import tempfile
 import threading
 import time
 
@@ -12,9 +13,12 @@ import pytest
 import sqlalchemy as sa
 from gunicorn.http import errors
 
+from biller_server.app import create_app
+from biller_server.extensions import SETTINGS_KEY
 from biller_server.http.gunicorn_worker import BoundedSocket, _request_line, refusal_for
-from biller_server.http.transport import REFUSAL_KEY, ReadDeadlineExceeded, RequestBodyGuard
+from biller_server.http.transport import REFUSAL_KEY, LargerBody, ReadDeadlineExceeded, RequestBodyGuard, larger_body
 from biller_server.persistence.models import InboundMessage
+from tests.conftest import make_settings
 from tests.http.test_hostile_input import ENDPOINTS, assert_channel_shape, written_rows
 
 CAP = 1024
@@ -69,6 +73,55 @@ def test_a_content_length_over_the_cap_is_refused_without_reading_the_body():
 
     assert app.environ[REFUSAL_KEY].http_status == 413
     assert stream.tell() == 0
+
+
+LARGER_PATH = "/console/uploads"
+
+
+def guarded_larger(body: bytes, path: str = LARGER_PATH, method: str = "POST", **environ):
+    """The guard with one path allowed 3 x CAP (as the console's upload path is)."""
+    app = Seen()
+    guard = RequestBodyGuard(app, max_bytes=CAP)
+    guard.larger[LARGER_PATH] = LargerBody(3 * CAP, 300.0)
+    environ = {"wsgi.input": Stream(body), "REQUEST_METHOD": method, "PATH_INFO": path, **environ}
+    list(guard(environ, lambda *args: None))
+    if isinstance(app.environ["wsgi.input"], tempfile.SpooledTemporaryFile):
+        app.environ["wsgi.input"].close()  # the app's teardown does this (init_transport)
+    return app
+
+
+@pytest.mark.parametrize("framing", [{"CONTENT_LENGTH": str(3 * CAP)}, CHUNKED])
+def test_a_path_allowed_a_larger_body_takes_it_whole_from_disk_backed_storage(framing):
+    app = guarded_larger(b"y" * (3 * CAP), **framing)
+
+    assert REFUSAL_KEY not in app.environ
+    assert app.body == b"y" * (3 * CAP) and app.environ["CONTENT_LENGTH"] == str(3 * CAP)
+
+
+@pytest.mark.parametrize("framing", [{"CONTENT_LENGTH": str(3 * CAP + 1)}, CHUNKED])
+def test_a_path_allowed_a_larger_body_still_has_a_cap(framing):
+    app = guarded_larger(b"y" * (3 * CAP + 1), **framing)
+
+    assert app.environ[REFUSAL_KEY].http_status == 413
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/bills/fetchReceipt", "POST"), ("/console/uploads/other", "POST"), (LARGER_PATH, "PUT")]
+)
+def test_every_other_path_and_method_keeps_the_partner_cap(path, method):
+    app = guarded_larger(b"y" * (CAP + 1), path=path, method=method, CONTENT_LENGTH=str(CAP + 1))
+
+    assert app.environ[REFUSAL_KEY].http_status == 413
+
+
+def test_serve_gives_the_larger_path_its_own_body_deadline(app):
+    url = app.extensions[SETTINGS_KEY].database_url
+    settings = make_settings(url, console_enabled=True, console_secret_key="k" * 40, console_upload_timeout_seconds=42)
+    with_console = create_app(settings)
+
+    assert larger_body(with_console, "/console/uploads") == LargerBody(50 * 1024 * 1024, 42.0)
+    assert larger_body(with_console, "/bills/fetchReceipt") is None
+    assert larger_body(app, "/console/uploads") is None  # the console off: no path takes more
 
 
 def test_a_body_shorter_than_its_content_length_is_refused():

@@ -7,12 +7,13 @@ import datetime as dt
 from prometheus_client.parser import text_string_to_metric_families
 
 from biller_server.clients.registry import PartnerClients
+from biller_server.domain.health import FORGET_AFTER
+from biller_server.domain.health import heartbeats as read_heartbeats
 from biller_server.jobs import heartbeats
 from biller_server.jobs import worker as worker_module
 from biller_server.jobs.clock import FakeClock
 from biller_server.jobs.engine import ConfirmationEngine
-from biller_server.jobs.heartbeats import FORGET_AFTER, beat, forget
-from biller_server.jobs.heartbeats import heartbeats as read_heartbeats
+from biller_server.jobs.heartbeats import beat, forget
 from biller_server.jobs.worker import Worker
 from tests.jobs.conftest import START
 

@@ -168,7 +168,11 @@ def test_a_worker_killed_mid_call_loses_nothing_and_another_completes_the_job_ex
         assert session.get(Payment, payment_id).status is PaymentStatus.CONFIRMED
     assert _count(committed, PaymentEvent, PaymentEvent.payment_id == payment_id, PaymentEvent.kind == "confirmed") == 1
     assert len(fake_partner.received("GET", "/status/15")) == 2
-    assert _count(committed, OutboundCall) == 1  # the killed worker's call was never recorded; the survivor's was
+    # The killed worker's call was written down before it was sent and stays without an answer; the survivor's
+    # is complete.
+    with committed() as session:
+        calls = list(session.scalars(sa.select(OutboundCall).order_by(OutboundCall.id)))
+        assert [(call.completed_at is None, call.response_status) for call in calls] == [(True, None), (False, 200)]
 
 
 def test_sigterm_lets_the_worker_process_finish_its_call_and_record_it(

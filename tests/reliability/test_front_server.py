@@ -49,7 +49,12 @@ FETCH_BILLS = b'[{"identifierKey": "customerId", "identifierValue": "FRONT-1"}]'
 @pytest.fixture(scope="module")
 def api(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("api") / "serve.log"
-    env = {**PRODUCTION_ENV, "BILLER_TRUST_FORWARDED_FOR": "true"}  # as docs/operations.md prescribes behind nginx
+    env = {
+        **PRODUCTION_ENV,
+        "BILLER_TRUST_FORWARDED_FOR": "true",  # as docs/operations.md prescribes behind nginx
+        "BILLER_CONSOLE_ENABLED": "true",
+        "BILLER_CONSOLE_SECRET_KEY": "front-server-test-console-key-0123456789",
+    }
     with LiveServer(module_database_url, log, workers=2, threads=8, with_worker=False, env=env) as live:
         yield live
 
@@ -113,6 +118,18 @@ def test_a_body_over_the_cap_is_refused_by_nginx_and_answered_in_the_channel_sha
     assert (logged.path, logged.status_code, logged.outcome) == (path, 413, "refused:payload-too-large")
     assert logged.headers.get("X-Biller-Edge-Refusal") == "413"
     assert written_rows(engine) == before
+
+
+def test_the_console_upload_alone_may_send_a_bill_file_larger_than_a_partner_body(nginx, engine):
+    """A megabyte passes nginx on the console's upload path: the console itself answers."""
+    body = b"x" * (1 << 20)
+    head = request_head("POST", "/console/uploads", "Content-Type: text/csv", f"Content-Length: {len(body)}")
+
+    answer = exchange(nginx.port, head + body)
+
+    assert answer.status == 400, answer  # the console's own page: the form has no CSRF token
+    assert b"biller-server console" in answer.body
+    assert exchange(nginx.port, over_the_cap("/bills/fetchBills", KALEIDOFIN_KEY, "Content-Length")).status == 413
 
 
 @pytest.mark.parametrize(("path", "key", "channel"), PARTNER_ENDPOINTS)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from biller_server.domain.payments.inflight import may_have_landed_text, posts_that_may_have_landed
 from biller_server.persistence.models import (
     Bill,
     InboundMessage,
@@ -16,6 +17,7 @@ from biller_server.persistence.models import (
     Payment,
     PaymentEvent,
     PaymentNotification,
+    PaymentStatus,
     Receipt,
 )
 
@@ -30,6 +32,8 @@ class PaymentHistory:
     outbound_calls: list[OutboundCall]
     inbound_messages: list[InboundMessage]
     notifications: list[PaymentNotification]
+    # "a post may have landed at HH:MM (IST)": a money-moving call whose answer nobody saw (domain/payments/inflight)
+    post_warning: str | None = None
 
 
 def payment_history(*, session: Session, payment_id: int) -> PaymentHistory | None:
@@ -88,4 +92,12 @@ def payment_history(*, session: Session, payment_id: int) -> PaymentHistory | No
         outbound_calls=calls,
         inbound_messages=messages,
         notifications=notifications,
+        post_warning=_post_warning(session, payment),
     )
+
+
+def _post_warning(session: Session, payment: Payment) -> str | None:
+    if payment.status not in (PaymentStatus.RECEIVED, PaymentStatus.UNRESOLVED):
+        return None
+    landed = posts_that_may_have_landed(session=session, payment_ids=[payment.id])
+    return may_have_landed_text(landed.get(payment.id))

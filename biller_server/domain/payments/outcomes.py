@@ -40,11 +40,13 @@ def apply_payment_outcome(
     reason: str | None = None,
     reason_codes: list[dict[str, Any]] | None = None,
     now: dt.datetime,
+    detail: dict[str, Any] | None = None,
 ) -> AppliedOutcome:
     """Apply a partner's outcome to the payment: confirm it, fail it (reversing its effect on the bill) or flag it.
 
     ``pending`` and ``not_found`` change nothing. An UNRESOLVED payment still takes a final answer: a late answer
-    is what the person looking at it was waiting for.
+    is what the person looking at it was waiting for. ``detail`` is added to the event (a person's decision: who,
+    why, on what evidence).
     """
     outcome = Outcome(outcome)
     if not outcome.is_final:
@@ -69,12 +71,52 @@ def apply_payment_outcome(
             from_status=current.value,
             to_status=target.value,
             source=source,
-            detail=_detail(reason, reason_codes),
+            detail={**_detail(reason, reason_codes), **(detail or {})},
         )
     )
     announce_final_state(session=session, payment=payment, previous=current, now=now)  # the lender's webhook
     session.flush()
     return AppliedOutcome.CONFIRMED if outcome is Outcome.SUCCEEDED else AppliedOutcome.FAILED
+
+
+def override_payment_outcome(
+    *, session: Session, payment: Payment, outcome: Outcome | str, source: str, detail: dict[str, Any], now: dt.datetime
+) -> bool:
+    """A person's word over a final outcome: turn a CONFIRMED payment FAILED or back, and clear its flag.
+
+    The bill follows: a failed payment's amount comes off it once, a confirmed one's goes back on once. Returns
+    whether anything changed (the same decision again changes nothing).
+    """
+    target = _FINAL_STATUS[Outcome(outcome)]
+    current = payment.status
+    if current is target and not payment.flagged:
+        return False
+    if target is PaymentStatus.FAILED:
+        _reverse_bill_effect(session, payment)
+    elif not payment.applied_to_bill:
+        _reapply_bill_effect(session, payment)
+    detail = {**detail, "overrode": {"status": current.value, "flag": payment.flag_reason if payment.flagged else None}}
+    payment.status = target
+    payment.flagged = False
+    payment.flag_reason = None
+    if target is PaymentStatus.CONFIRMED:
+        payment.reason_codes = None
+    payment.status_reason = _short(str(detail.get("reason") or "")) or None
+    session.add(
+        PaymentEvent(
+            payment_id=payment.id,
+            occurred_at=now,
+            kind="decision_override",
+            from_status=current.value,
+            to_status=target.value,
+            source=source,
+            detail=detail,
+        )
+    )
+    if current is not target:
+        announce_final_state(session=session, payment=payment, previous=current, now=now)
+    session.flush()
+    return True
 
 
 def mark_payment_unresolved(*, session: Session, payment: Payment, source: str, reason: str, now: dt.datetime) -> bool:
@@ -102,6 +144,23 @@ def mark_payment_unresolved(*, session: Session, payment: Payment, source: str, 
     return True
 
 
+def note_payment_event(
+    *, session: Session, payment: Payment, kind: str, source: str, detail: dict[str, Any] | None, now: dt.datetime
+) -> PaymentEvent:
+    """Add an event that leaves the payment's status as it is (a flag, a settlement, a person's recheck)."""
+    event = PaymentEvent(
+        payment_id=payment.id,
+        occurred_at=now,
+        kind=kind[:40],
+        from_status=payment.status.value,
+        to_status=payment.status.value,
+        source=source[:40],
+        detail=detail,
+    )
+    session.add(event)
+    return event
+
+
 def _reverse_bill_effect(session: Session, payment: Payment) -> None:
     """Take a failed payment's amount back off its bill; the receipt row stays as the record of what was issued."""
     if not payment.applied_to_bill:
@@ -121,6 +180,17 @@ def _reverse_bill_effect(session: Session, payment: Payment) -> None:
     payment.applied_to_bill = False
 
 
+def _reapply_bill_effect(session: Session, payment: Payment) -> None:
+    """Put a payment's amount back on its bill (a person overrode its failure)."""
+    bill = session.scalars(
+        sa.select(Bill).where(Bill.id == payment.bill_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    bill.paid_paise += payment.amount_paise
+    if bill.status not in (BillStatus.CANCELLED, BillStatus.CLOSED):
+        bill.status = BillStatus.PAID if bill.paid_paise >= bill.amount_paise else BillStatus.PARTIALLY_PAID
+    payment.applied_to_bill = True
+
+
 def _flag_contradiction(
     session: Session,
     payment: Payment,
@@ -134,16 +204,8 @@ def _flag_contradiction(
     payment.flag_reason = _short(f"{source} reported {outcome.value} for a payment already {payment.status.value}")
     detail = _detail(reason, reason_codes)
     detail["reported_outcome"] = outcome.value
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind="outcome_contradicted",
-            from_status=payment.status.value,
-            to_status=payment.status.value,
-            source=source,
-            detail=detail,
-        )
+    note_payment_event(
+        session=session, payment=payment, kind="outcome_contradicted", source=source, detail=detail, now=now
     )
     session.flush()
     return AppliedOutcome.FLAGGED

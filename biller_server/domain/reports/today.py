@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from biller_server.domain.india import IST
+from biller_server.domain.payments.inflight import may_have_landed_text, posts_that_may_have_landed
 from biller_server.domain.reports.daily import Tally, india_day_bounds
 from biller_server.persistence.models import (
     Channel,
@@ -137,6 +138,8 @@ class NeedsAPerson:
     flagged: list[Payment] = field(default_factory=list)
     held_notifications: list[PaymentNotification] = field(default_factory=list)
     stopped_jobs: list[Job] = field(default_factory=list)  # stopped by the partner, or out of schedule
+    # Unresolved payments whose money-moving post may have landed: payment id -> the warning's words.
+    post_warnings: dict[int, str] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -146,8 +149,11 @@ class NeedsAPerson:
 def needs_a_person(*, session: Session, limit: int = 100) -> NeedsAPerson:
     """Everything still open from any day that only a person can settle, oldest first."""
     from_books = sa.select(Payment).options(joinedload(Payment.bill)).order_by(Payment.id).limit(limit)
+    unresolved = list(session.scalars(from_books.where(Payment.status == PaymentStatus.UNRESOLVED)))
+    landed = posts_that_may_have_landed(session=session, payment_ids=[payment.id for payment in unresolved])
     return NeedsAPerson(
-        unresolved=list(session.scalars(from_books.where(Payment.status == PaymentStatus.UNRESOLVED))),
+        unresolved=unresolved,
+        post_warnings={payment_id: may_have_landed_text(at) or "" for payment_id, at in landed.items()},
         flagged=list(session.scalars(from_books.where(Payment.flagged.is_(True)))),
         held_notifications=list(
             session.scalars(

@@ -11,13 +11,16 @@ from biller_server.persistence.models import StaffRole
 class Permission(enum.StrEnum):
     VIEW = "view"
     CANCEL_BILL = "cancel_bill"
+    CLOSE_BILL = "close_bill"
+    UPLOAD_BILLS = "upload_bills"
 
 
+OPERATOR_PERMISSIONS = frozenset(Permission)  # every action
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     StaffRole.VIEWER: frozenset({Permission.VIEW}),
-    StaffRole.OPERATOR: frozenset({Permission.VIEW, Permission.CANCEL_BILL}),
+    StaffRole.OPERATOR: OPERATOR_PERMISSIONS,
     # Everything an operator may do; staff accounts are managed with `biller-server users` on the server.
-    StaffRole.ADMIN: frozenset({Permission.VIEW, Permission.CANCEL_BILL}),
+    StaffRole.ADMIN: OPERATOR_PERMISSIONS,
 }
 
 

@@ -63,7 +63,34 @@ def column_key(name: str) -> str:
     return _NOT_ALPHANUMERIC.sub("", name.casefold())
 
 
-_KNOWN = {column_key(spelling): column for column, spellings in SPELLINGS.items() for spelling in spellings}
+# The columns every bill upload file must have (``reader`` checks each; the header search stops once it finds them).
+REQUIRED_COLUMNS = (
+    "customer_id",
+    "customer_name",
+    "mobile",
+    "loan_account_number",
+    "partner_bill_id",
+    "bill_name",
+    "amount",
+    "due_date",
+    "generated_date",
+    "amount_exactness",
+)
+
+
+class Vocabulary:
+    """The columns of one kind of file (a bill upload, a bank statement, a settlement report): each one's accepted
+    spellings and the ones it must have. The readers (CSV, workbook) find the header and match it through it."""
+
+    def __init__(self, spellings: Mapping[str, tuple[str, ...]], required: Sequence[str], *, row_noun: str) -> None:
+        self.spellings = dict(spellings)
+        self.required = tuple(required)
+        self.row_noun = row_noun  # "one bill per line"
+        self.known = {column_key(spelling): column for column, names in spellings.items() for spelling in names}
+
+
+BILLS = Vocabulary(SPELLINGS, REQUIRED_COLUMNS, row_noun="bill")
+_KNOWN = BILLS.known
 
 
 class Refused(ValueError):
@@ -74,18 +101,18 @@ class ColumnMapError(ValueError):
     """A --column mapping or a --columns file that cannot be used (the message says why, in one line)."""
 
 
-def parse_column_mapping(text: str, *, where: str = "--column") -> tuple[str, str]:
+def parse_column_mapping(text: str, *, where: str = "--column", vocabulary: Vocabulary = BILLS) -> tuple[str, str]:
     """``ours=theirs`` -> (our column, the file's header name)."""
     ours, separator, theirs = text.partition("=")
     ours, theirs = ours.strip(), theirs.strip()
     if not separator or not ours or not theirs:
         raise ColumnMapError(f"{where}: {text!r} is not OURS=THEIRS (e.g. amount=EMI Amt)")
-    if ours not in SPELLINGS:
-        raise ColumnMapError(f"{where}: {ours!r} is not one of our columns ({', '.join(SPELLINGS)})")
+    if ours not in vocabulary.spellings:
+        raise ColumnMapError(f"{where}: {ours!r} is not one of our columns ({', '.join(vocabulary.spellings)})")
     return ours, theirs
 
 
-def read_column_map(path: Path) -> dict[str, str]:
+def read_column_map(path: Path, *, vocabulary: Vocabulary = BILLS) -> dict[str, str]:
     """A --columns file: one ``ours=theirs`` a line; blank lines and lines starting with # are skipped."""
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -97,7 +124,7 @@ def read_column_map(path: Path) -> dict[str, str]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        ours, theirs = parse_column_mapping(line, where=f"{path.name}, line {number}")
+        ours, theirs = parse_column_mapping(line, where=f"{path.name}, line {number}", vocabulary=vocabulary)
         if ours in mapping:
             raise ColumnMapError(f"{path.name}, line {number}: {ours} is mapped twice")
         mapping[ours] = theirs
@@ -112,7 +139,9 @@ class ColumnMatch:
     ignored: list[str] = field(default_factory=list)
 
 
-def match_columns(header: Sequence[str], mapping: Mapping[str, str], *, required: Sequence[str]) -> ColumnMatch:
+def match_columns(
+    header: Sequence[str], mapping: Mapping[str, str], *, required: Sequence[str], vocabulary: Vocabulary = BILLS
+) -> ColumnMatch:
     """Match a file's header to our columns: the explicit ``mapping`` first, then the accepted spellings.
 
     Raises ValueError with one line for a missing required column, a mapped column that is not in the file, or
@@ -132,7 +161,7 @@ def match_columns(header: Sequence[str], mapping: Mapping[str, str], *, required
         taken.add(found[0])
     candidates: dict[str, list[int]] = {}
     for position, key in enumerate(keys):
-        ours = _KNOWN.get(key)
+        ours = vocabulary.known.get(key)
         if ours is not None and ours not in positions and position not in taken:
             candidates.setdefault(ours, []).append(position)
     for ours, found in candidates.items():
@@ -144,7 +173,7 @@ def match_columns(header: Sequence[str], mapping: Mapping[str, str], *, required
     if missing:
         raise ValueError(
             f"no column for {', '.join(missing)} (accepted names: "
-            + "; ".join(f"{name}: {', '.join(SPELLINGS[name][1:4])}..." for name in missing)
+            + "; ".join(f"{name}: {', '.join(vocabulary.spellings[name][1:4])}..." for name in missing)
             + "); or name it with --column OURS=THEIRS"
         )
     used = set(positions.values())
@@ -152,9 +181,10 @@ def match_columns(header: Sequence[str], mapping: Mapping[str, str], *, required
     return ColumnMatch(positions, [ignored[position] for position in range(len(header)) if position not in used])
 
 
-def header_score(header: Sequence[str]) -> int:
+def header_score(header: Sequence[str], vocabulary: Vocabulary = BILLS) -> int:
     """How many cells of a row read as one of our columns (the header is the first row with the most)."""
-    return len({_KNOWN[key] for key in map(column_key, header) if key in _KNOWN})
+    known = vocabulary.known
+    return len({known[key] for key in map(column_key, header) if key in known})
 
 
 # Dates. Numeric forms are read day-first (the Indian reading) unless --date-order mdy; a date that does not

@@ -26,9 +26,11 @@ from biller_server.domain.money import (
     rupees_text,
 )
 from biller_server.domain.upload.formats import (
+    BILLS,
     SPELLINGS,
     DateOrder,
     Refused,
+    Vocabulary,
     cell_text,
     date_from_cell,
     header_score,
@@ -118,9 +120,10 @@ class CsvSource:
 
     is_text = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, vocabulary: Vocabulary = BILLS) -> None:
         self.path = path
         self.name = path.name
+        self.vocabulary = vocabulary
         try:
             self._binary = open(path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
@@ -129,7 +132,7 @@ class CsvSource:
         try:
             self.delimiter = self._sniff_delimiter()
             self._open_reader()
-            self.header_line, self.header = find_header(self._numbered(), self.name)
+            self.header_line, self.header = find_header(self._numbered(), self.name, vocabulary)
             self._rewind_to_after_header()
         except BaseException:
             self.close()
@@ -145,7 +148,8 @@ class CsvSource:
         for delimiter in _SEPARATORS:
             rows = csv.reader(io.StringIO(sample), delimiter=delimiter)
             try:
-                score = max((header_score(row) for row in itertools.islice(rows, HEADER_SEARCH_ROWS)), default=0)
+                opening = itertools.islice(rows, HEADER_SEARCH_ROWS)
+                score = max((header_score(row, self.vocabulary) for row in opening), default=0)
             except csv.Error:
                 continue
             if score > best_score:
@@ -487,21 +491,24 @@ def open_bill_file(
 
     Raises UploadFileError for a file that cannot be a bill upload.
     """
-    source: RowSource
-    if path.suffix.casefold() in (".xlsx", ".xlsm"):
-        source = XlsxSource(path, sheet=sheet)
-    else:
-        if sheet is not None:
-            raise UploadFileError(f"--sheet is for Excel workbooks (.xlsx); {path.name} is read as CSV")
-        source = CsvSource(path)
     return BillFile(
-        source,
+        open_source(path, sheet=sheet),
         today=today,
         columns=columns,
         date_order=date_order,
         on_progress=on_progress,
         keep_records=keep_records,
     )
+
+
+def open_source(path: Path, *, vocabulary: Vocabulary = BILLS, sheet: str | None = None) -> RowSource:
+    """A CSV file or an ``.xlsx`` workbook as rows, its header found by ``vocabulary``'s column names: the one
+    reader of every file an operator brings (bills, bank statements, settlement reports)."""
+    if path.suffix.casefold() in (".xlsx", ".xlsm"):
+        return XlsxSource(path, sheet=sheet, vocabulary=vocabulary)
+    if sheet is not None:
+        raise UploadFileError(f"--sheet is for Excel workbooks (.xlsx); {path.name} is read as CSV")
+    return CsvSource(path, vocabulary=vocabulary)
 
 
 def open_bill_csv(path: Path, *, today: dt.date, on_progress: Callable[[int], None] | None = None) -> BillFile:

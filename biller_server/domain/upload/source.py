@@ -8,21 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from biller_server.domain.upload.formats import cell_text, header_score
+from biller_server.domain.upload.formats import BILLS, REQUIRED_COLUMNS, Vocabulary, cell_text, header_score
 
-# The columns every upload file must have (``reader`` checks each; the header search stops once it finds them all).
-REQUIRED_COLUMNS = (
-    "customer_id",
-    "customer_name",
-    "mobile",
-    "loan_account_number",
-    "partner_bill_id",
-    "bill_name",
-    "amount",
-    "due_date",
-    "generated_date",
-    "amount_exactness",
-)
+__all__ = ["HEADER_SEARCH_ROWS", "REQUIRED_COLUMNS", "Record", "RowSource", "UploadFileError", "find_header"]
+
 HEADER_SEARCH_ROWS = 20  # title lines above the header that exports often carry
 
 
@@ -51,7 +40,9 @@ class RowSource(Protocol):
     def close(self) -> None: ...
 
 
-def find_header(rows: Iterable[tuple[int, Sequence[object]]], name: str) -> tuple[int, list[str]]:
+def find_header(
+    rows: Iterable[tuple[int, Sequence[object]]], name: str, vocabulary: Vocabulary = BILLS
+) -> tuple[int, list[str]]:
     """The header is the row, among the first few non-empty ones, that names most of our columns."""
     best: tuple[int, int, list[str]] | None = None
     first: tuple[int, list[str]] | None = None
@@ -63,14 +54,14 @@ def find_header(rows: Iterable[tuple[int, Sequence[object]]], name: str) -> tupl
         while not texts[-1]:
             texts.pop()  # trailing empty header cells: a sheet's used range, or a trailing separator
         first = first if first is not None else (line, texts)
-        score = header_score(texts)
+        score = header_score(texts, vocabulary)
         if score and (best is None or score > best[0]):
             best = (score, line, texts)
         seen += 1
-        if seen >= HEADER_SEARCH_ROWS or (best is not None and best[0] >= len(REQUIRED_COLUMNS)):
+        if seen >= HEADER_SEARCH_ROWS or (best is not None and best[0] >= len(vocabulary.required)):
             break
     if first is None:
-        raise UploadFileError(f"{name} is empty: expected a header line, then one bill per line")
+        raise UploadFileError(f"{name} is empty: expected a header line, then one {vocabulary.row_noun} per line")
     if best is None:
         return first  # no row names any of our columns: matching the first reports what is missing
     return best[1], best[2]

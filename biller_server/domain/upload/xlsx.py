@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from biller_server.domain.upload.formats import BILLS, Vocabulary
 from biller_server.domain.upload.source import Record, UploadFileError, find_header
 
 _CHUNK = 1 << 20
@@ -43,7 +44,7 @@ class XlsxSource:
 
     is_text = False
 
-    def __init__(self, path: Path, *, sheet: str | None = None) -> None:
+    def __init__(self, path: Path, *, sheet: str | None = None, vocabulary: Vocabulary = BILLS) -> None:
         self.name = path.name
         self._strings: _SharedStrings | None = None
         try:
@@ -66,7 +67,7 @@ class XlsxSource:
             self._date_styles = self._read_date_styles()
             self._strings = _SharedStrings.read(self._zip)
             self._position = 0
-            self.header_line, self.header = find_header(self._rows(), self.name)
+            self.header_line, self.header = find_header(self._rows(), self.name, vocabulary)
         except UploadFileError:
             self.close()
             raise

@@ -1,0 +1,395 @@
+"""Three-way reconciliation: our payments, the partners' settlement lines, the bank's credits.
+
+A settlement line is matched to a bank credit by its UTR (the entry's UTR, or the UTR written in its narration)
+wherever the bank dated it; failing that, by partner, date and amount: a credit on the line's day or the next
+whose amount is the line's to the paisa and whose narration names the partner. A credit is used once.
+
+What does not match is a *break*, with a key that stays the same from one run to the next (a person acknowledges
+it by that key with ``settlements ack``; it stays in the report until then):
+
+- ``settled_not_in_bank:<partner>:<utr>``: a partner says it sent money the bank has not shown.
+- ``in_bank_unknown:<entry id>``: a credit no settlement line explains.
+- ``amount_differs:<partner>:<utr>``: the bank's credit under the line's UTR is another amount.
+- ``amount_differs:item:<id>``: the partner says a payment was of another amount than ours.
+- ``unknown_payment:item:<id>``: a settlement line names a payment we do not have.
+- ``settled_not_confirmed:payment:<id>``: a partner settled a payment our books do not count as CONFIRMED.
+- ``never_settled:payment:<id>``: confirmed more than N days ago, and no partner has settled it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from biller_server.domain.errors import DomainError
+from biller_server.domain.india import IST
+from biller_server.domain.reports.daily import india_day_bounds
+from biller_server.domain.staff.audit import record_audit
+from biller_server.persistence.models import (
+    BankEntry,
+    Channel,
+    Payment,
+    PaymentStatus,
+    ReconciliationAck,
+    SettlementItem,
+    SettlementLine,
+    SettlementState,
+)
+
+# How far apart a line's settlement day and the bank's value date may be: a transfer sent late in the evening is
+# credited the next working day (a weekend in between: three days).
+BANK_DAYS_LATE = 3
+_FALLBACK_DAYS_LATE = 1  # matching without a UTR is stricter: the same day or the next
+
+
+class BreakKind(enum.StrEnum):
+    SETTLED_NOT_IN_BANK = "settled_not_in_bank"
+    IN_BANK_UNKNOWN = "in_bank_unknown"
+    AMOUNT_DIFFERS = "amount_differs"
+    UNKNOWN_PAYMENT = "unknown_payment"
+    SETTLED_NOT_CONFIRMED = "settled_not_confirmed"
+    NEVER_SETTLED = "never_settled"
+
+
+@dataclass(frozen=True)
+class Match:
+    partner: str
+    settlement_ref: str
+    settled_on: dt.date
+    amount_paise: int
+    payments: int
+    bank_entry_id: int
+    bank_date: dt.date
+    matched_by: str  # "utr" or "partner+date+amount"
+
+
+@dataclass(frozen=True)
+class Break:
+    key: str
+    kind: BreakKind
+    day: dt.date
+    partner: str | None
+    reference: str | None  # a UTR, a payment's reference, a bank narration
+    expected_paise: int | None  # what our side (the books, the partner) says
+    received_paise: int | None  # what the other side shows
+    detail: str
+    acked_by: str | None = None
+    ack_note: str | None = None
+
+    @property
+    def difference_paise(self) -> int | None:
+        if self.expected_paise is None or self.received_paise is None:
+            return None
+        return self.received_paise - self.expected_paise
+
+    @property
+    def unreconciled_paise(self) -> int:
+        """The money this break leaves unexplained."""
+        difference = self.difference_paise
+        if difference is not None:
+            return abs(difference)
+        return self.expected_paise if self.expected_paise is not None else (self.received_paise or 0)
+
+
+@dataclass
+class SettlementReport:
+    day: dt.date
+    matches: list[Match] = field(default_factory=list)
+    breaks: list[Break] = field(default_factory=list)  # open: not acknowledged
+    acknowledged: list[Break] = field(default_factory=list)
+
+    @property
+    def matched_paise(self) -> int:
+        return sum(match.amount_paise for match in self.matches)
+
+
+class AckRefused(DomainError):
+    code = "ack-refused"
+
+
+def settlement_report(
+    *,
+    session: Session,
+    day: dt.date,
+    never_settled_after_days: int,
+    now: dt.datetime,
+    include_never_settled: bool = True,
+) -> SettlementReport:
+    """The reconciliation of one day (India): lines settled that day, credits the bank dated that day, payments
+    confirmed ``never_settled_after_days`` before it and still unsettled."""
+    lines = list(
+        session.scalars(
+            sa.select(SettlementLine)
+            .where(SettlementLine.settled_on.between(day - dt.timedelta(days=BANK_DAYS_LATE), day))
+            .order_by(SettlementLine.settled_on, SettlementLine.id)
+        )
+    )
+    entries = list(
+        session.scalars(
+            sa.select(BankEntry)
+            .where(
+                BankEntry.credit.is_(True),
+                BankEntry.value_date.between(
+                    day - dt.timedelta(days=BANK_DAYS_LATE), day + dt.timedelta(days=BANK_DAYS_LATE)
+                ),
+            )
+            .order_by(BankEntry.value_date, BankEntry.id)
+        )
+    )
+    matched, used = _match(session, lines, entries)
+    breaks: list[Break] = []
+    report = SettlementReport(day=day)
+    for line in lines:
+        if line.settled_on != day:
+            continue
+        entry, how = matched.get(line.id, (None, None))
+        items = len(line.items)
+        if entry is None:
+            breaks.append(
+                Break(
+                    key=f"{BreakKind.SETTLED_NOT_IN_BANK}:{line.partner}:{line.settlement_ref}",
+                    kind=BreakKind.SETTLED_NOT_IN_BANK,
+                    day=day,
+                    partner=line.partner,
+                    reference=line.settlement_ref,
+                    expected_paise=line.amount_paise,
+                    received_paise=None,
+                    detail=f"{line.partner} says it sent this for {items} payment(s); no bank credit shows it",
+                )
+            )
+        elif entry.amount_paise != line.amount_paise:
+            breaks.append(
+                Break(
+                    key=f"{BreakKind.AMOUNT_DIFFERS}:{line.partner}:{line.settlement_ref}",
+                    kind=BreakKind.AMOUNT_DIFFERS,
+                    day=day,
+                    partner=line.partner,
+                    reference=line.settlement_ref,
+                    expected_paise=line.amount_paise,
+                    received_paise=entry.amount_paise,
+                    detail=f"the bank credited another amount on {entry.value_date} under this UTR",
+                )
+            )
+        else:
+            report.matches.append(
+                Match(
+                    partner=line.partner,
+                    settlement_ref=line.settlement_ref,
+                    settled_on=line.settled_on,
+                    amount_paise=line.amount_paise,
+                    payments=items,
+                    bank_entry_id=entry.id,
+                    bank_date=entry.value_date,
+                    matched_by=how or "utr",
+                )
+            )
+        breaks.extend(_item_breaks(session, line, day))
+    for entry in entries:
+        if entry.value_date == day and entry.id not in used:
+            breaks.append(
+                Break(
+                    key=f"{BreakKind.IN_BANK_UNKNOWN}:{entry.id}",
+                    kind=BreakKind.IN_BANK_UNKNOWN,
+                    day=day,
+                    partner=None,
+                    reference=entry.utr or entry.narration[:60],
+                    expected_paise=None,
+                    received_paise=entry.amount_paise,
+                    detail=f"no settlement line explains this credit: {entry.narration[:120]}",
+                )
+            )
+    if include_never_settled:
+        breaks.extend(_never_settled(session, day, never_settled_after_days))
+    acks = _acks(session, [item.key for item in breaks])
+    for item in breaks:
+        ack = acks.get(item.key)
+        if ack is None:
+            report.breaks.append(item)
+        else:
+            report.acknowledged.append(
+                Break(**{**item.__dict__, "acked_by": ack.acked_by, "ack_note": ack.note})  # type: ignore[arg-type]
+            )
+    return report
+
+
+@dataclass(frozen=True)
+class Unreconciled:
+    breaks: int
+    paise: int
+
+
+UNRECONCILED_LOOKBACK_DAYS = 7
+
+
+def unreconciled_older_than_a_day(
+    *, session: Session, today: dt.date, never_settled_after_days: int, now: dt.datetime
+) -> dict[BreakKind, Unreconciled]:
+    """Open breaks of the days before yesterday (India), by kind, with the money they leave unexplained: what
+    ``biller_unreconciled_paise`` shows. Days are looked at up to a week back (``UNRECONCILED_LOOKBACK_DAYS``); a
+    break older than that stays in ``report settlement`` for its day. Payments never settled count whatever their day.
+    """
+    counts = dict.fromkeys(BreakKind, 0)
+    amounts = dict.fromkeys(BreakKind, 0)
+    newest = today - dt.timedelta(days=2)
+    for offset in range(UNRECONCILED_LOOKBACK_DAYS):
+        report = settlement_report(
+            session=session,
+            day=newest - dt.timedelta(days=offset),
+            never_settled_after_days=never_settled_after_days,
+            now=now,
+            include_never_settled=offset == 0,
+        )
+        for item in report.breaks:
+            counts[item.kind] += 1
+            amounts[item.kind] += item.unreconciled_paise
+    return {kind: Unreconciled(counts[kind], amounts[kind]) for kind in BreakKind}
+
+
+def ack_break(*, session: Session, key: str, note: str, by: str, now: dt.datetime) -> tuple[bool, str]:
+    """Acknowledge a break with a note (idempotent: a second ack changes nothing)."""
+    key = key.strip()
+    kind = key.partition(":")[0]
+    if kind not in {item.value for item in BreakKind} or ":" not in key:
+        raise AckRefused(f"{key!r} is not a break's key (e.g. settled_not_in_bank:setu:CMS201022000BLO)")
+    note = (note or "").strip()
+    if not note:
+        raise AckRefused("say why: --note is required")
+    existing = session.scalars(sa.select(ReconciliationAck).where(ReconciliationAck.break_key == key)).one_or_none()
+    if existing is not None:
+        return False, f"{key} was acknowledged by {existing.acked_by}: {existing.note}"
+    session.add(ReconciliationAck(break_key=key[:200], note=note[:2000], acked_by=by[:100], acked_at=now))
+    record_audit(session=session, actor=by, action="settlement.ack", outcome="ok", now=now, target=key, note=note)
+    session.flush()
+    return True, f"{key} acknowledged"
+
+
+def _match(
+    session: Session, lines: list[SettlementLine], entries: list[BankEntry]
+) -> tuple[dict[int, tuple[BankEntry, str]], set[int]]:
+    matched: dict[int, tuple[BankEntry, str]] = {}
+    used: set[int] = set()
+    for line in lines:
+        ref = line.settlement_ref.upper()
+        entry = next(
+            (
+                entry
+                for entry in entries
+                if entry.id not in used and ((entry.utr or "").upper() == ref or ref in entry.narration.upper())
+            ),
+            None,
+        )
+        if entry is None:
+            # Anywhere in the statement: a credit the bank dated outside the window is still this line's.
+            entry = session.scalars(
+                sa.select(BankEntry).where(BankEntry.credit.is_(True), BankEntry.utr == line.settlement_ref).limit(1)
+            ).first()
+        if entry is not None and entry.id not in used:
+            matched[line.id] = (entry, "utr")
+            used.add(entry.id)
+    for line in lines:
+        if line.id in matched:
+            continue
+        partner = line.partner.upper()
+        latest = line.settled_on + dt.timedelta(days=_FALLBACK_DAYS_LATE)
+        entry = next(
+            (
+                entry
+                for entry in entries
+                if entry.id not in used
+                and line.settled_on <= entry.value_date <= latest
+                and entry.amount_paise == line.amount_paise
+                and partner in entry.narration.upper()
+            ),
+            None,
+        )
+        if entry is not None:
+            matched[line.id] = (entry, "partner+date+amount")
+            used.add(entry.id)
+    return matched, used
+
+
+def _item_breaks(session: Session, line: SettlementLine, day: dt.date) -> Iterable[Break]:
+    payments = {
+        payment.id: payment
+        for payment in session.scalars(
+            sa.select(Payment).where(Payment.id.in_([item.payment_id for item in line.items if item.payment_id]))
+        )
+    }
+    for item in line.items:
+        payment = payments.get(item.payment_id) if item.payment_id else None
+        if payment is None:
+            yield Break(
+                key=f"{BreakKind.UNKNOWN_PAYMENT}:item:{item.id}",
+                kind=BreakKind.UNKNOWN_PAYMENT,
+                day=day,
+                partner=line.partner,
+                reference=item.payment_ref,
+                expected_paise=None,
+                received_paise=item.amount_paise,
+                detail=f"settled under {line.settlement_ref}; we have no payment {item.payment_ref}",
+            )
+            continue
+        if item.amount_paise is not None and item.amount_paise != payment.amount_paise:
+            yield Break(
+                key=f"{BreakKind.AMOUNT_DIFFERS}:item:{item.id}",
+                kind=BreakKind.AMOUNT_DIFFERS,
+                day=day,
+                partner=line.partner,
+                reference=item.payment_ref,
+                expected_paise=payment.amount_paise,
+                received_paise=item.amount_paise,
+                detail=f"payment {payment.id}: {line.partner} says another amount was paid",
+            )
+        if payment.status is not PaymentStatus.CONFIRMED:
+            yield Break(
+                key=f"{BreakKind.SETTLED_NOT_CONFIRMED}:payment:{payment.id}",
+                kind=BreakKind.SETTLED_NOT_CONFIRMED,
+                day=day,
+                partner=line.partner,
+                reference=item.payment_ref,
+                expected_paise=None,
+                received_paise=item.amount_paise if item.amount_paise is not None else payment.amount_paise,
+                detail=f"payment {payment.id} is {payment.status.value} in our books, yet {line.partner} settled it",
+            )
+
+
+def _never_settled(session: Session, day: dt.date, after_days: int) -> Iterable[Break]:
+    _, cutoff = india_day_bounds(day - dt.timedelta(days=after_days))
+    settled = sa.select(SettlementItem.payment_id).where(SettlementItem.payment_id.is_not(None))
+    query = (
+        sa.select(Payment)
+        .where(
+            Payment.status == PaymentStatus.CONFIRMED,
+            Payment.channel != Channel.OFFLINE,  # money paid at a branch: no partner settles it
+            Payment.paid_at < cutoff,
+            sa.or_(Payment.settlement_state.is_(None), Payment.settlement_state != SettlementState.SETTLED),
+            Payment.id.not_in(settled),
+        )
+        .order_by(Payment.paid_at, Payment.id)
+    )
+    for payment in session.scalars(query):
+        yield Break(
+            key=f"{BreakKind.NEVER_SETTLED}:payment:{payment.id}",
+            kind=BreakKind.NEVER_SETTLED,
+            day=day,
+            partner=payment.channel.value,
+            reference=payment.partner_txn_ref,
+            expected_paise=payment.amount_paise,
+            received_paise=None,
+            detail=f"confirmed, paid {payment.paid_at.astimezone(IST).date()}, not settled after {after_days} day(s)"
+            + (f" (partner says {payment.settlement_state.value})" if payment.settlement_state else ""),
+        )
+
+
+def _acks(session: Session, keys: list[str]) -> dict[str, ReconciliationAck]:
+    found: dict[str, ReconciliationAck] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for ack in session.scalars(sa.select(ReconciliationAck).where(ReconciliationAck.break_key.in_(chunk))):
+            found[ack.break_key] = ack
+    return found

@@ -1,0 +1,49 @@
+"""Outbound calls written down before they are sent, and completed when the answer (or the failure) is known.
+
+Both engines (confirmations, deliveries) hand their clients a ``CallJournal`` made here: each call is inserted in
+a short transaction of its own the moment the client is about to send it, so a worker killed mid-call leaves the
+evidence. ``store_calls`` then completes those rows in the transaction that records the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from sqlalchemy.orm import Session
+
+from biller_server.clients.base import CallRecord
+from biller_server.clients.outbound import CallJournal
+from biller_server.jobs.clock import Clock
+from biller_server.persistence.models import OutboundCall
+
+
+def call_journal(*, sessions: Callable[[], Session], job_id: int, clock: Clock) -> CallJournal:
+    """A journal that inserts each call (request only, no ``completed_at``) and commits before it is sent."""
+
+    def before_send(record: CallRecord) -> int:
+        with sessions() as session, session.begin():
+            row = OutboundCall(job_id=job_id, created_at=clock.now(), **dataclasses.asdict(record))
+            session.add(row)
+            session.flush()
+            return row.id
+
+    return CallJournal(before_send)
+
+
+def store_calls(
+    session: Session, calls: Iterable[CallRecord], *, job_id: int, started_at: dt.datetime, now: dt.datetime
+) -> None:
+    """Complete the rows the journal wrote with the answers; add (complete) the calls it did not write."""
+    row_id = calls.row_id if isinstance(calls, CallJournal) else (lambda _record: None)
+    for call in calls:
+        values = dataclasses.asdict(call)
+        existing = row_id(call)
+        row = session.get(OutboundCall, existing) if existing is not None else None
+        if row is None:
+            session.add(OutboundCall(job_id=job_id, created_at=started_at, completed_at=now, **values))
+            continue
+        for name in ("response_status", "response_body", "latency_ms", "error"):
+            setattr(row, name, values[name])
+        row.completed_at = now

@@ -1,0 +1,98 @@
+"""record_partner_settlement, the one door for settlement news (a report file, Setu's BILL_SETTLEMENT_STATUS
+notification), and the UTRs Indian banks write into narrations."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from biller_server.domain.settlement import SettlementRefused, record_partner_settlement, utr_from_narration
+from biller_server.persistence.models import Channel, PaymentEvent, SettlementItem, SettlementLine, SettlementState
+from tests.factories import PaymentFactory
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+DAY = dt.date(2026, 11, 28)
+
+
+def _record(session, **values):
+    arguments = {
+        "session": session,
+        "partner": "kaleidofin",
+        "settlement_ref": "N332261234567890",
+        "settled_on": DAY,
+        "amount_paise": 350_000,
+        "payment_refs": ["KF-1", "KF-2"],
+        "source": "test",
+        "now": NOW,
+    } | values
+    return record_partner_settlement(**arguments)
+
+
+def test_one_line_covers_several_payments_and_marks_each_settled(session):
+    first = PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    second = PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-2")
+
+    recorded = _record(session)
+
+    assert (recorded.created, recorded.changed, recorded.payment_ids) == (True, True, sorted([first.id, second.id]))
+    for payment in (first, second):
+        assert (payment.settlement_state, payment.settlement_ref, payment.settled_on) == (
+            SettlementState.SETTLED,
+            "N332261234567890",
+            DAY,
+        )
+    assert (
+        session.scalar(sa.select(sa.func.count()).select_from(PaymentEvent).where(PaymentEvent.kind == "settled")) == 2
+    )
+
+
+def test_the_same_line_again_changes_nothing(session):
+    PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    _record(session)
+
+    again = _record(session)
+
+    assert (again.created, again.changed) == (False, False)
+    assert session.scalar(sa.select(sa.func.count()).select_from(PaymentEvent)) == 1
+
+
+def test_a_corrected_amount_replaces_the_old_and_new_references_are_added(session):
+    _record(session)
+
+    corrected = _record(session, amount_paise=349_000, payment_refs={"KF-1": 150_000, "KF-3": None})
+
+    line = session.scalars(sa.select(SettlementLine)).one()
+    assert (corrected.changed, line.amount_paise) == (True, 349_000)
+    items = {item.payment_ref: item.amount_paise for item in session.scalars(sa.select(SettlementItem))}
+    assert items == {"KF-1": 150_000, "KF-2": None, "KF-3": None}
+
+
+def test_a_partner_that_is_a_channel_only_settles_that_channels_payments(session):
+    PaymentFactory(channel=Channel.DIGILEDGE, partner_txn_ref="KF-1")
+
+    recorded = _record(session, payment_refs=["KF-1"])
+
+    assert (recorded.payment_ids, recorded.unknown_refs) == ([], ["KF-1"])
+
+
+def test_a_line_needs_its_reference(session):
+    with pytest.raises(SettlementRefused):
+        _record(session, settlement_ref="  ")
+
+
+@pytest.mark.parametrize(
+    ("narration", "utr"),
+    [
+        ("NEFT-UTIBR52024112345678-SETU TECHNOLOGIES PVT LTD", "UTIBR52024112345678"),
+        ("NEFT CR-KKBK0000431-SETU TECHNOLOGIES PVT LTD-LENDER FINANCE-CMS261128000A01", "CMS261128000A01"),
+        ("BY TRANSFER-NEFT*HDFC0000001*N123241234567890*SETU TECH", "N123241234567890"),
+        ("RTGS-UTIBR52026112300012345-KALEIDOFIN PRIVATE LIMITED", "UTIBR52026112300012345"),
+        ("UPI/432112345678/LOAN EMI/asha@okaxis/AXIS BANK", "432112345678"),
+        ("IMPS/P2A/633212345678/RAMESH KUMAR/SBIN0001234", "633212345678"),
+        ("IMPS-633212345678-RAMESH", "633212345678"),
+        ("NEFT CHGS INCL GST 1.80", None),
+        ("CASH DEPOSIT BY SELF", None),
+    ],
+)
+def test_the_utr_in_a_narration_as_indian_banks_write_it(narration, utr):
+    assert utr_from_narration(narration) == utr
