@@ -41,7 +41,7 @@ KEEP_FOR = dt.timedelta(days=7)  # then a new upload removes the folder (the boo
 SHOWN = 200  # rejects and changes listed on the page; the downloads have them all
 RUNNER_KEY = "biller_server.console_upload_runner"
 ACCEPTED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
-_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _SAVE_EVERY_SECONDS = 0.5
 AUDITED_FIGURES = ("rows", "created", "updated", "unchanged", "conflicts", "rejected")
 
@@ -128,7 +128,7 @@ def uploads_root() -> Path:
 
 def folder(upload_id: str) -> Path | None:
     """The upload's folder, if ``upload_id`` names one (never a path of the caller's choosing)."""
-    if not _ID.match(upload_id):
+    if not _ID.fullmatch(upload_id):
         return None
     path = uploads_root() / upload_id
     return path if (path / "state.json").is_file() else None
@@ -353,5 +353,5 @@ def _prune() -> None:
         return
     cutoff = time.time() - KEEP_FOR.total_seconds()
     for path in root.iterdir():
-        if path.is_dir() and _ID.match(path.name) and path.stat().st_mtime < cutoff:
+        if path.is_dir() and _ID.fullmatch(path.name) and path.stat().st_mtime < cutoff:
             shutil.rmtree(path, ignore_errors=True)

@@ -298,8 +298,8 @@ class BankImport:
 _SEPARATORS = re.compile(r"[-/*:\s]+")
 _NEFT_RTGS = re.compile(r"^(NEFT|RTGS)", re.IGNORECASE)
 _UPI_IMPS = re.compile(r"^(UPI|IMPS)", re.IGNORECASE)
-_BANK_UTR = re.compile(r"^(?=[A-Z0-9]{12,22}$)[A-Z]{1,5}[0-9A-Z]*[0-9]{8,}[0-9A-Z]*$")
-_RRN = re.compile(r"^[0-9]{12}$")
+_BANK_UTR = re.compile(r"(?=[A-Z0-9]{12,22}\Z)[A-Z]{1,5}[0-9A-Z]*[0-9]{8,}[0-9A-Z]*")
+_RRN = re.compile(r"[0-9]{12}")
 _SKIP_WORDS = {"CR", "DR", "INW", "INWARD", "OUT", "P2A", "P2P", "BY", "TRANSFER", "TO", "FROM"}
 
 
@@ -311,18 +311,18 @@ def utr_from_narration(narration: str) -> str | None:
         if _NEFT_RTGS.match(token):
             rest = _NEFT_RTGS.sub("", token)
             for candidate in ([rest] if rest else []) + words:
-                if candidate in _SKIP_WORDS or _IFSC.match(candidate):
+                if candidate in _SKIP_WORDS or _IFSC.fullmatch(candidate):
                     continue
-                if _BANK_UTR.match(candidate):
+                if _BANK_UTR.fullmatch(candidate):
                     return candidate
         if _UPI_IMPS.match(token):
             for candidate in words:
-                if _RRN.match(candidate):
+                if _RRN.fullmatch(candidate):
                     return candidate
     return None
 
 
-_IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
+_IFSC = re.compile(r"[A-Z]{4}0[A-Z0-9]{6}")
 
 
 def import_bank_statement(
@@ -437,6 +437,6 @@ def _nonzero(text: str) -> bool:
 def _reference_utr(reference: str) -> str | None:
     """A bank's reference column as a UTR: HDFC pads a UPI RRN with zeros (``0000432112345678``)."""
     text = reference.strip().upper().lstrip("0")
-    if len(text) >= 10 and text.isalnum() and sum(char.isdigit() for char in text) >= 8:
+    if len(text) >= 10 and text.isascii() and text.isalnum() and sum(char.isdigit() for char in text) >= 8:
         return text
     return None
