@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ from biller_server.http.channels import note_inbound_outcome
 logger = logging.getLogger(__name__)
 
 REFUSAL_KEY = "biller_server.transport_refusal"
+# The cap a request's path was read with, when an endpoint has a larger one than BILLER_MAX_REQUEST_BYTES.
+BODY_CAP_KEY = "biller_server.body_cap"
+BODY_CAPS_KEY = "biller_server.body_caps"
 # Set by the front server on the request it re-asks the app to answer for it (deploy/nginx/biller-server.conf).
 FRONT_SERVER_REFUSAL_HEADER = "X-Biller-Edge-Refusal"
 _READ_STEP = 64 * 1024
@@ -75,9 +78,11 @@ class RequestBodyGuard:
     any view runs. The app then reads the body from memory.
     """
 
-    def __init__(self, app: WSGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: WSGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths whose endpoint takes more (allow_larger_body); read at each request, so filled after set-up.
+        self.larger = larger if larger is not None else {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if REFUSAL_KEY not in environ:
@@ -90,6 +95,9 @@ class RequestBodyGuard:
         return self.app(environ, start_response)
 
     def _read_body(self, environ: dict[str, Any]) -> TransportRefusal | None:
+        max_bytes = self.larger.get(environ.get("PATH_INFO", ""), self.max_bytes)
+        if max_bytes != self.max_bytes:
+            environ[BODY_CAP_KEY] = max_bytes
         codings = [coding.strip() for coding in environ.get("HTTP_TRANSFER_ENCODING", "").lower().split(",")]
         if any(coding not in ("", "chunked") for coding in codings):
             return UNSUPPORTED_CODING  # gzip and the like would reach the app still encoded
@@ -99,9 +107,9 @@ class RequestBodyGuard:
         if not chunked and not length:
             return None
         stream = environ["wsgi.input"]
-        if not chunked and length > self.max_bytes:
+        if not chunked and length > max_bytes:
             return TOO_LARGE
-        limit = self.max_bytes + 1 if chunked else length
+        limit = max_bytes + 1 if chunked else length
         body = bytearray()
         try:
             while len(body) < limit:
@@ -117,7 +125,7 @@ class RequestBodyGuard:
             # gunicorn's chunked reader raises its parse errors (bad chunk size, missing CRLF, bad trailer).
             logger.info("malformed request body: %s", exc)
             return MALFORMED_BODY
-        if len(body) > self.max_bytes:
+        if len(body) > max_bytes:
             return TOO_LARGE
         if not chunked and len(body) < length:
             return INCOMPLETE_BODY
@@ -146,11 +154,20 @@ def _front_server_refusal(environ: dict[str, Any]) -> TransportRefusal | None:
 
 def init_transport(app: Flask) -> None:
     """Read bodies through the guard, and answer its refusals before any other check (authentication included)."""
-    app.wsgi_app = RequestBodyGuard(app.wsgi_app, max_bytes=app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    larger = app.extensions.setdefault(BODY_CAPS_KEY, {})
+    app.wsgi_app = RequestBodyGuard(app.wsgi_app, max_bytes=app.config["MAX_CONTENT_LENGTH"], larger=larger)  # type: ignore[method-assign]
     app.before_request(_refuse_what_the_transport_refused)
 
 
+def allow_larger_body(app: Flask, path: str, max_bytes: int) -> None:
+    """Let one path take bodies up to ``max_bytes`` (Setu's settlement notifications name every bill settled)."""
+    app.extensions.setdefault(BODY_CAPS_KEY, {})[path] = max_bytes
+
+
 def _refuse_what_the_transport_refused() -> None:
+    cap = request.environ.get(BODY_CAP_KEY)
+    if cap is not None:
+        request.max_content_length = cap  # the app reads the body within the same cap the guard read it with
     refusal: TransportRefusal | None = request.environ.get(REFUSAL_KEY)
     if refusal is None:
         return
