@@ -60,11 +60,13 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "kaleidofin_api_key": KALEIDOFIN_KEY,
         "digiledge_api_key": DIGILEDGE_KEY,
         "setu_api_key": SETU_KEY,
-        # Every channel, Setu too (it is served only when BILLER_CHANNELS names it).
-        "channels": ",".join(Settings.channel_names()),
         "setu_validate_pay_enabled": True,
         "log_level": "WARNING",
     }
+    if overrides.get("env") != "production":
+        # Every channel, Setu too: it is served only when BILLER_CHANNELS names it. A production app keeps the
+        # default channels, as a lender's server without Setu's settings does.
+        values["channels"] = ",".join(Settings.channel_names())
     values.update(overrides)
     return load_settings(**values)
 
