@@ -128,6 +128,12 @@ def record_payment(
         # The same reference was committed meanwhile against another bill (that bill's lock did not stop it).
         # The savepoint's rollback has already taken the new payment out of the session.
         existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is None and request.customer_txn_ref is not None and _customer_ref_taken(session, request):
+            # The partner's second reference (Setu's platformTransactionRefID) names another payment.
+            raise TransactionConflict(
+                f"Transaction reference {request.customer_txn_ref!r} was already recorded for another payment; "
+                "nothing was changed."
+            ) from None
         if existing is None:
             raise
         return _replay(existing, request)
@@ -214,6 +220,17 @@ def _payment_by_reference(session: Session, channel: Channel, partner_txn_ref: s
     return session.scalars(
         _PAYMENT_BY_REFERENCE, {"channel": channel, "partner_txn_ref": partner_txn_ref}
     ).one_or_none()
+
+
+def _customer_ref_taken(session: Session, request: PaymentRequest) -> bool:
+    return (
+        session.scalar(
+            sa.select(Payment.id).where(
+                Payment.channel == request.channel, Payment.customer_txn_ref == request.customer_txn_ref
+            )
+        )
+        is not None
+    )
 
 
 def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:

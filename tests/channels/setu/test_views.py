@@ -228,6 +228,18 @@ class TestFetchReceipt:
         session.refresh(bill)
         assert bill.paid_paise == 1000
 
+    def test_a_platform_transaction_ref_already_used_by_another_payment_is_a_conflict(
+        self, client, setu_headers, bill, session
+    ):
+        body = published(published_pages.FETCH_RECEIPT_REQUEST)
+        post(client, "/bills/fetchReceipt", body, setu_headers)
+        body["paymentDetails"]["uniquePaymentRefID"] = "ANOTHER-PAYMENT"
+
+        response = post(client, "/bills/fetchReceipt", body, setu_headers)
+
+        assert assert_setu_answer("/bills/fetchReceipt", response, 500)["error"]["code"] == "transaction-conflict"
+        assert session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
+
     def test_an_unknown_bill_is_a_500_bill_not_found_so_that_setu_retries(self, client, setu_headers, session):
         response = post(client, "/bills/fetchReceipt", published(published_pages.FETCH_RECEIPT_REQUEST), setu_headers)
 
