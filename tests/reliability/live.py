@@ -28,8 +28,11 @@ BIN = Path(sys.executable).parent / "biller-server"
 # on loopback port 9, where nothing listens: run with with_worker=False, and nothing calls them.
 PRODUCTION_ENV = {
     "BILLER_ENV": "production",
-    # The default channels: a lender without Setu starts in production with none of Setu's settings.
-    "BILLER_CHANNELS": "kaleidofin,digiledge",
+    "BILLER_SETU_CONFIRMED_BY": "setu",
+    "BILLER_SETU_PAYMENT_STATUS_URL": "http://127.0.0.1:9/status",
+    "BILLER_SETU_TOKEN_URL": "http://127.0.0.1:9/token",
+    "BILLER_SETU_CLIENT_ID": "biller",
+    "BILLER_SETU_CLIENT_SECRET": "setu-client-secret",
     "BILLER_KALEIDOFIN_CONFIRMED_BY": "kaleidofin",
     "BILLER_KALEIDOFIN_STATUS_URL": "http://127.0.0.1:9/status",
     "BILLER_DIGILEDGE_CONFIRMED_BY": "digiledge",
