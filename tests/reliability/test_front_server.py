@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from biller_server.persistence.models import InboundMessage, Job, Payment
 from tests.conftest import KALEIDOFIN_KEY, SETU_KEY
 from tests.factories import BillFactory
+from tests.fakes.setu_payloads import SETTLEMENT_NOTIFICATION, published
 from tests.reliability.conftest import count, last_inbound, seed, written_rows
 from tests.reliability.front_server import FrontServer, nginx_binary
 from tests.reliability.live import PRODUCTION_ENV, LiveServer, free_port
@@ -188,22 +189,9 @@ def test_with_the_api_down_nginx_answers_json(api, tmp_path):
 
 def test_a_large_setu_settlement_passes_nginx_and_is_stored(nginx, engine):
     """Setu's notification endpoint has its own cap at nginx as at the API: a settlement of 10,000 bills is taken."""
-    body = {
-        "partnerDetails": {"appID": "string", "productInstanceID": "string"},
-        "events": [
-            {
-                "id": "front-server-settlement",
-                "type": "BILL_SETTLEMENT_STATUS",
-                "timeStamp": 1594293083984,
-                "data": {
-                    "amountSettled": {"currencyCode": "INR", "value": 108400},
-                    "platformBillIds": [f"FRONT{n:015d}" for n in range(10_000)],
-                    "status": "SETTLEMENT_SUCCESSFUL",
-                    "transactionId": "1074362738220",
-                },
-            }
-        ],
-    }
+    body = published(SETTLEMENT_NOTIFICATION)
+    body["events"][0]["id"] = "front-server-settlement"
+    body["events"][0]["data"]["platformBillIds"] = [f"FRONT{n:015d}" for n in range(10_000)]
 
     response = requests.post(
         f"http://127.0.0.1:{nginx.port}/setu/notifications", json=body, headers={"X-API-Key": SETU_KEY}, timeout=30

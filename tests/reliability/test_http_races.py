@@ -23,6 +23,7 @@ from biller_server.persistence.models import (
 )
 from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, SETU_KEY
 from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
+from tests.fakes.setu_payloads import SETTLEMENT_NOTIFICATION, published
 from tests.reliability.conftest import count, seed
 
 pytestmark = [pytest.mark.parametrize("backend", ["postgresql"]), pytest.mark.slow]
@@ -175,22 +176,7 @@ def test_fifty_identical_settlement_notifications_store_one_event_and_confirm_on
             PaymentFactory(channel=Channel.SETU, partner_txn_ref=f"UPR-{n}", partner_bill_ref=f"platformBillId{n}")
 
     seed(live_engine, build)
-    body = {
-        "partnerDetails": {"appID": "string", "productInstanceID": "string"},
-        "events": [
-            {
-                "id": "f3b41c8f-72fc-485d-b39a-cf497787a039",
-                "type": "BILL_SETTLEMENT_STATUS",
-                "timeStamp": 1594293083984,
-                "data": {
-                    "amountSettled": {"currencyCode": "INR", "value": 200_000},
-                    "platformBillIds": ["platformBillId1", "platformBillId2"],
-                    "status": "SETTLEMENT_SUCCESSFUL",
-                    "transactionId": "1074362738220",
-                },
-            }
-        ],
-    }
+    body = published(SETTLEMENT_NOTIFICATION)  # Setu's sample, naming platformBillId1 and platformBillId2
 
     responses = all_at_once([lambda: server.post("/setu/notifications", body, key=SETU_KEY)] * CALLERS)
 

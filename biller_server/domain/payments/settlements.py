@@ -119,14 +119,7 @@ def _receive(session: Session, channel: Channel, event: SettlementNotice, now: d
     if outcome is SettlementOutcome.NOT_SUCCESSFUL:
         return outcome
     for payment in sorted(payments.values(), key=lambda payment: payment.id):
-        apply_payment_outcome(
-            session=session,
-            payment=payment,
-            outcome=Outcome.SUCCEEDED,
-            source=f"{channel.value}_settlement",
-            reason=f"settled in {event.settlement_ref or event.event_id}",
-            now=now,
-        )
+        _confirm(session, payment, event.settlement_ref or event.event_id, now)
     if len(payments) == len(bill_ids):
         outcome = SettlementOutcome.APPLIED
     elif payments:
@@ -208,15 +201,21 @@ def link_waiting_settlements(*, session: Session, payment: Payment, now: dt.date
         event.outcome = SettlementOutcome.APPLIED if not unmatched else SettlementOutcome.PARTLY_MATCHED
         event.needs_reconciliation = bool(unmatched) or event.conflicting_repeats > 0
     if waiting:
-        apply_payment_outcome(
-            session=session,
-            payment=payment,
-            outcome=Outcome.SUCCEEDED,
-            source=f"{payment.channel.value}_settlement",
-            reason=f"settled in {waiting[0][1].settlement_ref or waiting[0][1].event_id}",
-            now=now,
-        )
+        first = waiting[0][1]
+        _confirm(session, payment, first.settlement_ref or first.event_id, now)
     return len(waiting)
+
+
+def _confirm(session: Session, payment: Payment, settlement: str, now: dt.datetime) -> None:
+    """A settlement is the strongest proof that the money moved; one already FAILED is flagged, never flipped."""
+    apply_payment_outcome(
+        session=session,
+        payment=payment,
+        outcome=Outcome.SUCCEEDED,
+        source=f"{payment.channel.value}_settlement",
+        reason=f"settled in {settlement}",
+        now=now,
+    )
 
 
 def settlements_to_reconcile(*, session: Session, channel: Channel | None = None) -> list[SettlementEvent]:
