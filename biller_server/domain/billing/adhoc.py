@@ -21,6 +21,7 @@ from biller_server.persistence.models import AdhocPaymentAccount, AmountExactnes
 
 ADHOC_PREFIX = "ADHOC-"
 _ACCOUNT_ID = re.compile(r"ADHOC-([0-9]{10})")
+_MAX_ACCOUNT_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
 def _insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
@@ -56,7 +57,9 @@ def open_adhoc_account(
 def adhoc_account(session: Session, biller_bill_id: str) -> AdhocPaymentAccount | None:
     """The ad-hoc account a ``billerBillID`` names, or None when it names a bill (or nothing)."""
     match = _ACCOUNT_ID.fullmatch(biller_bill_id)
-    return session.get(AdhocPaymentAccount, int(match.group(1))) if match else None
+    if match is None or int(match.group(1)) > _MAX_ACCOUNT_ID:
+        return None  # ten digits can name more accounts than the id column holds: those name nothing
+    return session.get(AdhocPaymentAccount, int(match.group(1)))
 
 
 def book_adhoc_bill(

@@ -372,6 +372,15 @@ class TestValidateAndPay:
         assert bill.customer_id == scenario_customer.id
         assert session.scalars(sa.select(Payment)).one().flagged is False
 
+    def test_a_posting_for_an_account_that_does_not_exist_is_bill_not_found(self, client, setu_headers, session):
+        body = published(published_pages.VALIDATE_PAY_RECEIPT_REQUEST)
+        body["billerBillID"] = "ADHOC-9999999999"
+
+        response = post(client, "/bills/fetchReceipt", body, setu_headers)
+
+        assert assert_setu_answer("/bills/fetchReceipt", response, 500)["error"]["code"] == "bill-not-found"
+        assert session.scalar(sa.select(sa.func.count()).select_from(Bill)) == 0
+
     def test_an_account_per_loan_when_the_identifiers_name_one(self, client, setu_headers, scenario_customer, session):
         BillFactory(customer=scenario_customer, loan_account_number="LAN-7")
         session.add(
@@ -493,6 +502,17 @@ class TestNotifications:
         assert payment.status is PaymentStatus.CONFIRMED
         assert (event.outcome, event.needs_reconciliation, event.matched_paise) == ("applied", False, 1000)
         assert session.scalars(sa.select(SettlementEventBill.payment_id)).one() == payment.id
+
+    def test_a_settlement_naming_a_payment_already_failed_flags_it_and_never_flips_it(
+        self, client, setu_headers, paid, session
+    ):
+        paid[0].status = PaymentStatus.FAILED
+        session.flush()
+
+        post(client, "/notifications", published(published_pages.SETTLEMENT_NOTIFICATION), setu_headers)
+
+        session.refresh(paid[0])
+        assert (paid[0].status, paid[0].flagged) == (PaymentStatus.FAILED, True)
 
     def test_a_failed_settlement_is_stored_for_reconciliation_not_applied(self, client, setu_headers, paid, session):
         body = published(published_pages.SETTLEMENT_NOTIFICATION)
