@@ -9,8 +9,6 @@ they are confirmed, in ``biller_server.domain.payments.offline``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,22 +17,13 @@ from biller_server.persistence.models import Job, JobKind, Payment
 FIRST_CHECK_DELAY = dt.timedelta(seconds=5)
 
 
-def enqueue_payment_confirmation(
-    *,
-    session: Session,
-    payment: Payment,
-    confirm_with: str,
-    now: dt.datetime,
-    payload: Mapping[str, Any] | None = None,
-) -> Job:
-    """Schedule the first status check of ``payment`` with partner ``confirm_with``, 5 s from now.
-
-    ``payload``: what the partner's status client needs besides the payment's columns (Setu's context)."""
+def enqueue_payment_confirmation(*, session: Session, payment: Payment, confirm_with: str, now: dt.datetime) -> Job:
+    """Schedule the first status check of ``payment`` with partner ``confirm_with``, 5 s from now."""
     job = Job(
         kind=JobKind.CONFIRM_PAYMENT,
         partner=confirm_with,
         payment_id=payment.id,
-        payload=dict(payload or {}),
+        payload={},
         dedupe_key=f"{JobKind.CONFIRM_PAYMENT}:{payment.id}",
         anchor_at=now,
         due_at=now + FIRST_CHECK_DELAY,

@@ -159,13 +159,8 @@ def record_payment(
         )
     )
     if confirm_with is not None:
-        enqueue_payment_confirmation(
-            session=session,
-            payment=payment,
-            confirm_with=confirm_with,
-            now=now,
-            payload=request.confirmation_payload,
-        )
+        job = enqueue_payment_confirmation(session=session, payment=payment, confirm_with=confirm_with, now=now)
+        job.payload = dict(request.confirmation_payload)  # what the partner's status client asks with
     session.flush()
     return RecordedPayment(payment, receipt, replayed=False)
 
