@@ -86,8 +86,6 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.before_request
 def _signed_in_and_same_site() -> ResponseReturnValue | None:
-    if request.endpoint == "console.upload_start":
-        request.max_content_length = get_settings().console_upload_max_bytes  # the transport allowed as much
     check_csrf()
     if request.endpoint in OPEN_ENDPOINTS or signed_in_member() is not None:
         return None
