@@ -228,6 +228,7 @@ class Payment(TimestampMixin, Base):
         sa.CheckConstraint("amount_paise > 0", name="amount_positive"),
         sa.Index(None, "bill_id"),
         sa.Index(None, "status", "paid_at"),
+        sa.Index(None, "settlement_ref"),  # find by UTR
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -500,7 +501,11 @@ class SettlementLine(TimestampMixin, Base):
     """
 
     __tablename__ = "settlement_lines"
-    __table_args__ = (sa.UniqueConstraint("partner", "settlement_ref"), sa.Index(None, "settled_on"))
+    __table_args__ = (
+        sa.UniqueConstraint("partner", "settlement_ref"),
+        sa.Index(None, "settled_on"),
+        sa.Index(None, "settlement_ref"),  # find by UTR, whoever the partner
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     partner: Mapped[str] = mapped_column(sa.String(24))

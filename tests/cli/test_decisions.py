@@ -331,7 +331,7 @@ def test_recheck_prints_the_answer_a_worker_records_while_it_waits(runner, sessi
             ).one()
             job.attempts, job.outcome, job.state = 1, "pending", JobState.DONE
 
-    monkeypatch.setattr("biller_server.cli.payments.time.sleep", a_worker_answers)
+    monkeypatch.setattr("biller_server.domain.payments.decisions.time.sleep", a_worker_answers)
 
     result = _invoke(runner, "payments", "recheck", str(unresolved.id), "--wait", "5")
 
