@@ -59,6 +59,7 @@ from biller_server.domain.lookup import find_reference, message_body_text
 from biller_server.domain.payments.history import payment_history
 from biller_server.domain.reports.daily import CSV_HEADER, daily_report, india_day_bounds, report_csv_rows
 from biller_server.domain.reports.today import collections_by_hour, needs_a_person, partner_health
+from biller_server.domain.settlement import open_breaks_older_than_a_day
 from biller_server.domain.staff.accounts import LockoutPolicy, SignIn, SignInResult, end_sessions, sign_in
 from biller_server.domain.staff.audit import audit_entries
 from biller_server.domain.staff.roles import Permission
@@ -220,6 +221,9 @@ def today() -> ResponseReturnValue:
         chart=hourly_chart(collections),
         report=daily_report(session=books, day=day, now=now),
         attention=needs_a_person(session=books),
+        breaks=open_breaks_older_than_a_day(
+            session=books, today=day, never_settled_after_days=settings.settlement_expected_within_days, now=now
+        ),
         partners=partner_health(session=books, now=now),
         workers=worker_health(session=books, now=now, stale_after_seconds=settings.worker_stale_seconds),
         stale_after=settings.worker_stale_seconds,
@@ -248,7 +252,10 @@ def payment(payment_id: int) -> ResponseReturnValue:
     history = payment_history(session=request_session(), payment_id=payment_id)
     if history is None:
         return _not_found(f"There is no payment {payment_id}.")
-    return render_template("console/payment.html", history=history)
+    trail = audit_entries(session=request_session(), target=f"payment:{payment_id}", limit=20)
+    return render_template(
+        "console/payment.html", history=history, audit=trail, read_timeout=get_settings().partner_read_timeout_seconds
+    )
 
 
 @blueprint.get("/inbound/<int:message_id>")
