@@ -275,7 +275,7 @@ def ack() -> ResponseReturnValue:
         changed, message = ack_break(
             session=values["books"], key=values["key"], note=values["note"], by=_by(), now=utcnow(), origin=_origin()
         )
-        return message if changed else f"{message} (nothing changed)"
+        return f"break {message}" if changed else f"break {message} (nothing changed)"
 
     target = request.form.get("key", "")[:200]
     return _decide(Permission.ACK_BREAK, target, back, form, decide)
