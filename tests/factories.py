@@ -17,6 +17,7 @@ from biller_server.persistence.models import (
     CustomerIdentifier,
     IdentifierKind,
     Payment,
+    PaymentNotification,
     PaymentStatus,
     Receipt,
 )
@@ -118,3 +119,26 @@ ALL_FACTORIES: list[type[SQLAlchemyModelFactory]] = [
 def bind(session: Session | None) -> None:
     for factory_class in [_Base, *ALL_FACTORIES]:
         factory_class._meta.sqlalchemy_session = session
+
+
+def held_notification(
+    session: Session, ref_id: str, *, status: str = "Successful", payment: Payment | None = None
+) -> PaymentNotification:
+    """A Digiledge notification held for a person: for a refId we do not know, or (``payment``) contradicting it."""
+    notification = PaymentNotification(
+        received_at=dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC),
+        channel=Channel.DIGILEDGE,
+        ref_id=ref_id,
+        fingerprint=ref_id.ljust(64, "0"),
+        body={"refId": ref_id, "status": status},
+        reported_status=status,
+        payment_id=payment.id if payment else None,
+        outcome="unknown_payment" if payment is None else "contradiction",
+        ack_code=0,
+        ack_status="SUCCESS",
+        ack_reason="Accepted",
+        needs_reconciliation=True,
+    )
+    session.add(notification)
+    session.flush()
+    return notification

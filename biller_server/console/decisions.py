@@ -8,18 +8,16 @@ the domain is audited here as ``failed`` in a transaction of its own, a refusal 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from biller_server.console.auth import audit, audit_on_its_own, requires, signed_in_member
 from biller_server.console.forms import AckForm, FormError, MatchForm, NoteForm, ReportDayForm, ResolveForm, parse
-from biller_server.console.views import blueprint
+from biller_server.console.views import blueprint, csv_download
 from biller_server.domain.errors import DomainError
 from biller_server.domain.india import india_today
 from biller_server.domain.payments.decisions import (
@@ -252,15 +250,7 @@ def settlement_csv() -> ResponseReturnValue:
     with get_db().transaction() as books:
         report = _report(day, books)
         audit(books, "download_settlement_report", outcome="ok", target=f"report:{day.isoformat()}")
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(SETTLEMENT_CSV_HEADER)
-    writer.writerows(settlement_csv_rows(report))
-    return Response(
-        text.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=settlement-report-{day.isoformat()}.csv"},
-    )
+    return csv_download(SETTLEMENT_CSV_HEADER, settlement_csv_rows(report), f"settlement-report-{day.isoformat()}.csv")
 
 
 @blueprint.post("/reports/settlement/ack")

@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flask import (
@@ -368,14 +368,17 @@ def daily_csv() -> ResponseReturnValue:
     with get_db().transaction() as books:
         report = daily_report(session=books, day=day, now=utcnow())
         audit(books, "download_daily_report", outcome="ok", target=f"report:{day.isoformat()}")
+    return csv_download(CSV_HEADER, report_csv_rows(report), f"daily-report-{day.isoformat()}.csv")
+
+
+def csv_download(header: Sequence[str], rows: Iterable[Sequence[object]], file_name: str) -> Response:
+    """A report as a CSV file to save (its rows built by the domain, as the commands print them)."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(report_csv_rows(report))
+    writer.writerow(header)
+    writer.writerows(rows)
     return Response(
-        text.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=daily-report-{day.isoformat()}.csv"},
+        text.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={file_name}"}
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +22,9 @@ from biller_server.domain.payments.outcomes import mark_payment_unresolved
 from biller_server.domain.settlement import record_partner_settlement
 from biller_server.persistence.models import Job, JobState, Payment
 from biller_server.persistence.types import utcnow
-from tests.browser.conftest import SAMPLE_BILLS
+from tests.browser.conftest import SAMPLE_BILLS, run_commands
 from tests.conftest import KALEIDOFIN_KEY
-from tests.reliability.live import BIN, LiveServer
+from tests.reliability.live import LiveServer
 
 PASSWORD = "correct-horse-battery"
 UTR = "N332261234567890"
@@ -70,15 +69,14 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(f"sqlite:///{tmp_path / 'biller.sqlite3'}", tmp_path / "serve.log", workers=1, env=env)
     live.start()
     try:
-        for command, stdin in [
-            (["bills", "upload", str(SAMPLE_BILLS)], None),
-            (["users", "add", "asha", "--role", "operator", "--password-stdin"], PASSWORD),
-            (["users", "add", "ravi", "--role", "viewer", "--password-stdin"], PASSWORD),
-        ]:
-            done = subprocess.run(
-                [str(BIN), *command], env=live.env, input=stdin, capture_output=True, text=True, check=False
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+        run_commands(
+            live,
+            [
+                (["bills", "upload", str(SAMPLE_BILLS)], None),
+                (["users", "add", "asha", "--role", "operator", "--password-stdin"], PASSWORD),
+                (["users", "add", "ravi", "--role", "viewer", "--password-stdin"], PASSWORD),
+            ],
+        )
         _pay(live, "TEST-124", 1200, "STUCK-0001")
         _pay(live, "TESTING-002", 1000, "STUCK-0002")
         _pay(live, "LN-2024-0002-03", 600, "SETTLED-0001", bill=1800.50)

@@ -20,10 +20,9 @@ from biller_server.persistence.models import (
     JobState,
     OutboundCall,
     PaymentEvent,
-    PaymentNotification,
     PaymentStatus,
 )
-from tests.factories import BillFactory, PaymentFactory
+from tests.factories import BillFactory, PaymentFactory, held_notification
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -185,23 +184,7 @@ def test_recheck_of_a_final_payment_is_refused(runner, session):
 
 
 def _held(session, ref_id, status="Successful", payment=None):
-    notification = PaymentNotification(
-        received_at=NOW,
-        channel=Channel.DIGILEDGE,
-        ref_id=ref_id,
-        fingerprint=ref_id.ljust(64, "0"),
-        body={"refId": ref_id, "status": status},
-        reported_status=status,
-        payment_id=payment.id if payment else None,
-        outcome="unknown_payment" if payment is None else "contradiction",
-        ack_code=0,
-        ack_status="SUCCESS",
-        ack_reason="Accepted",
-        needs_reconciliation=True,
-    )
-    session.add(notification)
-    session.flush()
-    return notification
+    return held_notification(session, ref_id, status=status, payment=payment)
 
 
 def test_notifications_list_shows_the_held_ones_with_why(runner, session):

@@ -23,7 +23,7 @@ from biller_server.persistence.models import (
     PaymentStatus,
 )
 from tests.console.conftest import SECRET_KEY, form_token
-from tests.factories import BillFactory, PaymentFactory
+from tests.factories import BillFactory, PaymentFactory, held_notification
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -232,23 +232,7 @@ def test_a_post_that_may_have_landed_is_said_beside_the_actions(signed_in, sessi
 
 
 def held(session, ref_id, *, payment=None, status="SUCCESS"):
-    notification = PaymentNotification(
-        received_at=NOW,
-        channel=Channel.DIGILEDGE,
-        ref_id=ref_id,
-        fingerprint=ref_id.ljust(64, "0"),
-        body={"refId": ref_id, "status": status},
-        reported_status=status,
-        payment_id=payment.id if payment else None,
-        outcome="unknown_payment" if payment is None else "contradiction",
-        ack_code=0,
-        ack_status="SUCCESS",
-        ack_reason="Accepted",
-        needs_reconciliation=True,
-    )
-    session.add(notification)
-    session.flush()
-    return notification
+    return held_notification(session, ref_id, status=status, payment=payment)
 
 
 def test_an_operator_matches_a_held_notification_to_a_payment(signed_in, session):
