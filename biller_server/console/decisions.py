@@ -106,7 +106,7 @@ def _resolve_refused(exc: DomainError) -> str:
     return exc.message
 
 
-@blueprint.post("/payments/<int:payment_id>/resolve")
+@blueprint.post("/payments/<int(max=2147483647):payment_id>/resolve")
 @requires(Permission.RESOLVE_PAYMENT, target=_payment_target)
 def resolve(payment_id: int) -> ResponseReturnValue:
     """Record a person's verdict on a payment (confirmed or failed), as `payments resolve` does."""
@@ -131,7 +131,7 @@ def resolve(payment_id: int) -> ResponseReturnValue:
     return _decide(action, f"payment:{payment_id}", back, form, decide, refused=_resolve_refused)
 
 
-@blueprint.post("/payments/<int:payment_id>/recheck")
+@blueprint.post("/payments/<int(max=2147483647):payment_id>/recheck")
 @requires(Permission.RECHECK_PAYMENT, target=_payment_target)
 def recheck(payment_id: int) -> ResponseReturnValue:
     """Ask the partner now (a worker makes the call); wait for the answer up to the partners' read timeout."""
@@ -162,7 +162,7 @@ def recheck(payment_id: int) -> ResponseReturnValue:
 # A held notification ------------------------------------------------------------------------------------------------
 
 
-@blueprint.get("/notifications/<int:notification_id>")
+@blueprint.get("/notifications/<int(max=2147483647):notification_id>")
 def notification(notification_id: int) -> ResponseReturnValue:
     """A partner's payment notification: what it said, why it is held, and (operator) match or dismiss it."""
     found = request_session().get(PaymentNotification, notification_id)
@@ -175,7 +175,7 @@ def notification(notification_id: int) -> ResponseReturnValue:
     )
 
 
-@blueprint.post("/notifications/<int:notification_id>/match")
+@blueprint.post("/notifications/<int(max=2147483647):notification_id>/match")
 @requires(Permission.MATCH_NOTIFICATION, target=_notification_target)
 def match(notification_id: int) -> ResponseReturnValue:
     """Apply a held notification's verdict to the payment a person names, as `notifications match` does."""
@@ -197,7 +197,7 @@ def match(notification_id: int) -> ResponseReturnValue:
     return _decide(Permission.MATCH_NOTIFICATION, f"notification:{notification_id}", back, form, decide)
 
 
-@blueprint.post("/notifications/<int:notification_id>/dismiss")
+@blueprint.post("/notifications/<int(max=2147483647):notification_id>/dismiss")
 @requires(Permission.DISMISS_NOTIFICATION, target=_notification_target)
 def dismiss(notification_id: int) -> ResponseReturnValue:
     """Set a held notification aside with a note; the books do not change (`notifications dismiss`)."""

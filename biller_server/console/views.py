@@ -246,7 +246,8 @@ def find() -> ResponseReturnValue:
     return render_template("console/find.html", form=form, findings=findings, error=None)
 
 
-@blueprint.get("/payments/<int:payment_id>")
+# Ids are the books' integers: a larger number names nothing (404), and never reaches PostgreSQL (out of range).
+@blueprint.get("/payments/<int(max=2147483647):payment_id>")
 def payment(payment_id: int) -> ResponseReturnValue:
     """A payment with its bill, receipt, events, jobs, our calls to partners and theirs to us."""
     history = payment_history(session=request_session(), payment_id=payment_id)
@@ -258,7 +259,7 @@ def payment(payment_id: int) -> ResponseReturnValue:
     )
 
 
-@blueprint.get("/inbound/<int:message_id>")
+@blueprint.get("/inbound/<int(max=2147483647):message_id>")
 def inbound_message(message_id: int) -> ResponseReturnValue:
     """One partner call whole: headers (secrets redacted when it was logged) and body."""
     message = request_session().get(InboundMessage, message_id)

@@ -320,3 +320,11 @@ def test_recheck_prints_the_answer_a_worker_records_while_it_waits(runner, sessi
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == f"answer: pending; payment {unresolved.id} is UNRESOLVED"
+
+
+def test_an_id_larger_than_any_row_is_no_payment_on_either_database(runner):
+    result = _invoke(runner, "payments", "resolve", "99999999999", "--failed", "--note", "typo")
+
+    assert result.exit_code == 1 and "no payment 99999999999" in result.output
+    dismissed = _invoke(runner, "notifications", "dismiss", "99999999999", "--note", "typo")
+    assert dismissed.exit_code == 1 and "no notification 99999999999" in dismissed.output

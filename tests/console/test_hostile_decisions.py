@@ -96,18 +96,30 @@ def test_an_id_that_is_not_a_number_is_not_found(signed_in, path):
     assert response.status_code == 404
 
 
-def test_a_payment_that_does_not_exist_is_said(signed_in, session):
+def test_a_payment_or_notification_that_does_not_exist_is_said(signed_in, session):
     client = signed_in("operator")
     token = form_token(client, "/console/today")
 
     response = client.post(
-        "/console/payments/2147483647999/resolve", data={"csrf_token": token, "decision": "failed", "note": "gone?"}
+        "/console/payments/999999/resolve", data={"csrf_token": token, "decision": "failed", "note": "gone?"}
     )
 
-    assert (
-        "Nothing done: no payment 2147483647999" in client.get(response.headers["Location"], follow_redirects=True).text
-    )
+    assert "Nothing done: no payment 999999" in client.get(response.headers["Location"]).text
     assert client.get("/console/notifications/999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/console/payments/2147483648", "/console/inbound/99999999999999", "/console/notifications/2147483648"],
+)
+def test_an_id_larger_than_any_row_is_not_found_on_either_database(signed_in, path):
+    client = signed_in("operator")
+
+    assert client.get(path).status_code == 404
+    assert client.post(path + "/resolve", data={"csrf_token": form_token(client, "/console/today")}).status_code in (
+        404,
+        405,
+    )
 
 
 @pytest.mark.parametrize(

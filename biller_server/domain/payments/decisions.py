@@ -37,6 +37,7 @@ from biller_server.persistence.models import (
     PaymentNotification,
     PaymentStatus,
 )
+from biller_server.persistence.types import MAX_ROW_ID
 
 CONFIRMATION_KINDS = (JobKind.CONFIRM_PAYMENT, JobKind.RECORD_OFFLINE_PAYMENT)
 FINAL = (PaymentStatus.CONFIRMED, PaymentStatus.FAILED)
@@ -416,6 +417,8 @@ def _resolve(
 
 
 def _locked_payment(session: Session, payment_id: int) -> Payment:
+    if not 0 < payment_id <= MAX_ROW_ID:  # no such row, and PostgreSQL would refuse the number
+        raise DecisionRefused(f"no payment {payment_id}")
     payment = session.scalars(
         sa.select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
@@ -425,6 +428,8 @@ def _locked_payment(session: Session, payment_id: int) -> Payment:
 
 
 def _locked_notification(session: Session, notification_id: int) -> PaymentNotification:
+    if not 0 < notification_id <= MAX_ROW_ID:
+        raise DecisionRefused(f"no notification {notification_id}")
     notification = session.scalars(
         sa.select(PaymentNotification)
         .where(PaymentNotification.id == notification_id)
