@@ -16,6 +16,8 @@ from biller_server.persistence.models import (
     Customer,
     CustomerIdentifier,
     IdentifierKind,
+    Job,
+    JobKind,
     Payment,
     PaymentNotification,
     PaymentStatus,
@@ -142,3 +144,20 @@ def held_notification(
     session.add(notification)
     session.flush()
     return notification
+
+
+def post_attempted(session: Session, payment: Payment, at: str = "2026-11-02T04:30:00+00:00") -> Job:
+    """The payment's posting job marked "post attempted" with no call row: a post that may have landed at ``at``
+    (written before calls were written ahead of sending)."""
+    moment = dt.datetime.fromisoformat(at)
+    job = Job(
+        kind=JobKind.RECORD_OFFLINE_PAYMENT,
+        partner="kaleidofin",
+        payment_id=payment.id,
+        payload={"post_attempted_at": at},
+        anchor_at=moment,
+        due_at=moment,
+    )
+    session.add(job)
+    session.flush()
+    return job

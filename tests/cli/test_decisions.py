@@ -22,7 +22,7 @@ from biller_server.persistence.models import (
     PaymentEvent,
     PaymentStatus,
 )
-from tests.factories import BillFactory, PaymentFactory, held_notification
+from tests.factories import BillFactory, PaymentFactory, held_notification, post_attempted
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -291,17 +291,7 @@ def test_show_and_unresolved_warn_that_a_post_may_have_landed(runner, session):
 
 def test_a_post_made_before_calls_were_written_ahead_is_found_by_the_jobs_mark(runner, session):
     payment = PaymentFactory(channel=Channel.OFFLINE, partner_txn_ref="OFF-2")
-    session.add(
-        Job(
-            kind=JobKind.RECORD_OFFLINE_PAYMENT,
-            partner="kaleidofin",
-            payment_id=payment.id,
-            payload={"post_attempted_at": "2026-11-02T04:30:00+00:00"},
-            anchor_at=NOW,
-            due_at=NOW,
-        )
-    )
-    session.flush()
+    post_attempted(session, payment)
     assert "a post may have landed at 10:00 (IST)" in _invoke(runner, "payments", "show", str(payment.id)).output
 
 

@@ -16,14 +16,13 @@ from biller_server.persistence.models import (
     BillStatus,
     Channel,
     Job,
-    JobKind,
     JobState,
     Payment,
     PaymentNotification,
     PaymentStatus,
 )
 from tests.console.conftest import SECRET_KEY, form_token
-from tests.factories import BillFactory, PaymentFactory, held_notification
+from tests.factories import BillFactory, PaymentFactory, held_notification, post_attempted
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -211,17 +210,7 @@ def test_a_recheck_of_a_final_payment_is_refused_with_the_reason(signed_in, sess
 
 def test_a_post_that_may_have_landed_is_said_beside_the_actions(signed_in, session):
     payment = PaymentFactory(status=PaymentStatus.UNRESOLVED)
-    session.add(
-        Job(
-            kind=JobKind.RECORD_OFFLINE_PAYMENT,
-            partner="kaleidofin",
-            payment_id=payment.id,
-            payload={"post_attempted_at": "2026-11-02T04:30:00+00:00"},
-            anchor_at=NOW,
-            due_at=NOW,
-        )
-    )
-    session.flush()
+    post_attempted(session, payment)
 
     page = signed_in("operator").get(f"/console/payments/{payment.id}").text
 
