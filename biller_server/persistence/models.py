@@ -231,6 +231,7 @@ class Payment(TimestampMixin, Base):
         sa.Index(None, "status", "paid_at"),
         # A settlement names payments by the partner's bill id (Setu's platformBillID).
         sa.Index(None, "channel", "partner_bill_ref"),
+        sa.Index(None, "settlement_ref"),  # find by UTR
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -568,7 +569,11 @@ class SettlementLine(TimestampMixin, Base):
     """
 
     __tablename__ = "settlement_lines"
-    __table_args__ = (sa.UniqueConstraint("partner", "settlement_ref"), sa.Index(None, "settled_on"))
+    __table_args__ = (
+        sa.UniqueConstraint("partner", "settlement_ref"),
+        sa.Index(None, "settled_on"),
+        sa.Index(None, "settlement_ref"),  # find by UTR, whoever the partner
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     partner: Mapped[str] = mapped_column(sa.String(24))
