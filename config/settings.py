@@ -184,6 +184,32 @@ class DigiledgeSettings(ChannelSettings):
     amount_unit: DigiledgeAmountUnit = DigiledgeAmountUnit.RUPEES
 
 
+class SetuSettings(ChannelSettings):
+    """Setu BillCollect (inbound): {path_prefix}/bills/fetch, /customer/validate, /bills/fetchReceipt and
+    /notifications (docs/channels/setu.md). JWT is the advised scheme; the Setu *client*'s variables
+    (BILLER_SETU_PAYMENT_STATUS_URL and the like) are other settings of the same prefix."""
+
+    path_prefix: str = "/setu"
+    max_identifiers: int = Field(default=10, ge=1)
+    # Validate-and-pay (setu-validate-pay.mdx): off unless the lender's Setu biller is configured for it.
+    validate_pay_enabled: bool = False
+    validate_pay_bill_name: str = Field(default="Ad-hoc payment", min_length=1, max_length=100)
+    # A settlement names every bill it settles: its endpoint alone takes bodies above BILLER_MAX_REQUEST_BYTES.
+    notification_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix_is_a_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") in ("", "/bills", "/digiledge") or " " in value:
+            raise ValueError("expected a path such as /setu, not / and not another channel's prefix")
+        return value.rstrip("/")
+
+
+# Served when BILLER_CHANNELS is unset. Setu is served only when BILLER_CHANNELS names it: a lender who does not
+# use Setu must not need its secrets to start in production (docs/channels/setu.md, "Turning the channel on").
+DEFAULT_CHANNELS = ("kaleidofin", "digiledge")
+
+
 class Settings(BaseSettings):
     # A channel's variables are its field's: BILLER_KALEIDOFIN_API_KEY is kaleidofin.api_key (split once, after
     # the channel's name, so field names keep their underscores).
@@ -197,10 +223,10 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.DEVELOPMENT
     # The inbound channels this biller serves (BILLER_CHANNELS=kaleidofin, comma-separated): a channel that is
-    # off has no routes and no OpenAPI entry, and production asks nothing of it. Unset: every channel.
+    # off has no routes and no OpenAPI entry, and production asks nothing of it. Unset: DEFAULT_CHANNELS.
     # (Its field is not called ``channels``: that is the method giving every channel's settings.)
     channels_enabled: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(Settings.channel_names()),
+        default_factory=lambda: list(DEFAULT_CHANNELS),
         validation_alias=AliasChoices("BILLER_CHANNELS", "channels"),
     )
     instance_dir: Path = DEFAULT_INSTANCE_DIR
@@ -228,6 +254,7 @@ class Settings(BaseSettings):
     # The inbound channels (ChannelSettings above), one field each.
     kaleidofin: KaleidofinSettings = Field(default_factory=KaleidofinSettings)
     digiledge: DigiledgeSettings = Field(default_factory=DigiledgeSettings)
+    setu: SetuSettings = Field(default_factory=SetuSettings)
 
     # Outbound calls to partners (docs/confirmations.md). URLs and credentials are needed only for the partners a
     # channel is confirmed by (and Kaleidofin's payment and status URLs only for offline payments).
@@ -297,7 +324,7 @@ class Settings(BaseSettings):
     @classmethod
     def _channels_by_name(cls, value: object) -> object:
         if value is None:
-            return list(cls.channel_names())
+            return list(DEFAULT_CHANNELS)
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list | tuple):
             return value

@@ -33,6 +33,7 @@ from tests import factories
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KALEIDOFIN_KEY = "test-kaleidofin-key-0123456789"
 DIGILEDGE_KEY = "test-digiledge-key-0123456789"
+SETU_KEY = "test-setu-key-0123456789"
 BACKENDS = ["sqlite", "postgresql"]
 # Every partner endpoint, with the key that opens it and its channel.
 PARTNER_ENDPOINTS = [
@@ -43,6 +44,12 @@ PARTNER_ENDPOINTS = [
     ("/digiledge/validation", DIGILEDGE_KEY, "digiledge"),
     ("/digiledge/payment", DIGILEDGE_KEY, "digiledge"),
     ("/digiledge/TxnStatus402", DIGILEDGE_KEY, "digiledge"),
+    ("/setu/bills/fetch", SETU_KEY, "setu"),
+    ("/setu/bills/fetch/", SETU_KEY, "setu"),
+    ("/setu/customer/validate", SETU_KEY, "setu"),
+    ("/setu/bills/fetchReceipt", SETU_KEY, "setu"),
+    ("/setu/notifications", SETU_KEY, "setu"),
+    ("/setu/api/notifications", SETU_KEY, "setu"),
 ]
 
 
@@ -52,16 +59,22 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "kaleidofin_api_key": KALEIDOFIN_KEY,
         "digiledge_api_key": DIGILEDGE_KEY,
+        "setu_api_key": SETU_KEY,
+        "setu_validate_pay_enabled": True,
         "log_level": "WARNING",
     }
+    if overrides.get("env") != "production":
+        # Every channel, Setu too: it is served only when BILLER_CHANNELS names it. A production app keeps the
+        # default channels, as a lender's server without Setu's settings does.
+        values["channels"] = ",".join(Settings.channel_names())
     values.update(overrides)
     return load_settings(**values)
 
 
 def assert_channel_error(channel: str, status: int | None, body: object) -> None:
-    """An error in the channel's own shape: Kaleidofin's envelope (Setu's errorResponse) or Digiledge's ack."""
+    """An error in the channel's own shape: Setu's errorResponse (Kaleidofin's too) or Digiledge's ack."""
     assert isinstance(body, dict), body
-    if channel == "kaleidofin":
+    if channel in ("kaleidofin", "setu"):
         assert body["success"] is False
         assert body["status"] == status
         assert body["error"]["code"]
@@ -212,6 +225,11 @@ def kaleidofin_headers() -> dict[str, str]:
 @pytest.fixture
 def digiledge_headers() -> dict[str, str]:
     return {"X-API-Key": DIGILEDGE_KEY}
+
+
+@pytest.fixture
+def setu_headers() -> dict[str, str]:
+    return {"X-API-Key": SETU_KEY}
 
 
 @pytest.fixture

@@ -16,7 +16,10 @@ from biller_server.persistence.models import (
     Customer,
     CustomerIdentifier,
     IdentifierKind,
+    Job,
+    JobKind,
     Payment,
+    PaymentNotification,
     PaymentStatus,
     Receipt,
 )
@@ -118,3 +121,43 @@ ALL_FACTORIES: list[type[SQLAlchemyModelFactory]] = [
 def bind(session: Session | None) -> None:
     for factory_class in [_Base, *ALL_FACTORIES]:
         factory_class._meta.sqlalchemy_session = session
+
+
+def held_notification(
+    session: Session, ref_id: str, *, status: str = "Successful", payment: Payment | None = None
+) -> PaymentNotification:
+    """A Digiledge notification held for a person: for a refId we do not know, or (``payment``) contradicting it."""
+    notification = PaymentNotification(
+        received_at=dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC),
+        channel=Channel.DIGILEDGE,
+        ref_id=ref_id,
+        fingerprint=ref_id.ljust(64, "0"),
+        body={"refId": ref_id, "status": status},
+        reported_status=status,
+        payment_id=payment.id if payment else None,
+        outcome="unknown_payment" if payment is None else "contradiction",
+        ack_code=0,
+        ack_status="SUCCESS",
+        ack_reason="Accepted",
+        needs_reconciliation=True,
+    )
+    session.add(notification)
+    session.flush()
+    return notification
+
+
+def post_attempted(session: Session, payment: Payment, at: str = "2026-11-02T04:30:00+00:00") -> Job:
+    """The payment's posting job marked "post attempted" with no call row: a post that may have landed at ``at``
+    (written before calls were written ahead of sending)."""
+    moment = dt.datetime.fromisoformat(at)
+    job = Job(
+        kind=JobKind.RECORD_OFFLINE_PAYMENT,
+        partner="kaleidofin",
+        payment_id=payment.id,
+        payload={"post_attempted_at": at},
+        anchor_at=moment,
+        due_at=moment,
+    )
+    session.add(job)
+    session.flush()
+    return job

@@ -7,9 +7,10 @@ settings under the same name (``Settings.<name>``, a ``ChannelSettings``).
 
 from types import ModuleType
 
-from biller_server.channels import digiledge, kaleidofin
+from biller_server.channels import digiledge, kaleidofin, setu
 
 CHANNELS: dict[str, ModuleType] = {
     "kaleidofin": kaleidofin,
     "digiledge": digiledge,
+    "setu": setu,
 }

@@ -8,7 +8,12 @@ from flask.cli import with_appcontext
 from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.cli.payments import operator_name
 from biller_server.domain.errors import DomainError
-from biller_server.domain.payments.decisions import dismiss_notification, held_notifications, match_notification
+from biller_server.domain.payments.decisions import (
+    dismiss_notification,
+    held_because,
+    held_notifications,
+    match_notification,
+)
 from biller_server.extensions import get_db
 from biller_server.persistence.types import utcnow
 
@@ -44,9 +49,7 @@ def list_command(output_format: str) -> None:
                 notification.reported_status,
                 notification.reason,
                 notification.payment_id,
-                "no payment with this refId"
-                if notification.payment_id is None
-                else "contradicts the payment's final status",
+                held_because(notification),
             )
             for notification in held_notifications(session=session)
         ]

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import getpass
 import io
-import time
 
 import click
 import sqlalchemy as sa
@@ -15,7 +14,12 @@ from flask.cli import with_appcontext
 from biller_server.cli.output import Column, Kind, Section, echo_sections, format_option
 from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
-from biller_server.domain.payments.decisions import Decision, recheck_payment, resolve_payment
+from biller_server.domain.payments.decisions import (
+    Decision,
+    recheck_payment,
+    resolve_payment,
+    wait_for_recheck_answer,
+)
 from biller_server.domain.payments.export import COLUMNS, export_rows
 from biller_server.domain.payments.inflight import may_have_landed_text, posts_that_may_have_landed
 from biller_server.domain.payments.offline import record_offline_payment
@@ -324,19 +328,16 @@ def recheck_command(payment_id: int, wait: float | None, by: str | None) -> None
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(result.message)
-    deadline = time.monotonic() + (get_settings().partner_read_timeout_seconds if wait is None else wait)
-    while True:
-        with get_db().new_session() as session:
-            job = session.get(Job, result.job_id)
-            payment = session.get(Payment, payment_id)
-            if job is not None and payment is not None and job.attempts > result.attempts and job.lease_owner is None:
-                answer = job.last_error or job.outcome or "no answer"
-                click.echo(f"answer: {answer}; payment {payment.id} is {payment.status.value}")
-                return
-        if time.monotonic() >= deadline:
-            click.echo(f"no answer yet (is a worker running?); see `biller-server payments show {payment_id}` later")
-            return
-        time.sleep(0.5)
+    answer = wait_for_recheck_answer(
+        open_session=get_db().new_session,
+        payment_id=payment_id,
+        asked=result,
+        timeout_seconds=get_settings().partner_read_timeout_seconds if wait is None else wait,
+    )
+    if answer is not None:
+        click.echo(answer)
+    else:
+        click.echo(f"no answer yet (is a worker running?); see `biller-server payments show {payment_id}` later")
 
 
 @payments_group.command("record-offline")

@@ -257,13 +257,7 @@ def settlement_command(day: dt.datetime | None, output_format: str) -> None:
             never_settled_after_days=get_settings().settlement_expected_within_days,
             now=now,
         )
-    kinds: dict[str, list[Break]] = {}
-    for item in report.breaks:
-        kinds.setdefault(item.kind.value, []).append(item)
-    summary = [("matched", len(report.matches), report.matched_paise)] + [
-        (kind, len(items), sum(item.unreconciled_paise for item in items)) for kind, items in sorted(kinds.items())
-    ]
-    summary.append(("acknowledged", len(report.acknowledged), sum(i.unreconciled_paise for i in report.acknowledged)))
+    summary = report.summary()
     sections = [
         Section("summary", SUMMARY_COLUMNS, summary, title=f"settlement reconciliation, {report_day:%d %b %Y}"),
         Section(

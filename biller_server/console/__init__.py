@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask
 
 from biller_server.config import Settings
+from biller_server.console import decisions as _decisions  # noqa: F401 - its pages join the blueprint
 from biller_server.console import format as formatting
 from biller_server.console.auth import init_auth
 from biller_server.console.views import CONSOLE_PREFIX, UPLOAD_PATH, blueprint, render_console_error

@@ -66,6 +66,53 @@ class CloseBillForm(_Form):
     )
 
 
+def _note() -> fields.String:
+    """A person's note on an action: required, 3 characters at least (the audit log keeps it)."""
+    return fields.String(
+        required=True,
+        error_messages={"required": f"a note of 3 to {MAX_NOTE_LENGTH} characters is required"},
+        validate=[
+            validate.Length(min=3, max=MAX_NOTE_LENGTH, error="a note of 3 to {max} characters is required"),
+            _no_nul,
+        ],
+    )
+
+
+# Ids the books can hold (PostgreSQL's integer): a larger one names nothing and must not reach the database.
+_ID = validate.Range(min=1, max=2**31 - 1, error="not an id")
+
+
+class ResolveForm(_Form):
+    """A person's verdict on a payment (`payments resolve`): the note is required, the evidence optional, and an
+    override of a final outcome only when its box is ticked."""
+
+    decision = fields.String(
+        required=True, validate=validate.OneOf(["confirmed", "failed"], error="choose confirmed or failed")
+    )
+    note = _note()
+    evidence = fields.String(load_default=None, validate=[validate.Length(max=200), _no_nul])
+    override = fields.String(load_default=None, validate=validate.OneOf(["yes"]))
+
+
+class MatchForm(_Form):
+    payment_id = fields.Integer(
+        required=True, strict=False, validate=_ID, error_messages={"invalid": "a payment number is required"}
+    )
+    note = _note()
+
+
+class NoteForm(_Form):
+    """Dismiss a held notification: why it needs nothing done."""
+
+    note = _note()
+
+
+class AckForm(_Form):
+    key = fields.String(required=True, validate=[validate.Length(min=3, max=200), _no_nul])
+    note = _note()
+    date = fields.Date(load_default=None)
+
+
 class UploadForm(_Form):
     """The upload's options, as `bills upload` takes them: a sheet, the date order, OURS=THEIRS column names."""
 

@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flask import (
@@ -59,6 +59,7 @@ from biller_server.domain.lookup import find_reference, message_body_text
 from biller_server.domain.payments.history import payment_history
 from biller_server.domain.reports.daily import CSV_HEADER, daily_report, india_day_bounds, report_csv_rows
 from biller_server.domain.reports.today import collections_by_hour, needs_a_person, partner_health
+from biller_server.domain.settlement import open_breaks_older_than_a_day
 from biller_server.domain.staff.accounts import LockoutPolicy, SignIn, SignInResult, end_sessions, sign_in
 from biller_server.domain.staff.audit import audit_entries
 from biller_server.domain.staff.roles import Permission
@@ -86,8 +87,6 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.before_request
 def _signed_in_and_same_site() -> ResponseReturnValue | None:
-    if request.endpoint == "console.upload_start":
-        request.max_content_length = get_settings().console_upload_max_bytes  # the transport allowed as much
     check_csrf()
     if request.endpoint in OPEN_ENDPOINTS or signed_in_member() is not None:
         return None
@@ -220,6 +219,9 @@ def today() -> ResponseReturnValue:
         chart=hourly_chart(collections),
         report=daily_report(session=books, day=day, now=now),
         attention=needs_a_person(session=books),
+        breaks=open_breaks_older_than_a_day(
+            session=books, today=day, never_settled_after_days=settings.settlement_expected_within_days, now=now
+        ),
         partners=partner_health(session=books, now=now),
         workers=worker_health(session=books, now=now, stale_after_seconds=settings.worker_stale_seconds),
         stale_after=settings.worker_stale_seconds,
@@ -242,16 +244,20 @@ def find() -> ResponseReturnValue:
     return render_template("console/find.html", form=form, findings=findings, error=None)
 
 
-@blueprint.get("/payments/<int:payment_id>")
+# Ids are the books' integers: a larger number names nothing (404), and never reaches PostgreSQL (out of range).
+@blueprint.get("/payments/<int(max=2147483647):payment_id>")
 def payment(payment_id: int) -> ResponseReturnValue:
     """A payment with its bill, receipt, events, jobs, our calls to partners and theirs to us."""
     history = payment_history(session=request_session(), payment_id=payment_id)
     if history is None:
         return _not_found(f"There is no payment {payment_id}.")
-    return render_template("console/payment.html", history=history)
+    trail = audit_entries(session=request_session(), target=f"payment:{payment_id}", limit=20)
+    return render_template(
+        "console/payment.html", history=history, audit=trail, read_timeout=get_settings().partner_read_timeout_seconds
+    )
 
 
-@blueprint.get("/inbound/<int:message_id>")
+@blueprint.get("/inbound/<int(max=2147483647):message_id>")
 def inbound_message(message_id: int) -> ResponseReturnValue:
     """One partner call whole: headers (secrets redacted when it was logged) and body."""
     message = request_session().get(InboundMessage, message_id)
@@ -361,14 +367,17 @@ def daily_csv() -> ResponseReturnValue:
     with get_db().transaction() as books:
         report = daily_report(session=books, day=day, now=utcnow())
         audit(books, "download_daily_report", outcome="ok", target=f"report:{day.isoformat()}")
+    return csv_download(CSV_HEADER, report_csv_rows(report), f"daily-report-{day.isoformat()}.csv")
+
+
+def csv_download(header: Sequence[str], rows: Iterable[Sequence[object]], file_name: str) -> Response:
+    """A report as a CSV file to save (its rows built by the domain, as the commands print them)."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(report_csv_rows(report))
+    writer.writerow(header)
+    writer.writerows(rows)
     return Response(
-        text.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=daily-report-{day.isoformat()}.csv"},
+        text.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={file_name}"}
     )
 
 

@@ -2,9 +2,10 @@
 
 A reference is looked for, exactly, among customers (the lender's customer id, a mobile number, any identifier),
 bills (partnerBillId, loan account number, a partner's own bill id such as Kaleidofin's systemBillId), payments
-(the partner's transaction id or refId, a second reference such as Digiledge's txnReferenceId, a receipt number),
-partner payment notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at
-any date, or any text in a call's body within a window of days: a call we refused is found too).
+(the partner's transaction id or refId, a second reference such as Digiledge's txnReferenceId, a receipt number,
+the UTR of the transfer that settled it), settlement lines and bank entries (by UTR), partner payment
+notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at any date, or any
+text in a call's body within a window of days: a call we refused is found too).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from biller_server.persistence.models import (
+    BankEntry,
     Bill,
     ChannelBillReference,
     Customer,
@@ -26,6 +28,8 @@ from biller_server.persistence.models import (
     Payment,
     PaymentNotification,
     Receipt,
+    SettlementItem,
+    SettlementLine,
 )
 
 # Messages whose bodies are read at once while searching them: the window may hold many, and bodies are large.
@@ -43,10 +47,20 @@ class Findings:
     payments: list[Payment] = field(default_factory=list)
     notifications: list[PaymentNotification] = field(default_factory=list)
     inbound_messages: list[InboundMessage] = field(default_factory=list)
+    settlement_lines: list[SettlementLine] = field(default_factory=list)  # by UTR
+    bank_entries: list[BankEntry] = field(default_factory=list)  # by UTR
 
     @property
     def found_nothing(self) -> bool:
-        return not (self.customers or self.bills or self.payments or self.notifications or self.inbound_messages)
+        return not (
+            self.customers
+            or self.bills
+            or self.payments
+            or self.notifications
+            or self.inbound_messages
+            or self.settlement_lines
+            or self.bank_entries
+        )
 
 
 def reference_variants(reference: str) -> list[str]:
@@ -101,6 +115,17 @@ def find_reference(
         )
     )
     receipted = sa.select(Receipt.payment_id).where(Receipt.receipt_number.in_(variants))
+    settlement_lines = list(
+        session.scalars(
+            sa.select(SettlementLine)
+            .where(SettlementLine.settlement_ref.in_(variants))
+            .order_by(SettlementLine.settled_on.desc(), SettlementLine.id.desc())
+            .limit(limit)
+        )
+    )
+    settled = sa.select(SettlementItem.payment_id).where(
+        SettlementItem.line_id.in_([line.id for line in settlement_lines]), SettlementItem.payment_id.is_not(None)
+    )
     payments = list(
         session.scalars(
             sa.select(Payment)
@@ -110,6 +135,8 @@ def find_reference(
                     Payment.partner_txn_ref.in_(variants),
                     Payment.customer_txn_ref.in_(variants),
                     Payment.id.in_(receipted),
+                    Payment.settlement_ref.in_(variants),
+                    Payment.id.in_(settled),
                     Payment.bill_id.in_([bill.id for bill in bills]),
                 )
             )
@@ -125,6 +152,14 @@ def find_reference(
             .limit(limit)
         )
     )
+    bank_entries = list(
+        session.scalars(
+            sa.select(BankEntry)
+            .where(BankEntry.utr.in_(variants))
+            .order_by(BankEntry.value_date.desc(), BankEntry.id.desc())
+            .limit(limit)
+        )
+    )
     messages = find_inbound_messages(session=session, reference=variants[0], since=since, limit=inbound_limit)
     return Findings(
         reference=variants[0],
@@ -134,6 +169,8 @@ def find_reference(
         payments=payments,
         notifications=notifications,
         inbound_messages=messages,
+        settlement_lines=settlement_lines,
+        bank_entries=bank_entries,
     )
 
 

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 REFUSAL_KEY = "biller_server.transport_refusal"
 GUARD_KEY = "biller_server.body_guard"
+# The cap a request was read with, when its path has a larger one than BILLER_MAX_REQUEST_BYTES.
+BODY_CAP_KEY = "biller_server.body_cap"
 # Set by the front server on the request it re-asks the app to answer for it (deploy/nginx/biller-server.conf).
 FRONT_SERVER_REFUSAL_HEADER = "X-Biller-Edge-Refusal"
 _READ_STEP = 64 * 1024
@@ -114,6 +116,8 @@ class RequestBodyGuard:
         stream = environ["wsgi.input"]
         larger = self.larger.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
         max_bytes = larger.max_bytes if larger is not None else self.max_bytes
+        if larger is not None:
+            environ[BODY_CAP_KEY] = max_bytes
         if not chunked and length > max_bytes:
             return TOO_LARGE
         limit = max_bytes + 1 if chunked else length
@@ -197,8 +201,8 @@ def _close_spooled_body(_exc: BaseException | None = None) -> None:
 
 def allow_larger_body(app: Flask, path: str, *, max_bytes: int, timeout_seconds: float) -> None:
     """Let POSTs to ``path`` (exactly) send up to ``max_bytes``, within ``timeout_seconds`` under serve; the body
-    is spooled to disk past 1 MiB. Every other path keeps BILLER_MAX_REQUEST_BYTES. The view must raise
-    ``request.max_content_length`` to match (Flask checks it again when it parses the form)."""
+    is spooled to disk past 1 MiB. Every other path keeps BILLER_MAX_REQUEST_BYTES. Flask's own check
+    (``request.max_content_length``) is raised to match for those requests."""
     guard: RequestBodyGuard = app.extensions[GUARD_KEY]
     guard.larger[path] = LargerBody(max_bytes, timeout_seconds)
 
@@ -210,6 +214,9 @@ def larger_body(app: Any, path: str) -> LargerBody | None:
 
 
 def _refuse_what_the_transport_refused() -> None:
+    cap = request.environ.get(BODY_CAP_KEY)
+    if cap is not None:
+        request.max_content_length = cap  # the app reads the body within the cap the guard read it with
     refusal: TransportRefusal | None = request.environ.get(REFUSAL_KEY)
     if refusal is None:
         return

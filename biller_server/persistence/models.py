@@ -29,6 +29,7 @@ class Channel(enum.StrEnum):
 
     KALEIDOFIN = "kaleidofin"
     DIGILEDGE = "digiledge"
+    SETU = "setu"
     OFFLINE = "offline"
 
 
@@ -228,6 +229,9 @@ class Payment(TimestampMixin, Base):
         sa.CheckConstraint("amount_paise > 0", name="amount_positive"),
         sa.Index(None, "bill_id"),
         sa.Index(None, "status", "paid_at"),
+        # A settlement names payments by the partner's bill id (Setu's platformBillID).
+        sa.Index(None, "channel", "partner_bill_ref"),
+        sa.Index(None, "settlement_ref"),  # find by UTR
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -403,6 +407,71 @@ class PaymentNotification(Base):
     resolution_note: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class AdhocPaymentAccount(Base):
+    """A customer's account for payments without a bill (Setu's validate-and-pay): one per customer and loan.
+
+    Its id is what the validation answers as ``billerBillID`` (``ADHOC-<id>``); each payment on it books a bill of
+    exactly the amount paid. ``loan_account_number`` is ``""`` for none: a NULL would defeat the unique key.
+    """
+
+    __tablename__ = "adhoc_payment_accounts"
+    __table_args__ = (sa.UniqueConstraint("channel", "customer_id", "loan_account_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
+    loan_account_number: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SettlementEvent(Base):
+    """A partner's word that it settled money for some of its bills (Setu's BILL_SETTLEMENT_STATUS), stored whole
+    before it is answered, keyed by the partner's event id. What did not match the books waits here for the
+    settlement reconciliation (``needs_reconciliation``)."""
+
+    __tablename__ = "settlement_events"
+    __table_args__ = (sa.UniqueConstraint("channel", "event_id"), sa.Index(None, "needs_reconciliation"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    event_id: Mapped[str] = mapped_column(sa.String(100))
+    event_type: Mapped[str] = mapped_column(sa.String(50))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str | None] = mapped_column(sa.String(50))
+    # The partner's reference for the money it moved (Setu's transactionId).
+    settlement_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    amount_settled_paise: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The sum of the matched payments: it may differ from the amount settled (charges are deducted).
+    matched_paise: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # SHA-256 of the event in canonical JSON: a repeat has the same, a conflicting repeat another.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    outcome: Mapped[str] = mapped_column(sa.String(40))
+    needs_reconciliation: Mapped[bool] = mapped_column(default=False)
+    conflicting_repeats: Mapped[int] = mapped_column(default=0)
+
+    bills: Mapped[list[SettlementEventBill]] = relationship(back_populates="event", order_by="SettlementEventBill.id")
+
+
+class SettlementEventBill(Base):
+    """One bill a settlement names, and the payment it was matched to (None until a payment carries its id)."""
+
+    __tablename__ = "settlement_event_bills"
+    __table_args__ = (
+        sa.UniqueConstraint("settlement_event_id", "platform_bill_id"),
+        sa.Index(None, "platform_bill_id"),
+        sa.Index(None, "payment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_event_id: Mapped[int] = mapped_column(sa.ForeignKey("settlement_events.id"))
+    platform_bill_id: Mapped[str] = mapped_column(sa.String(64))
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payments.id"))
+
+    event: Mapped[SettlementEvent] = relationship(back_populates="bills")
+
+
 class RequestNonce(Base):
     """A signed request's unique id (a JWT's ``jti``), kept until its token could no longer be accepted anyway.
 
@@ -500,7 +569,11 @@ class SettlementLine(TimestampMixin, Base):
     """
 
     __tablename__ = "settlement_lines"
-    __table_args__ = (sa.UniqueConstraint("partner", "settlement_ref"), sa.Index(None, "settled_on"))
+    __table_args__ = (
+        sa.UniqueConstraint("partner", "settlement_ref"),
+        sa.Index(None, "settled_on"),
+        sa.Index(None, "settlement_ref"),  # find by UTR, whoever the partner
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     partner: Mapped[str] = mapped_column(sa.String(24))

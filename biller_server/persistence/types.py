@@ -13,6 +13,9 @@ from sqlalchemy.types import TypeDecorator
 # JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
 JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
 
+# The largest id a row can have (an Integer primary key; PostgreSQL refuses a larger number outright).
+MAX_ROW_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """An aware UTC timestamp; SQLite keeps no zone, so it is stored naive in UTC and made aware on load."""

@@ -1,7 +1,7 @@
 """close the loop
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 
 Recorded decisions, outbound calls written before they are sent, settlement reconciliation (issue 17).
@@ -15,7 +15,7 @@ from alembic import op
 import biller_server.persistence.types
 
 revision: str = '0008'
-down_revision: str | Sequence[str] | None = '0006'
+down_revision: str | Sequence[str] | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -139,3 +139,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
+
+
+def run_commands(live: LiveServer, commands: list[tuple[list[str], str | None]]) -> None:
+    """Run ``biller-server`` commands beside a live server (its settings), each with what it reads on stdin."""
+    for command, stdin in commands:
+        done = subprocess.run(
+            [str(BIN), *command], env=live.env, input=stdin, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

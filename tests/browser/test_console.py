@@ -20,7 +20,7 @@ import requests
 
 from biller_server.domain.india import india_today
 from biller_server.domain.upload import COLUMNS
-from tests.browser.conftest import SAMPLE_BILLS
+from tests.browser.conftest import SAMPLE_BILLS, run_commands
 from tests.conftest import KALEIDOFIN_KEY
 from tests.reliability.live import BIN, LiveServer
 
@@ -41,16 +41,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(f"sqlite:///{tmp_path / 'biller.sqlite3'}", tmp_path / "serve.log", workers=1, env=env)
     live.start()
     try:
-        for command, stdin in [
-            (["bills", "upload", str(SAMPLE_BILLS)], None),
-            (["users", "add", "asha", "--role", "operator", "--password-stdin"], PASSWORD),
-            (["users", "add", "ravi", "--role", "viewer", "--password-stdin"], PASSWORD),
-            (["users", "add", "meena", "--role", "viewer", "--password-stdin"], PASSWORD),
-        ]:
-            done = subprocess.run(
-                [str(BIN), *command], env=live.env, input=stdin, capture_output=True, text=True, check=False
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+        run_commands(
+            live,
+            [
+                (["bills", "upload", str(SAMPLE_BILLS)], None),
+                (["users", "add", "asha", "--role", "operator", "--password-stdin"], PASSWORD),
+                (["users", "add", "ravi", "--role", "viewer", "--password-stdin"], PASSWORD),
+                (["users", "add", "meena", "--role", "viewer", "--password-stdin"], PASSWORD),
+            ],
+        )
         paid = live.post(
             "/bills/fetchReceipt",
             {

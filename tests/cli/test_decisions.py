@@ -20,10 +20,9 @@ from biller_server.persistence.models import (
     JobState,
     OutboundCall,
     PaymentEvent,
-    PaymentNotification,
     PaymentStatus,
 )
-from tests.factories import BillFactory, PaymentFactory
+from tests.factories import BillFactory, PaymentFactory, held_notification, post_attempted
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -185,23 +184,7 @@ def test_recheck_of_a_final_payment_is_refused(runner, session):
 
 
 def _held(session, ref_id, status="Successful", payment=None):
-    notification = PaymentNotification(
-        received_at=NOW,
-        channel=Channel.DIGILEDGE,
-        ref_id=ref_id,
-        fingerprint=ref_id.ljust(64, "0"),
-        body={"refId": ref_id, "status": status},
-        reported_status=status,
-        payment_id=payment.id if payment else None,
-        outcome="unknown_payment" if payment is None else "contradiction",
-        ack_code=0,
-        ack_status="SUCCESS",
-        ack_reason="Accepted",
-        needs_reconciliation=True,
-    )
-    session.add(notification)
-    session.flush()
-    return notification
+    return held_notification(session, ref_id, status=status, payment=payment)
 
 
 def test_notifications_list_shows_the_held_ones_with_why(runner, session):
@@ -308,17 +291,7 @@ def test_show_and_unresolved_warn_that_a_post_may_have_landed(runner, session):
 
 def test_a_post_made_before_calls_were_written_ahead_is_found_by_the_jobs_mark(runner, session):
     payment = PaymentFactory(channel=Channel.OFFLINE, partner_txn_ref="OFF-2")
-    session.add(
-        Job(
-            kind=JobKind.RECORD_OFFLINE_PAYMENT,
-            partner="kaleidofin",
-            payment_id=payment.id,
-            payload={"post_attempted_at": "2026-11-02T04:30:00+00:00"},
-            anchor_at=NOW,
-            due_at=NOW,
-        )
-    )
-    session.flush()
+    post_attempted(session, payment)
     assert "a post may have landed at 10:00 (IST)" in _invoke(runner, "payments", "show", str(payment.id)).output
 
 
@@ -331,9 +304,17 @@ def test_recheck_prints_the_answer_a_worker_records_while_it_waits(runner, sessi
             ).one()
             job.attempts, job.outcome, job.state = 1, "pending", JobState.DONE
 
-    monkeypatch.setattr("biller_server.cli.payments.time.sleep", a_worker_answers)
+    monkeypatch.setattr("biller_server.domain.payments.decisions.time.sleep", a_worker_answers)
 
     result = _invoke(runner, "payments", "recheck", str(unresolved.id), "--wait", "5")
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == f"answer: pending; payment {unresolved.id} is UNRESOLVED"
+
+
+def test_an_id_larger_than_any_row_is_no_payment_on_either_database(runner):
+    result = _invoke(runner, "payments", "resolve", "99999999999", "--failed", "--note", "typo")
+
+    assert result.exit_code == 1 and "no payment 99999999999" in result.output
+    dismissed = _invoke(runner, "notifications", "dismiss", "99999999999", "--note", "typo")
+    assert dismissed.exit_code == 1 and "no notification 99999999999" in dismissed.output

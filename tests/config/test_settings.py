@@ -167,8 +167,34 @@ def test_every_variable_name_is_one_setting():
 
 
 class TestChannelsSwitch:
-    def test_every_channel_is_on_unless_told(self):
-        assert list(load_settings().enabled_channels()) == list(Settings.channel_names())
+    def test_kaleidofin_and_digiledge_are_on_unless_told(self):
+        assert list(load_settings().enabled_channels()) == ["kaleidofin", "digiledge"]
+
+    def test_setu_is_served_only_when_named(self, monkeypatch):
+        monkeypatch.setenv("BILLER_CHANNELS", "kaleidofin,setu")
+
+        assert list(load_settings().enabled_channels()) == ["kaleidofin", "setu"]
+
+    def test_production_without_setu_secrets_starts_when_setu_is_not_named(self):
+        settings = load_settings(
+            env="production",
+            kaleidofin_api_key="k" * 20,
+            kaleidofin_status_url="https://kaleidofin.example/status",
+            digiledge_api_key="d" * 20,
+            digiledge_payment_status_url="https://digiledge.example/status",
+            digiledge_biller_id="BILLER1",
+        )
+
+        settings.check_production()  # no Setu key, JWT secret or Setu client settings
+
+    def test_production_names_what_setu_needs_when_it_is_named(self):
+        settings = load_settings(env="production", channels="setu", setu_auth_scheme="jwt")
+
+        with pytest.raises(MissingSettingError) as refused:
+            settings.check_production()
+
+        for variable in ("BILLER_SETU_JWT_SECRET", "BILLER_SETU_JWT_AUDIENCE", "BILLER_SETU_PAYMENT_STATUS_URL"):
+            assert variable in str(refused.value)
 
     def test_biller_channels_names_the_channels_served(self, monkeypatch):
         monkeypatch.setenv("BILLER_CHANNELS", " Kaleidofin ,")
@@ -183,7 +209,7 @@ class TestChannelsSwitch:
 
         assert str(refused.value) == (
             "BILLER_CHANNELS='kaleidofn': unknown channel kaleidofn; "
-            "expected a comma-separated list of kaleidofin, digiledge"
+            "expected a comma-separated list of kaleidofin, digiledge, setu"
         )
 
     def test_production_asks_nothing_of_a_channel_that_is_off(self):

@@ -186,10 +186,16 @@ def test_the_payment_page_shows_its_bill_receipt_events_jobs_and_calls(signed_in
     assert "₹12,49,500.50" in page  # the bill's balance, grouped the Indian way, to the paisa
 
 
-def test_the_payment_page_offers_no_action_yet(signed_in, books):
-    page = signed_in("admin").get(f"/console/payments/{books.id}").text
+def test_the_payment_page_offers_a_viewer_no_action(signed_in, books):
+    page = signed_in("viewer").get(f"/console/payments/{books.id}").text
 
     assert 'method="post"' not in page.split("</header>", 1)[1]
+
+
+def test_the_payment_page_offers_an_admin_the_operators_actions(signed_in, books):
+    page = signed_in("admin").get(f"/console/payments/{books.id}").text
+
+    assert f"/console/payments/{books.id}/resolve" in page
 
 
 def test_the_customer_page_shows_each_bill_with_its_balance_and_payments(signed_in, books):

@@ -3,7 +3,14 @@
 import datetime as dt
 
 from biller_server.domain.lookup import find_inbound_messages, find_reference, message_body_text, reference_variants
-from biller_server.persistence.models import Channel, ChannelBillReference, InboundMessage, PaymentNotification
+from biller_server.domain.settlement import record_partner_settlement
+from biller_server.persistence.models import (
+    BankEntry,
+    Channel,
+    ChannelBillReference,
+    InboundMessage,
+    PaymentNotification,
+)
 from tests.factories import BillFactory, CustomerFactory, PaymentFactory, ReceiptFactory
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
@@ -114,3 +121,57 @@ def test_a_body_is_shown_as_indented_json_text_or_described():
     assert message_body_text(b"plain") == "plain"
     assert message_body_text(b"\xff\xfe") == "(2 bytes, not UTF-8) b'\\xff\\xfe'"
     assert message_body_text(b"") == "(empty)"
+
+
+def test_a_utr_finds_the_settlement_line_its_payments_and_the_bank_entry(session):
+    from_line = PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    elsewhere = PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-2")
+    record_partner_settlement(
+        session=session,
+        partner="kaleidofin",
+        settlement_ref="N332261234567890",
+        settled_on=NOW.date(),
+        amount_paise=from_line.amount_paise,
+        payment_refs=["KF-1"],
+        source="test",
+        now=NOW,
+    )
+    elsewhere.settlement_ref = "N332261234567890"  # kept on a payment by a partner's status answer, say
+    session.add(
+        BankEntry(
+            value_date=NOW.date(),
+            amount_paise=from_line.amount_paise,
+            credit=True,
+            narration="NEFT-N332261234567890-KALEIDOFIN",
+            utr="N332261234567890",
+            fingerprint="f" * 64,
+            source_file="statement.csv",
+        )
+    )
+    session.flush()
+
+    found = find_reference(session=session, reference=" N332261234567890 ", since=LONG_AGO)
+
+    assert [line.settlement_ref for line in found.settlement_lines] == ["N332261234567890"]
+    assert {payment.id for payment in found.payments} == {from_line.id, elsewhere.id}
+    assert [entry.narration for entry in found.bank_entries] == ["NEFT-N332261234567890-KALEIDOFIN"]
+    assert not found.found_nothing
+
+
+def test_a_bank_entry_alone_is_something_found(session):
+    session.add(
+        BankEntry(
+            value_date=NOW.date(),
+            amount_paise=100,
+            credit=True,
+            narration="IMPS",
+            utr="SBIN1234",
+            fingerprint="e" * 64,
+            source_file="s.csv",
+        )
+    )
+    session.flush()
+
+    found = find_reference(session=session, reference="SBIN1234", since=LONG_AGO)
+
+    assert not found.found_nothing and found.payments == [] and len(found.bank_entries) == 1

@@ -116,6 +116,9 @@ def test_basic_and_jwt_channels_document_their_schemes(make_client):
         digiledge_auth_scheme="jwt",
         digiledge_jwt_secret="jwt-secret",
         digiledge_jwt_audience="biller",
+        setu_auth_scheme="jwt",
+        setu_jwt_secret="setu-jwt-secret",
+        setu_jwt_audience="scheme-id",
     )
 
     document = client.get("/openapi.json").json
@@ -124,11 +127,14 @@ def test_basic_and_jwt_channels_document_their_schemes(make_client):
     assert {key: (value["type"], value["scheme"]) for key, value in schemes.items()} == {
         "kaleidofin_basic": ("http", "basic"),
         "digiledge_jwt": ("http", "bearer"),
+        "setu_jwt": ("http", "bearer"),
     }
     assert schemes["digiledge_jwt"]["bearerFormat"] == "JWT"
     security = security_of(document)
     assert security[("/bills/fetchBills", "post")] == [{"kaleidofin_basic": []}]
     assert security[("/digiledge/payment", "post")] == [{"digiledge_jwt": []}]
+    for path in ("/setu/bills/fetch", "/setu/customer/validate", "/setu/bills/fetchReceipt", "/setu/notifications"):
+        assert security[(path, "post")] == [{"setu_jwt": []}]
 
 
 def test_the_digiledge_path_prefix_is_followed(make_client):

@@ -6,10 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.persistence.models import Base, InboundMessage
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, PARTNER_ENDPOINTS, assert_channel_error
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, PARTNER_ENDPOINTS, SETU_KEY, assert_channel_error
 
 KALEIDOFIN = {"X-API-Key": KALEIDOFIN_KEY}
 DIGILEDGE = {"X-API-Key": DIGILEDGE_KEY}
+SETU = {"X-API-Key": SETU_KEY}
 ENDPOINTS = [(path, {"X-API-Key": key}, channel) for path, key, channel in PARTNER_ENDPOINTS]
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE bills; --", "<script>alert(1)</script>", "\u0000", "../../etc/passwd"]
 
@@ -50,6 +51,24 @@ def hostile_bodies():
         yield f"injection {fragment!r} object", text.encode(), "application/json"
         text = json.dumps([{"identifierKey": fragment, "identifierValue": fragment}])
         yield f"injection {fragment!r} array", text.encode(), "application/json"
+    # Setu's shapes: amounts as {value, currencyCode}, identifiers as attributeName / attributeValue.
+    for name, value in [
+        ("1e309", "1e309"),
+        ("1e999999999", "1e999999999"),
+        ("20 digits", "12345678901234567890"),
+        ("NaN", "NaN"),
+        ("Devanagari digits", '"\u0967\u0966\u0966\u0966"'),
+        ("a whole float", "1000.0"),
+    ]:
+        details = (
+            f'{{"amountPaid": {{"value": {value}}}, "platformTransactionRefID": "P1", "uniquePaymentRefID": "U1"}}'
+        )
+        text = f'{{"platformBillID": "1", "billerBillID": "1", "paymentDetails": {details}}}'
+        yield f"setu amount {name}", text.encode(), "application/json"
+    text = json.dumps({"customerIdentifiers": [{"attributeName": "customerId", "attributeValue": "\u0967\u0968"}]})
+    yield "setu identifier in Devanagari digits", text.encode(), "application/json"
+    text = json.dumps({"customerIdentifiers": [{"attributeName": "customerId", "attributeValue": "1"}] * 11})
+    yield "setu too many identifiers", text.encode(), "application/json"
 
 
 CASES = [
@@ -130,8 +149,32 @@ def test_any_method_needs_the_channels_credentials_first(client, session, path, 
     assert written_rows(session) == before
 
 
+SETU_RECEIPT = {
+    "platformBillID": "906910589572351478",
+    "billerBillID": "891234567",
+    "paymentDetails": {
+        "amountPaid": {"value": 1000, "currencyCode": "INR"},
+        "platformTransactionRefID": "26602931-3b6a-4c87-a14d-5d7cf584008f",
+        "uniquePaymentRefID": "PP012151MYB616O9BSY1",
+        "transactionNote": "note",
+    },
+}
+
 # Schema-valid bodies but for one NUL character, in the field that reaches the database first.
 NUL_BODIES = [
+    (
+        "/setu/bills/fetch",
+        SETU,
+        "setu",
+        {"customerIdentifiers": [{"attributeName": "customerId", "attributeValue": "9117\u000034711"}]},
+    ),
+    ("/setu/bills/fetchReceipt", SETU, "setu", {**SETU_RECEIPT, "billerBillID": "8912\u000034567"}),
+    (
+        "/setu/bills/fetchReceipt",
+        SETU,
+        "setu",
+        {**SETU_RECEIPT, "paymentDetails": {**SETU_RECEIPT["paymentDetails"], "transactionNote": "a\u0000b"}},
+    ),
     ("/bills/fetchBills", KALEIDOFIN, "kaleidofin", [{"identifierKey": "customerId", "identifierValue": "AY\u00001"}]),
     (
         "/bills/fetchReceipt",
@@ -209,3 +252,4 @@ def test_no_secret_reaches_any_log_line_whatever_the_input(client, capsys):
     assert logged  # the requests were logged at all
     assert KALEIDOFIN_KEY not in logged
     assert DIGILEDGE_KEY not in logged
+    assert SETU_KEY not in logged

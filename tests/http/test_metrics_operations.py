@@ -72,7 +72,7 @@ class TestSilentPartner:
             if name == "biller_inbound_seconds_since_last_call"
         }
 
-        assert channels == {"kaleidofin", "digiledge"}  # not "offline": nobody calls it
+        assert channels == {"kaleidofin", "digiledge", "setu"}  # not "offline": nobody calls it
 
 
 class TestLastBillUpload:

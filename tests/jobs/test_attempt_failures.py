@@ -116,4 +116,4 @@ class TestUnconfiguredConfirmers:
 
         assert result.exit_code == 0, result.output
         warnings = [record.getMessage() for record in caplog.records if "can never be confirmed" in record.getMessage()]
-        assert len(warnings) == 2  # kaleidofin and digiledge, each its own confirmer with no status URL
+        assert len(warnings) == 3  # kaleidofin, digiledge and setu, each its own confirmer with no status URL

@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY
+from tests.conftest import DIGILEDGE_KEY, KALEIDOFIN_KEY, SETU_KEY
 
 BIN = Path(sys.executable).parent / "biller-server"
 
@@ -28,6 +28,11 @@ BIN = Path(sys.executable).parent / "biller-server"
 # on loopback port 9, where nothing listens: run with with_worker=False, and nothing calls them.
 PRODUCTION_ENV = {
     "BILLER_ENV": "production",
+    "BILLER_SETU_CONFIRMED_BY": "setu",
+    "BILLER_SETU_PAYMENT_STATUS_URL": "http://127.0.0.1:9/status",
+    "BILLER_SETU_TOKEN_URL": "http://127.0.0.1:9/token",
+    "BILLER_SETU_CLIENT_ID": "biller",
+    "BILLER_SETU_CLIENT_SECRET": "setu-client-secret",
     "BILLER_KALEIDOFIN_CONFIRMED_BY": "kaleidofin",
     "BILLER_KALEIDOFIN_STATUS_URL": "http://127.0.0.1:9/status",
     "BILLER_DIGILEDGE_CONFIRMED_BY": "digiledge",
@@ -105,8 +110,12 @@ class LiveServer:
             "BILLER_DATABASE_URL": database_url,
             "BILLER_KALEIDOFIN_API_KEY": KALEIDOFIN_KEY,
             "BILLER_DIGILEDGE_API_KEY": DIGILEDGE_KEY,
+            "BILLER_SETU_API_KEY": SETU_KEY,
+            "BILLER_CHANNELS": "kaleidofin,digiledge,setu",
+            "BILLER_SETU_VALIDATE_PAY_ENABLED": "true",
             "BILLER_KALEIDOFIN_CONFIRMED_BY": "fake",
             "BILLER_DIGILEDGE_CONFIRMED_BY": "fake",
+            "BILLER_SETU_CONFIRMED_BY": "fake",
             "BILLER_WORKER_LEASE_SECONDS": "3",
             "BILLER_WORKER_POLL_INTERVAL_SECONDS": "0.2",
             "BILLER_LOG_LEVEL": "WARNING",

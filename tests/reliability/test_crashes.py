@@ -1,5 +1,6 @@
 """kill -9 under load: an API worker and the confirmation worker die mid-flight; nothing answered is lost, the
-books balance, and every confirmation completes once the server is back."""
+books balance, and every confirmation completes once the server is back. Half the payments come through Kaleidofin,
+half through Setu."""
 
 import os
 import signal
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.persistence.models import Bill, Job, JobState, Payment, PaymentStatus, Receipt
-from tests.conftest import KALEIDOFIN_KEY
+from tests.conftest import KALEIDOFIN_KEY, SETU_KEY
 from tests.factories import BillFactory
 from tests.reliability.conftest import seed
 
@@ -28,9 +29,25 @@ def body(n):
     }
 
 
+def setu_body(n):
+    return {
+        "platformBillID": f"PB-{n}",
+        "billerBillID": f"CRASH-{n}",
+        "paymentDetails": {
+            "amountPaid": {"value": 100_000, "currencyCode": "INR"},
+            "billAmount": {"value": 100_000, "currencyCode": "INR"},
+            "platformTransactionRefID": f"PTR-{n}",
+            "uniquePaymentRefID": f"CRASH-TXN-{n}",
+        },
+    }
+
+
 def pay(server, n):
     try:
-        response = server.post("/bills/fetchReceipt", body(n), key=KALEIDOFIN_KEY, timeout=15)
+        if n % 2:
+            response = server.post("/setu/bills/fetchReceipt", setu_body(n), key=SETU_KEY, timeout=15)
+        else:
+            response = server.post("/bills/fetchReceipt", body(n), key=KALEIDOFIN_KEY, timeout=15)
     except requests.RequestException as exc:
         return n, None, repr(exc)
     return n, response.status_code, response.json() if response.status_code == 200 else response.text

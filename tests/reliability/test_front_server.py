@@ -14,11 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from biller_server.persistence.models import InboundMessage
-from tests.conftest import KALEIDOFIN_KEY
+from biller_server.persistence.models import InboundMessage, Job, Payment
+from tests.conftest import KALEIDOFIN_KEY, SETU_KEY
 from tests.factories import BillFactory
+from tests.fakes.setu_payloads import SETTLEMENT_NOTIFICATION, published
 from tests.reliability.conftest import count, last_inbound, seed, written_rows
 from tests.reliability.front_server import FrontServer, nginx_binary
 from tests.reliability.live import PRODUCTION_ENV, LiveServer, free_port
@@ -199,3 +202,40 @@ def test_with_the_api_down_nginx_answers_json(api, tmp_path):
         "status": "service-unavailable",
         "message": "The service is temporarily unavailable; retry later.",
     }
+
+
+def test_a_large_setu_settlement_passes_nginx_and_is_stored(nginx, engine):
+    """Setu's notification endpoint has its own cap at nginx as at the API: a settlement of 10,000 bills is taken."""
+    body = published(SETTLEMENT_NOTIFICATION)
+    body["events"][0]["id"] = "front-server-settlement"
+    body["events"][0]["data"]["platformBillIds"] = [f"FRONT{n:015d}" for n in range(10_000)]
+
+    response = requests.post(
+        f"http://127.0.0.1:{nginx.port}/setu/notifications", json=body, headers={"X-API-Key": SETU_KEY}, timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    assert last_inbound(engine).outcome == "events:unmatched"
+
+
+def test_setus_ref_id_header_reaches_the_api_through_nginx(nginx, engine):
+    seed(engine, lambda: BillFactory(partner_bill_id="FRONT-SETU-1", amount_paise=1000))
+    body = {
+        "platformBillID": "FRONT-PB-1",
+        "billerBillID": "FRONT-SETU-1",
+        "paymentDetails": {
+            "amountPaid": {"value": 1000, "currencyCode": "INR"},
+            "platformTransactionRefID": "FRONT-PTR-1",
+            "uniquePaymentRefID": "FRONT-UPR-1",
+        },
+    }
+    headers = {"X-API-Key": SETU_KEY, "ref_id": "PP012305091019168458445744231291019"}
+
+    response = requests.post(
+        f"http://127.0.0.1:{nginx.port}/setu/bills/fetchReceipt", json=body, headers=headers, timeout=10
+    )
+
+    assert response.status_code == 200, response.text
+    with Session(engine) as session:
+        job = session.scalars(sa.select(Job).join(Payment).where(Payment.partner_txn_ref == "FRONT-UPR-1")).one()
+    assert job.payload["setu_context"]["refId"] == "PP012305091019168458445744231291019"

@@ -66,11 +66,16 @@ MALFORMED_FRAMING = [
 ]
 
 
+# Setu's settlement notifications have their own cap (BILLER_SETU_NOTIFICATION_MAX_BYTES, 1 MiB by default).
+OVER_THE_NOTIFICATION_CAP = RECEIPT + b" " * (1024 * 1024 + 100_000)
+
+
 def over_the_cap(path: str, key: str, framing: str) -> bytes:
-    """OVER_THE_CAP to ``path``, sent ``chunked`` or with its ``Content-Length``."""
+    """A body over ``path``'s cap (OVER_THE_CAP; a notification's larger one), ``chunked`` or with its length."""
+    body = OVER_THE_NOTIFICATION_CAP if path.endswith("/notifications") else OVER_THE_CAP
     if framing == "chunked":
-        return request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(OVER_THE_CAP)
-    return request_head("POST", path, f"Content-Length: {len(OVER_THE_CAP)}", key=key) + OVER_THE_CAP
+        return request_head("POST", path, "Transfer-Encoding: chunked", key=key) + chunked(body)
+    return request_head("POST", path, f"Content-Length: {len(body)}", key=key) + body
 
 
 def exchange(

@@ -168,10 +168,11 @@ class SetuTimestamp(fields.Field):
                 int(second),
                 int((fraction or "0")[:6].ljust(6, "0")),
                 tzinfo=zone_info,
-            )
-        except ValueError:
+            ).astimezone(dt.UTC)
+        except (ValueError, OverflowError):
+            # OverflowError: a moment that exists in its zone but not in UTC (0001-01-01T00:00:00+01:00).
             raise ValidationError("Is not a real date and time.") from None
-        return moment.astimezone(dt.UTC)
+        return moment
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,7 @@ from biller_server.domain.payments.outcomes import (
     note_payment_event,
     override_payment_outcome,
 )
-from biller_server.domain.staff.audit import record_audit
+from biller_server.domain.staff.audit import NO_ORIGIN, AuditOrigin, record_audit
 from biller_server.persistence.models import (
     Job,
     JobKind,
@@ -34,6 +37,7 @@ from biller_server.persistence.models import (
     PaymentNotification,
     PaymentStatus,
 )
+from biller_server.persistence.types import MAX_ROW_ID
 
 CONFIRMATION_KINDS = (JobKind.CONFIRM_PAYMENT, JobKind.RECORD_OFFLINE_PAYMENT)
 FINAL = (PaymentStatus.CONFIRMED, PaymentStatus.FAILED)
@@ -41,6 +45,12 @@ FINAL = (PaymentStatus.CONFIRMED, PaymentStatus.FAILED)
 
 class DecisionRefused(DomainError):
     code = "decision-refused"
+    # Refused only because the outcome is final: the same decision with ``override`` would be taken.
+    needs_override = False
+
+
+class FinalOutcome(DecisionRefused):
+    needs_override = True
 
 
 class Decision(enum.StrEnum):
@@ -70,6 +80,7 @@ def resolve_payment(
     now: dt.datetime,
     evidence: str | None = None,
     override: bool = False,
+    origin: AuditOrigin = NO_ORIGIN,
 ) -> DecisionResult:
     """Record a person's verdict on a payment and end its confirmation job.
 
@@ -89,7 +100,7 @@ def resolve_payment(
     if payment.status in FINAL:
         if not override:
             flag = f", flagged: {payment.flag_reason}" if payment.flagged else ""
-            raise DecisionRefused(
+            raise FinalOutcome(
                 f"payment {payment.id} is already {payment.status.value}{flag}; "
                 "add --override to put your decision over it"
             )
@@ -124,6 +135,8 @@ def resolve_payment(
         target=f"payment:{payment.id}",
         note=note,
         detail={key: value for key, value in detail.items() if key != "note"} | {"override": override},
+        source_address=origin.source_address,
+        request_id=origin.request_id,
     )
     return DecisionResult(payment.id, payment.status, True, message)
 
@@ -149,7 +162,9 @@ class RecheckResult:
     message: str
 
 
-def recheck_payment(*, session: Session, payment_id: int, by: str, now: dt.datetime) -> RecheckResult:
+def recheck_payment(
+    *, session: Session, payment_id: int, by: str, now: dt.datetime, origin: AuditOrigin = NO_ORIGIN
+) -> RecheckResult:
     """Ask the partner now: the payment's live job is made due at once, or an UNRESOLVED payment gets a new job
     that asks once (``payload["once"]``). A final payment has nothing left to ask."""
     payment = _locked_payment(session, payment_id)
@@ -202,10 +217,49 @@ def recheck_payment(*, session: Session, payment_id: int, by: str, now: dt.datet
         now=now,
     )
     record_audit(
-        session=session, actor=by, action="payment.recheck", outcome="ok", now=now, target=f"payment:{payment.id}"
+        session=session,
+        actor=by,
+        action="payment.recheck",
+        outcome="ok",
+        now=now,
+        target=f"payment:{payment.id}",
+        source_address=origin.source_address,
+        request_id=origin.request_id,
     )
     session.flush()
     return RecheckResult(job.id, job.attempts, created, message)
+
+
+def recheck_answer(*, session: Session, payment_id: int, asked: RecheckResult) -> str | None:
+    """The partner's answer to a recheck, once a worker has asked (the job's attempts rose and its lease is
+    released); None while nobody has."""
+    job = session.get(Job, asked.job_id)
+    payment = session.get(Payment, payment_id)
+    if job is None or payment is None or job.attempts <= asked.attempts or job.lease_owner is not None:
+        return None
+    answer = job.last_error or job.outcome or "no answer"
+    return f"answer: {answer}; payment {payment.id} is {payment.status.value}"
+
+
+def wait_for_recheck_answer(
+    *,
+    open_session: Callable[[], AbstractContextManager[Session]],
+    payment_id: int,
+    asked: RecheckResult,
+    timeout_seconds: float,
+    sleep: Callable[[float], None] | None = None,
+) -> str | None:
+    """Look for the answer every half second, each time in a short session of its own (a worker must be able to
+    write meanwhile), for up to ``timeout_seconds``; None if it did not come: the job stays queued."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        with open_session() as session:
+            answer = recheck_answer(session=session, payment_id=payment_id, asked=asked)
+        if answer is not None:
+            return answer
+        if time.monotonic() >= deadline:
+            return None
+        (sleep or time.sleep)(0.5)
 
 
 def held_notifications(*, session: Session) -> list[PaymentNotification]:
@@ -219,8 +273,22 @@ def held_notifications(*, session: Session) -> list[PaymentNotification]:
     )
 
 
+def held_because(notification: PaymentNotification) -> str:
+    """Why a notification waits for a person, in the words shown beside it."""
+    if notification.payment_id is None:
+        return "no payment with this refId"
+    return "contradicts the payment's final status"
+
+
 def match_notification(
-    *, session: Session, notification_id: int, payment_id: int, by: str, now: dt.datetime, note: str | None = None
+    *,
+    session: Session,
+    notification_id: int,
+    payment_id: int,
+    by: str,
+    now: dt.datetime,
+    note: str | None = None,
+    origin: AuditOrigin = NO_ORIGIN,
 ) -> DecisionResult:
     """Apply a held notification's verdict to the payment a person says it is about (same channel)."""
     notification = _locked_notification(session, notification_id)
@@ -270,6 +338,8 @@ def match_notification(
         target=f"payment:{payment.id}",
         note=note,
         detail={"notification": notification.id, "applied": applied.value},
+        source_address=origin.source_address,
+        request_id=origin.request_id,
     )
     session.flush()
     return DecisionResult(
@@ -282,7 +352,13 @@ def match_notification(
 
 
 def dismiss_notification(
-    *, session: Session, notification_id: int, note: str, by: str, now: dt.datetime
+    *,
+    session: Session,
+    notification_id: int,
+    note: str,
+    by: str,
+    now: dt.datetime,
+    origin: AuditOrigin = NO_ORIGIN,
 ) -> tuple[bool, str]:
     """Set a held notification aside with a reason; the books do not change."""
     note = _required_note(note)
@@ -312,6 +388,8 @@ def dismiss_notification(
         now=now,
         target=f"notification:{notification.id}",
         note=note,
+        source_address=origin.source_address,
+        request_id=origin.request_id,
     )
     session.flush()
     return True, f"notification {notification.id} dismissed"
@@ -339,6 +417,8 @@ def _resolve(
 
 
 def _locked_payment(session: Session, payment_id: int) -> Payment:
+    if not 0 < payment_id <= MAX_ROW_ID:  # no such row, and PostgreSQL would refuse the number
+        raise DecisionRefused(f"no payment {payment_id}")
     payment = session.scalars(
         sa.select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
@@ -348,6 +428,8 @@ def _locked_payment(session: Session, payment_id: int) -> Payment:
 
 
 def _locked_notification(session: Session, notification_id: int) -> PaymentNotification:
+    if not 0 < notification_id <= MAX_ROW_ID:
+        raise DecisionRefused(f"no notification {notification_id}")
     notification = session.scalars(
         sa.select(PaymentNotification)
         .where(PaymentNotification.id == notification_id)

@@ -8,14 +8,17 @@ together. The caller commits.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from biller_server.domain.billing.adhoc import adhoc_account, book_adhoc_bill
 from biller_server.domain.billing.exactness import check_amount_allowed
 from biller_server.domain.errors import (
     AmountNotAllowed,
@@ -27,6 +30,7 @@ from biller_server.domain.errors import (
 from biller_server.domain.money import rupees_text
 from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.domain.payments.receipts import issue_receipt
+from biller_server.domain.settlement.notifications import link_waiting_settlements
 from biller_server.persistence.models import (
     Bill,
     BillStatus,
@@ -60,6 +64,14 @@ class PaymentRequest:
     partner_bill_ref: str | None = None  # the partner's id for our bill (Kaleidofin's systemBillId)
     customer_txn_ref: str | None = None
     paid_at: dt.datetime | None = None
+    # What the confirming partner's status client needs besides the payment's columns (the job's payload).
+    confirmation_payload: dict[str, Any] = field(default_factory=dict)
+
+
+# What a payment the books would refuse does: refused (the payment has not happened yet, or the partner takes a
+# refusal), or recorded and flagged for a person (Setu: the customer has already paid, and a refusal would leave
+# money in no book; docs/channels/setu.md).
+OnUnpayable = Literal["refuse", "flag"]
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,16 @@ def record_payment(
     confirm_with: str | None,
     now: dt.datetime,
     max_due_multiple: int = DEFAULT_MAX_DUE_MULTIPLE,
+    on_unpayable: OnUnpayable = "refuse",
 ) -> RecordedPayment:
     """Record the payment, reduce the bill's balance and issue a receipt; a retry gets the first receipt.
 
     ``confirm_with`` names the partner whose status API will confirm the payment (None: no confirmation job).
     ``max_due_multiple``: a payment above this many times the amount due is refused (``Overpayment``), unless the
     bill's ``max_amount_paise`` allows it; channels pass ``Settings.max_payment_multiple``.
+    ``on_unpayable="flag"``: a payment for a cancelled, closed or fully paid bill, with a stale declared bill
+    amount or outside the bill's exactness is recorded and flagged instead of refused. An unknown bill and a
+    conflicting retry are refused either way.
     """
     if request.amount_paise <= 0:
         raise AmountNotAllowed("The amount paid must be more than zero.")
@@ -93,7 +109,13 @@ def record_payment(
         return _replay(existing, request)
     if bill is None:
         raise BillNotFound(f"No bill with partnerBillId {request.partner_bill_id!r}.")
-    _check_payable(bill, request, max_due_multiple)
+    flag_reason = None
+    try:
+        _check_payable(bill, request, max_due_multiple)
+    except (BillCancelled, BillAlreadyFulfilled, AmountNotAllowed) as refusal:
+        if on_unpayable == "refuse":
+            raise
+        flag_reason = f"{refusal.code}: {refusal.message}"[:200]
 
     payment = Payment(
         bill_id=bill.id,
@@ -106,6 +128,8 @@ def record_payment(
         paid_at=request.paid_at or now,
         status=PaymentStatus.RECEIVED,
         applied_to_bill=True,
+        flagged=flag_reason is not None,
+        flag_reason=flag_reason,
     )
     try:
         with session.begin_nested():
@@ -115,6 +139,12 @@ def record_payment(
         # The same reference was committed meanwhile against another bill (that bill's lock did not stop it).
         # The savepoint's rollback has already taken the new payment out of the session.
         existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is None and request.customer_txn_ref is not None and _customer_ref_taken(session, request):
+            # The partner's second reference (Setu's platformTransactionRefID) names another payment.
+            raise TransactionConflict(
+                f"Transaction reference {request.customer_txn_ref!r} was already recorded for another payment; "
+                "nothing was changed."
+            ) from None
         if existing is None:
             raise
         return _replay(existing, request)
@@ -132,13 +162,59 @@ def record_payment(
             kind="received",
             to_status=PaymentStatus.RECEIVED.value,
             source=request.channel.value,
-            detail={"amount_paise": request.amount_paise, "receipt_number": receipt.receipt_number},
+            detail={
+                "amount_paise": request.amount_paise,
+                "receipt_number": receipt.receipt_number,
+                **({"flag_reason": flag_reason} if flag_reason else {}),
+            },
         )
     )
     if confirm_with is not None:
-        enqueue_payment_confirmation(session=session, payment=payment, confirm_with=confirm_with, now=now)
+        job = enqueue_payment_confirmation(session=session, payment=payment, confirm_with=confirm_with, now=now)
+        job.payload = dict(request.confirmation_payload)  # what the partner's status client asks with
     session.flush()
     return RecordedPayment(payment, receipt, replayed=False)
+
+
+def record_posted_payment(
+    *,
+    session: Session,
+    request: PaymentRequest,
+    adhoc_bill_name: str,
+    confirm_with: str | None,
+    now: dt.datetime,
+    max_due_multiple: int = DEFAULT_MAX_DUE_MULTIPLE,
+) -> RecordedPayment:
+    """A payment the partner has already taken from the customer (Setu's fetchReceipt), recorded come what may.
+
+    ``request.partner_bill_id`` names a bill, or an ad-hoc payment account (validate-and-pay): then a bill of
+    exactly the amount paid is booked first, its id derived from the payment's reference so a retry finds it. A
+    payment the books would refuse (an overpayment beyond ``max_due_multiple`` included) is recorded and flagged
+    (``on_unpayable="flag"``); a settlement that arrived before the payment is linked to it.
+    """
+    account = adhoc_account(session, request.partner_bill_id)
+    if account is not None:
+        booked = book_adhoc_bill(
+            session=session,
+            account=account,
+            payment_ref=request.partner_txn_ref,
+            amount_paise=request.amount_paise,
+            bill_name=adhoc_bill_name,
+            now=now,
+        )
+        # The booked bill's amount is the amount paid: a billAmount (absent for these billers) is not compared.
+        request = dataclasses.replace(request, partner_bill_id=booked, declared_bill_amount_paise=None)
+    recorded = record_payment(
+        session=session,
+        request=request,
+        confirm_with=confirm_with,
+        now=now,
+        max_due_multiple=max_due_multiple,
+        on_unpayable="flag",
+    )
+    if not recorded.replayed:
+        link_waiting_settlements(session=session, payment=recorded.payment, now=now)
+    return recorded
 
 
 # Built once: each call only binds its values (and SQLAlchemy finds the compiled form by the kept cache key).
@@ -163,6 +239,17 @@ def _payment_by_reference(session: Session, channel: Channel, partner_txn_ref: s
     return session.scalars(
         _PAYMENT_BY_REFERENCE, {"channel": channel, "partner_txn_ref": partner_txn_ref}
     ).one_or_none()
+
+
+def _customer_ref_taken(session: Session, request: PaymentRequest) -> bool:
+    return (
+        session.scalar(
+            sa.select(Payment.id).where(
+                Payment.channel == request.channel, Payment.customer_txn_ref == request.customer_txn_ref
+            )
+        )
+        is not None
+    )
 
 
 def _replay(existing: Payment, request: PaymentRequest) -> RecordedPayment:
@@ -221,6 +308,8 @@ def _check_not_an_overpayment(bill: Bill, amount_paise: int, max_due_multiple: i
 
 def _apply_to_bill(bill: Bill, amount_paise: int) -> None:
     bill.paid_paise += amount_paise
+    if bill.status in (BillStatus.CANCELLED, BillStatus.CLOSED):
+        return  # a flagged payment on a bill the biller took back: counted, the bill not reopened
     bill.status = BillStatus.PAID if bill.paid_paise >= bill.amount_paise else BillStatus.PARTIALLY_PAID
 
 

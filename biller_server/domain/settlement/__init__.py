@@ -21,6 +21,7 @@ from biller_server.domain.settlement.lines import (
     record_partner_settlement,
 )
 from biller_server.domain.settlement.matching import (
+    SETTLEMENT_CSV_HEADER,
     AckRefused,
     Break,
     BreakKind,
@@ -28,11 +29,14 @@ from biller_server.domain.settlement.matching import (
     SettlementReport,
     Unreconciled,
     ack_break,
+    open_breaks_older_than_a_day,
+    settlement_csv_rows,
     settlement_report,
     unreconciled_older_than_a_day,
 )
 
 __all__ = [
+    "SETTLEMENT_CSV_HEADER",
     "AckRefused",
     "BankImport",
     "Break",
@@ -48,7 +52,9 @@ __all__ = [
     "import_bank_statement",
     "import_settlement_report",
     "note_partner_settlement_status",
+    "open_breaks_older_than_a_day",
     "record_partner_settlement",
+    "settlement_csv_rows",
     "settlement_report",
     "unreconciled_older_than_a_day",
     "utr_from_narration",

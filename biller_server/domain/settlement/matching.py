@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from biller_server.domain.errors import DomainError
 from biller_server.domain.india import IST
 from biller_server.domain.reports.daily import india_day_bounds
-from biller_server.domain.staff.audit import record_audit
+from biller_server.domain.staff.audit import NO_ORIGIN, AuditOrigin, record_audit
 from biller_server.persistence.models import (
     BankEntry,
     Channel,
@@ -106,6 +106,61 @@ class SettlementReport:
     @property
     def matched_paise(self) -> int:
         return sum(match.amount_paise for match in self.matches)
+
+    def summary(self) -> list[tuple[str, int, int]]:
+        """(what, count, paise): matched, each kind of open break, acknowledged; the report's first table."""
+        kinds: dict[str, list[Break]] = {}
+        for item in self.breaks:
+            kinds.setdefault(item.kind.value, []).append(item)
+        return [
+            ("matched", len(self.matches), self.matched_paise),
+            *(
+                (kind, len(items), sum(item.unreconciled_paise for item in items))
+                for kind, items in sorted(kinds.items())
+            ),
+            ("acknowledged", len(self.acknowledged), sum(item.unreconciled_paise for item in self.acknowledged)),
+        ]
+
+
+# The settlement report as one CSV table (the console's download): a row per match and per break, amounts in paise.
+SETTLEMENT_CSV_HEADER = (
+    "day",
+    "section",
+    "key",
+    "kind",
+    "partner",
+    "reference",
+    "expected_paise",
+    "received_paise",
+    "difference_paise",
+    "bank_date",
+    "matched_by",
+    "payments",
+    "detail",
+    "acknowledged_by",
+    "note",
+)
+
+
+def settlement_csv_rows(report: SettlementReport) -> Iterator[tuple[object, ...]]:
+    """The report's rows under ``SETTLEMENT_CSV_HEADER``: matched, open breaks, acknowledged breaks."""
+    day = report.day.isoformat()
+    for match in report.matches:
+        yield (
+            day, "matched", "", "", match.partner, match.settlement_ref, match.amount_paise, match.amount_paise, 0,
+            match.bank_date.isoformat(), match.matched_by, match.payments, "", "", "",
+        )  # fmt: skip
+    for section, items in (("break", report.breaks), ("acknowledged", report.acknowledged)):
+        for item in items:
+            yield (
+                day, section, item.key, item.kind.value, item.partner or "", item.reference or "",
+                _blank(item.expected_paise), _blank(item.received_paise), _blank(item.difference_paise), "", "", "",
+                item.detail, item.acked_by or "", item.ack_note or "",
+            )  # fmt: skip
+
+
+def _blank(value: int | None) -> object:
+    return "" if value is None else value
 
 
 class AckRefused(DomainError):
@@ -226,15 +281,13 @@ class Unreconciled:
 UNRECONCILED_LOOKBACK_DAYS = 7
 
 
-def unreconciled_older_than_a_day(
+def open_breaks_older_than_a_day(
     *, session: Session, today: dt.date, never_settled_after_days: int, now: dt.datetime
-) -> dict[BreakKind, Unreconciled]:
-    """Open breaks of the days before yesterday (India), by kind, with the money they leave unexplained: what
-    ``biller_unreconciled_paise`` shows. Days are looked at up to a week back (``UNRECONCILED_LOOKBACK_DAYS``); a
-    break older than that stays in ``report settlement`` for its day. Payments never settled count whatever their day.
-    """
-    counts = dict.fromkeys(BreakKind, 0)
-    amounts = dict.fromkeys(BreakKind, 0)
+) -> list[Break]:
+    """Open breaks of the days before yesterday (India), newest day first. Days are looked at up to a week back
+    (``UNRECONCILED_LOOKBACK_DAYS``); a break older than that stays in ``report settlement`` for its day. Payments
+    never settled count whatever their day."""
+    found: list[Break] = []
     newest = today - dt.timedelta(days=2)
     for offset in range(UNRECONCILED_LOOKBACK_DAYS):
         report = settlement_report(
@@ -244,13 +297,28 @@ def unreconciled_older_than_a_day(
             now=now,
             include_never_settled=offset == 0,
         )
-        for item in report.breaks:
-            counts[item.kind] += 1
-            amounts[item.kind] += item.unreconciled_paise
+        found.extend(report.breaks)
+    return found
+
+
+def unreconciled_older_than_a_day(
+    *, session: Session, today: dt.date, never_settled_after_days: int, now: dt.datetime
+) -> dict[BreakKind, Unreconciled]:
+    """Open breaks older than a day (``open_breaks_older_than_a_day``) by kind, with the money they leave
+    unexplained: what ``biller_unreconciled_paise`` shows."""
+    counts = dict.fromkeys(BreakKind, 0)
+    amounts = dict.fromkeys(BreakKind, 0)
+    for item in open_breaks_older_than_a_day(
+        session=session, today=today, never_settled_after_days=never_settled_after_days, now=now
+    ):
+        counts[item.kind] += 1
+        amounts[item.kind] += item.unreconciled_paise
     return {kind: Unreconciled(counts[kind], amounts[kind]) for kind in BreakKind}
 
 
-def ack_break(*, session: Session, key: str, note: str, by: str, now: dt.datetime) -> tuple[bool, str]:
+def ack_break(
+    *, session: Session, key: str, note: str, by: str, now: dt.datetime, origin: AuditOrigin = NO_ORIGIN
+) -> tuple[bool, str]:
     """Acknowledge a break with a note (idempotent: a second ack changes nothing)."""
     key = key.strip()
     kind = key.partition(":")[0]
@@ -263,7 +331,17 @@ def ack_break(*, session: Session, key: str, note: str, by: str, now: dt.datetim
     if existing is not None:
         return False, f"{key} was acknowledged by {existing.acked_by}: {existing.note}"
     session.add(ReconciliationAck(break_key=key[:200], note=note[:2000], acked_by=by[:100], acked_at=now))
-    record_audit(session=session, actor=by, action="settlement.ack", outcome="ok", now=now, target=key, note=note)
+    record_audit(
+        session=session,
+        actor=by,
+        action="settlement.ack",
+        outcome="ok",
+        now=now,
+        target=key,
+        note=note,
+        source_address=origin.source_address,
+        request_id=origin.request_id,
+    )
     session.flush()
     return True, f"{key} acknowledged"
 

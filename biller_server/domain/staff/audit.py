@@ -7,6 +7,7 @@ that was refused or failed is recorded in a transaction of its own (the caller's
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,18 @@ from sqlalchemy.orm import Session
 from biller_server.persistence.models import AuditEntry
 
 MAX_NOTE_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class AuditOrigin:
+    """Where an action came from, for its audit entry: the console's request (address, request id); none for a
+    command run on the server."""
+
+    source_address: str | None = None
+    request_id: str | None = None
+
+
+NO_ORIGIN = AuditOrigin()
 
 
 def record_audit(

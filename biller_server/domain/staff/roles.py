@@ -13,6 +13,12 @@ class Permission(enum.StrEnum):
     CANCEL_BILL = "cancel_bill"
     CLOSE_BILL = "close_bill"
     UPLOAD_BILLS = "upload_bills"
+    # A person's decisions (domain/payments/decisions.py) and reconciliation (domain/settlement): the audit's names.
+    RESOLVE_PAYMENT = "payment.resolve"
+    RECHECK_PAYMENT = "payment.recheck"
+    MATCH_NOTIFICATION = "notification.match"
+    DISMISS_NOTIFICATION = "notification.dismiss"
+    ACK_BREAK = "settlement.ack"
 
 
 OPERATOR_PERMISSIONS = frozenset(Permission)  # every action

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
+from biller_server.domain.billing.adhoc import ADHOC_PREFIX
 from biller_server.domain.money import (
     AmountError,
     paise_from_file_amount,
@@ -349,6 +350,9 @@ class BillFile:
                 mobile = parse_mobile(mobile)
             except Refused as exc:
                 problems.append(("mobile", str(exc)))
+
+        if partner_bill_id.startswith(ADHOC_PREFIX):
+            problems.append(("partner_bill_id", f"starts with {ADHOC_PREFIX}, which names ad-hoc payment accounts"))
 
         amount = self._amount("amount", amount_cell, problems)
         min_amount = self._amount("min_amount", min_cell, problems) if _present(min_cell) else None

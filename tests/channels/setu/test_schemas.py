@@ -353,6 +353,8 @@ def test_absent_transaction_timestamp_is_none():
         "2020-05-22T03:05:22.000Z\n",  # what a "$"-anchored pattern would let through
         "2020-13-01T00:00:00Z",
         "2020-02-30T00:00:00Z",
+        "0001-01-01T00:00:03+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
         "2020-05-22T24:00:00Z",
         "2020-05-22T03:05:22+25:00",
         "2020-05-22 03:05:22Z",

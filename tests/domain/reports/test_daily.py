@@ -87,8 +87,9 @@ def test_figures_per_channel_and_state(session):
     report = daily_report(session=session, day=DAY, now=NOW)
 
     by_channel = {day.channel: day for day in report.channels}
-    assert list(by_channel) == ["kaleidofin", "digiledge", "offline"]
-    kaleidofin, digiledge, offline = by_channel.values()
+    assert list(by_channel) == ["kaleidofin", "digiledge", "setu", "offline"]
+    kaleidofin, digiledge, setu, offline = by_channel.values()
+    assert setu.received == Tally(0, 0)
     assert kaleidofin.received == Tally(5, 215_049)
     assert kaleidofin.confirmed == Tally(2, 125_050)
     assert kaleidofin.failed == Tally(1, 49_999)
@@ -148,7 +149,7 @@ def test_open_items_count_every_day(session):
 def test_an_empty_day_has_every_channel_at_zero(session):
     report = daily_report(session=session, day=dt.date(2020, 1, 1), now=NOW)
 
-    assert [day.channel for day in report.channels] == ["kaleidofin", "digiledge", "offline"]
+    assert [day.channel for day in report.channels] == ["kaleidofin", "digiledge", "setu", "offline"]
     assert report.total.received == Tally(0, 0)
     assert report.reconciliation.difference == Tally(0, 0)
 

@@ -337,3 +337,8 @@ def test_template_rows_are_valid(tmp_path):
 
     assert [type(row) for row in rows] == [BillRow, BillRow]
     assert {row.exactness for row in rows} == {"EXACT", "RANGE"}
+
+
+def test_a_bill_id_starting_like_an_adhoc_account_is_rejected(tmp_path):
+    # ADHOC-... names Setu's validate-and-pay accounts and the bills their payments book (domain/billing/adhoc.py).
+    assert "ADHOC-" in problems_of(tmp_path, partner_bill_id="ADHOC-0000000001")["partner_bill_id"]
