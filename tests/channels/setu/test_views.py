@@ -354,8 +354,10 @@ class TestValidateAndPay:
         self, client, setu_headers, scenario_customer, session
     ):
         account = post(client, "/customer/validate", published(published_pages.VALIDATE_CUSTOMER_REQUEST), setu_headers)
-        text = strip_comments(published_pages.VALIDATE_PAY_RECEIPT_REQUEST).replace(
-            '"891234567"', json.dumps(account.get_json()["data"]["billerBillID"])
+        text = (
+            strip_comments(published_pages.VALIDATE_PAY_RECEIPT_REQUEST)
+            .replace('"891234567"', json.dumps(account.get_json()["data"]["billerBillID"]))
+            .replace('"additionalInfo": null,', "")  # the page's example names the key twice (docs/channels/setu.md)
         )
 
         first = post(client, "/bills/fetchReceipt", text, setu_headers)
@@ -374,6 +376,17 @@ class TestValidateAndPay:
         assert bill.name == "Ad-hoc payment"
         assert bill.customer_id == scenario_customer.id
         assert session.scalars(sa.select(Payment)).one().flagged is False
+
+    def test_setus_example_verbatim_names_additional_info_twice_and_is_refused_unread(
+        self, client, setu_headers, session
+    ):
+        response = post(
+            client, "/bills/fetchReceipt", strip_comments(published_pages.VALIDATE_PAY_RECEIPT_REQUEST), setu_headers
+        )
+
+        document = assert_setu_answer("/bills/fetchReceipt", response, 400)
+        assert 'repeats the key "additionalInfo"' in document["error"]["detail"]
+        assert session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
 
     def test_a_posting_for_an_account_that_does_not_exist_is_bill_not_found(self, client, setu_headers, session):
         body = published(published_pages.VALIDATE_PAY_RECEIPT_REQUEST)
