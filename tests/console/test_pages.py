@@ -80,8 +80,9 @@ def test_today_shows_the_day_s_collections_states_and_partner_health(signed_in, 
 
 
 def test_today_shows_each_worker_s_heartbeat_and_a_stale_one_in_red(signed_in, books, session):
-    beat(session=session, name="host-a:1", host="host-a", pid=1, started_at=NOW, last_poll_at=NOW)
-    late = NOW - dt.timedelta(minutes=10)
+    now = dt.datetime.now(dt.UTC)  # the page reads the clock: a module-wide NOW goes stale in a long run
+    beat(session=session, name="host-a:1", host="host-a", pid=1, started_at=now, last_poll_at=now)
+    late = now - dt.timedelta(minutes=10)
     beat(session=session, name="host-b:2", host="host-b", pid=2, started_at=late, last_poll_at=late)
     session.flush()
 
