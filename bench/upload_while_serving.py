@@ -117,22 +117,22 @@ def load_database(backend: str, path: Path) -> str:
     return url
 
 
-def receipt_bills(url: str, needed: int) -> list[tuple[str, int]]:
-    """Open EXACT bills on rows the re-upload leaves as they are (odd rows): a payment for one is exact."""
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT partner_bill_id, amount_paise FROM bills WHERE status = 'OPEN' AND exactness = 'EXACT' "
-                "AND paid_paise = 0 AND CAST(substr(partner_bill_id, length(partner_bill_id)) AS INTEGER) % 2 = 0 "
-                "ORDER BY id LIMIT :n"
-            ),
-            {"n": needed * 3},
-        ).all()
-    engine.dispose()
-    rows = [(bill, amount) for bill, amount in rows]
-    random.Random(7).shuffle(rows)
-    return rows[:needed]
+def receipt_bills(path: Path, needed: int) -> list[tuple[str, int]]:
+    """EXACT bills on rows the re-upload leaves as they are (``half_changed`` changes the even-numbered rows),
+    spread over the whole file: a payment for one is exact before, during and after the re-upload, and some of
+    them belong to the customers the batch in progress is writing."""
+    with open(path, newline="", encoding="utf-8") as source:
+        reader = csv.reader(source)
+        next(reader)
+        rows = [
+            (row[4], int(row[6].replace(".", "")))
+            for number, row in enumerate(reader)
+            if number % 2 == 1 and row[9] == "EXACT"
+        ]
+    step = max(1, len(rows) // needed)
+    chosen = rows[::step][:needed]
+    random.Random(7).shuffle(chosen)
+    return chosen
 
 
 class Loader:
@@ -212,7 +212,7 @@ class Loader:
 def run_backend(backend: str, path: Path, changed: Path, arguments: argparse.Namespace) -> list[str]:
     print(f"{backend}:", flush=True)
     url = load_database(backend, path)
-    bills = receipt_bills(url, 20_000)
+    bills = receipt_bills(path, 20_000)
     port = 18_000 + random.randrange(1000)
     base_url = f"http://127.0.0.1:{port}"
     env = production_env(url)
