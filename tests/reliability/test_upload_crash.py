@@ -171,7 +171,9 @@ def test_an_upload_finishes_while_partners_calls_write_all_along(crash_database,
         while not stop.is_set():
             with engine.begin() as connection:
                 connection.execute(
-                    sa.update(Customer).where(Customer.lender_customer_id == "C0000").values(updated_at=dt.datetime.now(dt.UTC))
+                    sa.update(Customer)
+                    .where(Customer.lender_customer_id == "C0000")
+                    .values(updated_at=dt.datetime.now(dt.UTC))
                 )
             writes.append(1)
             time.sleep(0.002)
