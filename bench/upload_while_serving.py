@@ -104,7 +104,9 @@ def load_database(backend: str, path: Path) -> str:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         url = f"sqlite:///{directory / 'bench.sqlite3'}"
-    env = {**os.environ, "BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING"}
+    # Nobody is served while the books are first loaded: large write transactions (no pauses between them).
+    env = {**os.environ, "BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING",
+           "BILLER_BILL_UPLOAD_TRANSACTION_MS": "5000"}  # fmt: skip
     subprocess.run([str(BILLER), "db", "upgrade"], env=env, check=True, capture_output=True)
     started = time.perf_counter()
     subprocess.run([str(BILLER), "bills", "upload", str(path)], env=env, check=True, capture_output=True)

@@ -297,8 +297,10 @@ def _write(
             staging.analyze_books()
             session.commit()
             analyze_at *= 2
-        started = time.monotonic()
         staging.reconnect()  # the batch's transaction: on SQLite, it takes the write lock now
+        # Timed from when the lock is held: on SQLite the wait for it is partners' calls writing, not this batch's
+        # work, and counting it would shrink the batches to one customer each while calls keep arriving.
+        started = time.monotonic()
         batch = staging.next_batch(first, rows_per_batch)
         if batch is None:
             session.rollback()
