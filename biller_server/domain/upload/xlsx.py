@@ -132,9 +132,8 @@ class XlsxSource:
         """
         from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
-        epoch = CALENDAR_MAC_1904 if self._date1904 else CALENDAR_WINDOWS_1900
-        strings = self._strings
-        assert strings is not None
+        self._epoch = CALENDAR_MAC_1904 if self._date1904 else CALENDAR_WINDOWS_1900
+        self._from_excel = from_excel
         date_styles = self._date_styles
         columns: dict[bytes, int] = {}
         dates: dict[bytes, object] = {}
@@ -162,7 +161,7 @@ class XlsxSource:
                     cells: list[object] = []
                     found = plain.findall(body)
                     if len(found) != body.count(cell_tag):
-                        cells = self._general_cells(general, body, columns, dates, epoch)
+                        cells = self._general_cells(general, body, columns, dates)
                         if cells:
                             yield row_number, cells
                         continue
@@ -172,23 +171,10 @@ class XlsxSource:
                         if text:
                             cell = _text(text)
                         elif value:
-                            if not kind or kind == b"n":
-                                if style and int(style) in date_styles:
-                                    cell = dates.get(value)
-                                    if cell is None:
-                                        if len(dates) >= 4096:
-                                            dates.clear()
-                                        cell = dates[value] = from_excel(_number(value), epoch)
-                                else:
-                                    cell = _number(value)
-                            elif kind == b"s":
-                                cell = strings[int(value)]
-                            elif kind == b"b":
-                                cell = value == b"1"
-                            elif kind == b"d":
-                                cell = dt.datetime.fromisoformat(value.decode())
-                            else:  # "str" (a formula's text) and "e" (an error such as #N/A): the text Excel shows
-                                cell = _text(value)
+                            if (not kind or kind == b"n") and not (style and int(style) in date_styles):
+                                cell = _number(value)  # the common case, decided here
+                            else:
+                                cell = self._value(kind or b"n", int(style or 0), value, dates)
                         if column == len(cells):
                             cells.append(cell)
                         else:
@@ -202,19 +188,30 @@ class XlsxSource:
                 if not chunk:
                     break
 
+    def _value(self, kind: bytes, style: int, value: bytes, dates: dict[bytes, object]) -> object:
+        """A cell's value (``<v>``) as Excel's type ``kind`` and number format ``style`` make it."""
+        if kind == b"n":
+            if style not in self._date_styles:
+                return _number(value)
+            cell = dates.get(value)
+            if cell is None:
+                if len(dates) >= 4096:
+                    dates.clear()
+                cell = dates[value] = self._from_excel(_number(value), self._epoch)
+            return cell
+        if kind == b"s":
+            assert self._strings is not None
+            return self._strings[int(value)]
+        if kind == b"b":
+            return value == b"1"
+        if kind == b"d":
+            return dt.datetime.fromisoformat(value.decode())
+        return _text(value)  # "str" (a formula's text) and "e" (an error such as #N/A): the text Excel shows
+
     def _general_cells(
-        self,
-        pattern: re.Pattern[bytes],
-        body: bytes,
-        columns: dict[bytes, int],
-        dates: dict[bytes, object],
-        epoch: dt.datetime,
+        self, pattern: re.Pattern[bytes], body: bytes, columns: dict[bytes, int], dates: dict[bytes, object]
     ) -> list[object]:
         """One row's cells, whatever forms they take, one match at a time."""
-        from openpyxl.utils.datetime import from_excel
-
-        strings = self._strings
-        assert strings is not None
         cells: list[object] = []
         for match in pattern.finditer(body):
             group = match.lastindex
@@ -237,25 +234,9 @@ class XlsxSource:
                     found_value = _VALUE.search(other)
                     value = found_value[1] if found_value else None
             if value:
-                if kind == b"n":
-                    style_at = attributes.find(b' s="')
-                    style = int(attributes[style_at + 4 : attributes.index(b'"', style_at + 4)]) if style_at >= 0 else 0
-                    if style in self._date_styles:
-                        cell = dates.get(value)
-                        if cell is None:
-                            if len(dates) >= 4096:
-                                dates.clear()
-                            cell = dates[value] = from_excel(_number(value), epoch)
-                    else:
-                        cell = _number(value)
-                elif kind == b"s":
-                    cell = strings[int(value)]
-                elif kind == b"b":
-                    cell = value == b"1"
-                elif kind == b"d":
-                    cell = dt.datetime.fromisoformat(value.decode())
-                else:  # "str" (a formula's text) and "e" (an error such as #N/A): the text Excel shows
-                    cell = _text(value)
+                style_at = attributes.find(b' s="')
+                style = int(attributes[style_at + 4 : attributes.index(b'"', style_at + 4)]) if style_at >= 0 else 0
+                cell = self._value(kind, style, value, dates)
             if column >= len(cells):
                 cells.extend([None] * (column - len(cells) + 1))
             cells[column] = cell
