@@ -232,7 +232,8 @@ def run_backend(backend: str, path: Path, changed: Path, arguments: argparse.Nam
         memory_file = DATA / "upload-serve" / f"upload-{backend}-rss.txt"
         upload_env = {**os.environ, "BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING"}
         process = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", str(memory_file), str(BILLER), "bills", "upload", str(changed)],
+            [*(["nice", "-n", str(arguments.upload_nice)] if arguments.upload_nice else []),
+             "/usr/bin/time", "-f", "%M", "-o", str(memory_file), str(BILLER), "bills", "upload", str(changed)],
             env=upload_env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         upload_end = time.monotonic()
@@ -265,6 +266,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, nargs=2, default=[40.0, 10.0], metavar=("BILLS", "RECEIPTS"),
                         help="requests per second: fetchBills, fetchReceipt")  # fmt: skip
     parser.add_argument("--baseline", type=float, default=20.0, help="seconds of load before the upload starts")
+    parser.add_argument("--upload-nice", type=int, default=0,
+                        help="run the re-upload under nice -n N (is it the upload's own CPU?)")  # fmt: skip
     arguments = parser.parse_args()
     path = DATA / f"bills-{arguments.customers}x{arguments.bills_per_customer}.csv"
     if not path.exists():
