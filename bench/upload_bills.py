@@ -107,8 +107,11 @@ XLSX_HEADER = [
 ]  # fmt: skip
 
 
-def generate_xlsx(path: Path, customers: int, bills_per_customer: int) -> int:
-    """Write the same bills as an Excel workbook (openpyxl's write-only mode): dates, amounts and mobiles typed."""
+def generate_xlsx(path: Path, customers: int, bills_per_customer: int, *, half_changed: bool = False) -> int:
+    """Write the same bills as an Excel workbook (openpyxl's write-only mode): dates, amounts and mobiles typed.
+
+    ``half_changed``: every other row's amount one rupee more, as ``upload_while_serving.half_changed`` does to
+    the CSV (a RANGE bill's maximum follows it)."""
     from openpyxl import Workbook
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,10 @@ def generate_xlsx(path: Path, customers: int, bills_per_customer: int) -> int:
     branches = ["Madurai", "Salem", "Erode", "Tiruppur"]
     for number, row in enumerate(bill_rows(customers, bills_per_customer)):
         customer_id, name, mobile, loan, bill_id, bill_name, amount, due, generated, exactness, low, high = row
+        if half_changed and number % 2 == 0:
+            rupees, paise = amount.split(".")
+            amount = f"{int(rupees) + 1}.{paise}"
+            high = amount if exactness == "RANGE" else high
         sheet.append(
             [
                 branches[number % len(branches)],

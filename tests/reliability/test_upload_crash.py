@@ -2,10 +2,12 @@
 interrupted, and the same file (or --resume) finishes it; on both databases."""
 
 import csv
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +156,37 @@ def test_resume_finishes_a_killed_upload_from_its_recorded_file(crash_database, 
     nothing_left = run(url, "upload", "--resume")
     assert nothing_left.returncode == 1
     assert nothing_left.stderr == "Error: no interrupted upload to resume\n"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_upload_finishes_while_partners_calls_write_all_along(crash_database, tmp_path):
+    """Partners' calls write (payments, the inbound log) between the upload's reads and its writes: on SQLite a
+    read transaction that then writes would fail at once with "database is locked"."""
+    url, engine = crash_database
+    assert run(url, "upload", str(bills_file(tmp_path / "november.csv", 1000))).returncode == 0
+    stop = threading.Event()
+    writes: list[int] = []
+
+    def partner_calls() -> None:
+        while not stop.is_set():
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.update(Customer)
+                    .where(Customer.lender_customer_id == "C0000")
+                    .values(updated_at=dt.datetime.now(dt.UTC))
+                )
+            writes.append(1)
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=partner_calls)
+    writer.start()
+    try:
+        again = run(url, "upload", str(bills_file(tmp_path / "december.csv", 2000)))
+    finally:
+        stop.set()
+        writer.join()
+
+    assert again.returncode == 0, again.stderr
+    assert len(writes) > 100  # the partners' side kept writing throughout
+    assert f"{CUSTOMERS * BILLS_EACH} updated" in again.stdout
+    assert all(amounts == {200_000 + int(name[1:]) * 100} for name, amounts in amounts_by_customer(engine).items())

@@ -182,10 +182,15 @@ def _run(
                 session.commit()
             return report
         report.customers_to_write = staging.plan()
+        # Ends the checking transaction (on SQLite, its read snapshot). The plan is recorded in a transaction of
+        # its own: on SQLite a read transaction cannot turn into a write once partners' calls have written since
+        # it began (it fails at once with "database is locked" rather than waiting); a new one waits its turn.
+        session.commit()
         if upload is not None:
+            staging.reconnect()
             _save(upload, report, BillUploadState.APPLYING)
             upload.checked_at = clock()
-        session.commit()  # ends the checking transaction (on SQLite, its read snapshot); the plan is recorded
+            session.commit()
         _write(staging, session, report, upload, now, transaction_seconds, problem, progress)
         report.written = True
         if upload is not None:
@@ -292,8 +297,10 @@ def _write(
             staging.analyze_books()
             session.commit()
             analyze_at *= 2
-        started = time.monotonic()
         staging.reconnect()  # the batch's transaction: on SQLite, it takes the write lock now
+        # Timed from when the lock is held: on SQLite the wait for it is partners' calls writing, not this batch's
+        # work, and counting it would shrink the batches to one customer each while calls keep arriving.
+        started = time.monotonic()
         batch = staging.next_batch(first, rows_per_batch)
         if batch is None:
             session.rollback()

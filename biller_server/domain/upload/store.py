@@ -254,14 +254,18 @@ UPDATE bill_upload_changes SET locked = 1, late = 1
 WHERE locked = 0 AND ordinal BETWEEN :first AND :last
   AND EXISTS (SELECT 1 FROM bills b WHERE b.id = bill_upload_changes.bill_id AND {_LOCKED_BILL})
 """  # noqa: S608 - composed of this module's constants only
-# Driven from the batch's customers whose mobile or name changes, so each lookup goes through an index.
+# Driven from the batch's customers whose mobile or name changes, so each lookup goes through an index. CROSS
+# JOIN is SQLite's way to fix the join order (PostgreSQL treats it as a plain join): left to choose, SQLite read
+# every mobile in customer_identifiers once per batch (0.6 s a batch with 200,000 customers).
 _DELETE_OLD_MOBILES = f"""
 DELETE FROM customer_identifiers WHERE id IN (
     SELECT ci.id FROM bill_upload_work w
-    JOIN bill_upload_customers sc ON sc.customer_id = w.customer_id
-    JOIN customers c ON c.lender_customer_id = sc.customer_id
-    JOIN customer_identifiers ci ON ci.customer_id = c.id AND ci.kind = 'mobile' AND ci.value = c.mobile
-    WHERE w.ordinal BETWEEN :first AND :last AND w.state = 'changed' AND {_CUSTOMER_DIFFERS}
+    CROSS JOIN bill_upload_customers sc
+    CROSS JOIN customers c
+    CROSS JOIN customer_identifiers ci
+    WHERE w.ordinal BETWEEN :first AND :last AND w.state = 'changed' AND sc.customer_id = w.customer_id
+      AND c.lender_customer_id = sc.customer_id AND {_CUSTOMER_DIFFERS}
+      AND ci.customer_id = c.id AND ci.kind = 'mobile' AND ci.value = c.mobile
 )
 """  # noqa: S608 - composed of this module's constants only
 _UPDATE_CUSTOMERS = f"""

@@ -125,91 +125,123 @@ class XlsxSource:
     def _rows(self) -> Iterator[tuple[int, list[object]]]:
         """(row number, cells) for every row the sheet stores, streamed out of the archive a megabyte at a time.
 
-        Every read is cut after its last complete row, so no match spans two reads. The loop is written out flat:
-        it runs once per cell, 13 million times for a million rows of 13 columns.
+        Every read is cut after its last complete row, so no row spans two reads. A row whose cells are all in
+        the plain forms every writer uses for values (``_plain_cells_pattern``) is cut into cells by one
+        ``findall``, in C; any other row (formulas, rich text, attributes in other places) goes through the
+        general pattern a cell at a time. The loops are written out flat: they run once per cell, 15 million
+        times for a million rows of 15 columns.
         """
         from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
-        epoch = CALENDAR_MAC_1904 if self._date1904 else CALENDAR_WINDOWS_1900
-        strings = self._strings
-        assert strings is not None
+        self._epoch = CALENDAR_MAC_1904 if self._date1904 else CALENDAR_WINDOWS_1900
+        self._from_excel = from_excel
         date_styles = self._date_styles
         columns: dict[bytes, int] = {}
         dates: dict[bytes, object] = {}
-        row_number = 0
-        cells: list[object] = []
         with self._zip.open(self._sheet_path) as stream:
             buffer = stream.read(4096)
-            pattern = _sheet_pattern(buffer)
+            prefix = _namespace_prefix(buffer)
+            rows = _rows_pattern(prefix)
+            plain = _plain_cells_pattern(prefix)
+            general = _cells_pattern(prefix)
+            cell_tag, row_end = b"<" + prefix + b"c", b"</" + prefix + b"row>"
             position = len(buffer)
+            row_number = 0
             while True:
                 chunk = stream.read(_CHUNK)
                 buffer += chunk
                 position += len(chunk)
-                end = buffer.rfind(b"row>") + 4 if chunk else len(buffer)
-                if end < 4:
+                end = buffer.rfind(row_end) + len(row_end) if chunk else len(buffer)
+                if end < len(row_end):
                     continue
-                for match in pattern.finditer(buffer, 0, end):
-                    group = match.lastindex
-                    if group == _ROW_END:
+                for attributes, body in rows.findall(buffer, 0, end):
+                    number = _ROW_NUMBER.search(attributes)
+                    row_number = int(number[1]) if number else row_number + 1
+                    if not body:
+                        continue
+                    cells: list[object] = []
+                    found = plain.findall(body)
+                    if len(found) != body.count(cell_tag):
+                        cells = self._general_cells(general, body, columns, dates)
                         if cells:
                             yield row_number, cells
-                        cells = []
                         continue
-                    if group == _ROW_START:
-                        number = _ROW_NUMBER.search(match[1])
-                        row_number = int(number[1]) if number else row_number + 1
-                        cells = []
-                        continue
-                    letters, attributes = match[2], match[3]
-                    if letters is None:
-                        found = _REFERENCE.search(attributes)
-                        letters = found[1] if found else None
-                    column = len(cells) if letters is None else (columns.get(letters) or _column(columns, letters))
-                    kind_at = attributes.find(b' t="')
-                    kind = attributes[kind_at + 4 : attributes.index(b'"', kind_at + 4)] if kind_at >= 0 else b"n"
-                    value = match[4]
-                    cell: object = None
-                    if group == _CELL_TEXT:
-                        cell = _text(match[5])
-                    elif group == _CELL_OTHER:
-                        other = match[6]
-                        if kind == b"inlineStr":
-                            cell = _text(b"".join(run[0] for run in _TEXT_RUN.findall(_PHONETIC.sub(b"", other))))
-                        else:
-                            found_value = _VALUE.search(other)
-                            value = found_value[1] if found_value else None
-                    if value:
-                        if kind == b"n":
-                            style_at = attributes.find(b' s="')
-                            style = (
-                                int(attributes[style_at + 4 : attributes.index(b'"', style_at + 4)])
-                                if style_at >= 0
-                                else 0
-                            )
-                            if style in date_styles:
-                                cell = dates.get(value)
-                                if cell is None:
-                                    if len(dates) >= 4096:
-                                        dates.clear()
-                                    cell = dates[value] = from_excel(_number(value), epoch)
+                    for letters, style, kind, value, text in found:
+                        column = columns.get(letters) or _column(columns, letters)
+                        cell: object = None
+                        if text:
+                            cell = _text(text)
+                        elif value:
+                            if (not kind or kind == b"n") and not (style and int(style) in date_styles):
+                                cell = _number(value)  # the common case, decided here
                             else:
-                                cell = _number(value)
-                        elif kind == b"s":
-                            cell = strings[int(value)]
-                        elif kind == b"b":
-                            cell = value == b"1"
-                        elif kind == b"d":
-                            cell = dt.datetime.fromisoformat(value.decode())
-                        else:  # "str" (a formula's text) and "e" (an error such as #N/A): the text Excel shows
-                            cell = _text(value)
-                    if column >= len(cells):
-                        cells.extend([None] * (column - len(cells) + 1))
-                    cells[column] = cell
+                                cell = self._value(kind or b"n", int(style or 0), value, dates)
+                        if column == len(cells):
+                            cells.append(cell)
+                        else:
+                            if column > len(cells):
+                                cells.extend([None] * (column - len(cells) + 1))
+                            cells[column] = cell
+                    if cells:
+                        yield row_number, cells
                 self._position = position
                 buffer = buffer[end:]
                 if not chunk:
                     break
+
+    def _value(self, kind: bytes, style: int, value: bytes, dates: dict[bytes, object]) -> object:
+        """A cell's value (``<v>``) as Excel's type ``kind`` and number format ``style`` make it."""
+        if kind == b"n":
+            if style not in self._date_styles:
+                return _number(value)
+            cell = dates.get(value)
+            if cell is None:
+                if len(dates) >= 4096:
+                    dates.clear()
+                cell = dates[value] = self._from_excel(_number(value), self._epoch)
+            return cell
+        if kind == b"s":
+            assert self._strings is not None
+            return self._strings[int(value)]
+        if kind == b"b":
+            return value == b"1"
+        if kind == b"d":
+            return dt.datetime.fromisoformat(value.decode())
+        return _text(value)  # "str" (a formula's text) and "e" (an error such as #N/A): the text Excel shows
+
+    def _general_cells(
+        self, pattern: re.Pattern[bytes], body: bytes, columns: dict[bytes, int], dates: dict[bytes, object]
+    ) -> list[object]:
+        """One row's cells, whatever forms they take, one match at a time."""
+        cells: list[object] = []
+        for match in pattern.finditer(body):
+            group = match.lastindex
+            letters, attributes = match[1], match[2]
+            if letters is None:
+                found = _REFERENCE.search(attributes)
+                letters = found[1] if found else None
+            column = len(cells) if letters is None else (columns.get(letters) or _column(columns, letters))
+            kind_at = attributes.find(b' t="')
+            kind = attributes[kind_at + 4 : attributes.index(b'"', kind_at + 4)] if kind_at >= 0 else b"n"
+            value = match[3]
+            cell: object = None
+            if group == _CELL_TEXT:
+                cell = _text(match[4])
+            elif group == _CELL_OTHER:
+                other = match[5]
+                if kind == b"inlineStr":
+                    cell = _text(b"".join(_TEXT_RUN.findall(_PHONETIC.sub(b"", other))))
+                else:
+                    found_value = _VALUE.search(other)
+                    value = found_value[1] if found_value else None
+            if value:
+                style_at = attributes.find(b' s="')
+                style = int(attributes[style_at + 4 : attributes.index(b'"', style_at + 4)]) if style_at >= 0 else 0
+                cell = self._value(kind, style, value, dates)
+            if column >= len(cells):
+                cells.extend([None] * (column - len(cells) + 1))
+            cells[column] = cell
+        return cells
 
     def records(self) -> Iterator[Record]:
         for line, cells in self._rows():
@@ -262,26 +294,44 @@ def _text(raw: bytes) -> str:
     return text
 
 
-# The groups of the sheet pattern (match.lastindex says which alternative matched).
-_ROW_START, _CELL_EMPTY, _CELL_VALUE, _CELL_TEXT, _CELL_OTHER, _ROW_END = 1, 3, 4, 5, 6, 7
+# The groups of the general cell pattern that say which alternative matched (match.lastindex).
+_CELL_TEXT, _CELL_OTHER = 4, 5
 _ROW_NUMBER = re.compile(rb'\br="([0-9]+)"')
 _REFERENCE = re.compile(rb'\br="([A-Z]+)')
 
 
-def _sheet_pattern(opening: bytes) -> re.Pattern[bytes]:
-    """The pattern for this sheet's rows and cells, with the namespace prefix its writer used (``x:`` from some
-    .NET libraries, none from Excel). A cell's column comes from its reference when that is its first attribute,
-    as every writer seen puts it; otherwise it is looked for among the attributes."""
+def _namespace_prefix(opening: bytes) -> bytes:
+    """The namespace prefix the sheet's writer used (``x:`` from some .NET libraries, none from Excel)."""
     found = re.search(rb"<(\w+:)?worksheet\b", opening)
-    prefix = re.escape(found[1]) if found and found[1] else b""
-    c, row, v, t, is_ = (prefix + name for name in (b"c", b"row", b"v", b"t", b"is"))
+    return found[1] if found and found[1] else b""
+
+
+def _rows_pattern(prefix: bytes) -> re.Pattern[bytes]:
+    """A row: its attributes, and its cells' XML (empty for ``<row/>``)."""
+    row = re.escape(prefix + b"row")
+    return re.compile(rb"<" + row + rb"(?=[\s/>])([^>]*?)(?:/>|>(.*?)</" + row + rb">)", re.S)
+
+
+def _plain_cells_pattern(prefix: bytes) -> re.Pattern[bytes]:
+    """The cells as writers put values: the reference first, then a style and a type in either order, then a
+    value or an inline text (or nothing). Groups: column letters, style, type, value, text."""
+    c, v, t, is_ = (re.escape(prefix + name) for name in (b"c", b"v", b"t", b"is"))
     return re.compile(
-        rb"<" + row + rb"(?=[\s/>])([^>]*?)(?:/>|>)"  # 1: a row starts (or is empty)
-        rb"|<" + c + rb'(?=[\s/>])(?: r="([A-Z]+)[0-9]*")?([^>]*?)(?:/>|>'  # 2, 3: a cell's column, other attributes
-        rb"(?:<" + v + rb">([^<]*)</" + v + rb">"  # 4: its value,
-        rb"|<" + is_ + rb"><" + t + rb"(?:\s[^>]*)?>([^<]*)</" + t + rb"></" + is_ + rb">"  # 5: its text,
-        rb"|(.*?))</" + c + rb">)"  # 6: or anything else (a formula, runs of text)
-        rb"|(</" + row + rb">)",  # 7: a row ends
+        rb"<" + c + rb' r="([A-Z]+)[0-9]*"(?: (?:s="([0-9]+)"|t="(\w+)")){0,2}'
+        rb"(?:\s*/>|>(?:<" + v + rb">([^<]*)</" + v + rb">"
+        rb"|<" + is_ + rb"><" + t + rb"(?: [^>]*)?>([^<]+)</" + t + rb"></" + is_ + rb">)?</" + c + rb">)"
+    )
+
+
+def _cells_pattern(prefix: bytes) -> re.Pattern[bytes]:
+    """Any cell. Its column comes from its reference when that is its first attribute, as every writer seen puts
+    it; otherwise it is looked for among the attributes."""
+    c, v, t, is_ = (re.escape(prefix + name) for name in (b"c", b"v", b"t", b"is"))
+    return re.compile(
+        rb"<" + c + rb'(?=[\s/>])(?: r="([A-Z]+)[0-9]*")?([^>]*?)(?:/>|>'  # 1, 2: a cell's column, other attributes
+        rb"(?:<" + v + rb">([^<]*)</" + v + rb">"  # 3: its value,
+        rb"|<" + is_ + rb"><" + t + rb"(?:\s[^>]*)?>([^<]*)</" + t + rb"></" + is_ + rb">"  # 4: its text,
+        rb"|(.*?))</" + c + rb">)",  # 5: or anything else (a formula, runs of text)
         re.S,
     )
 
@@ -318,7 +368,7 @@ class _SharedStrings:
                     end += 3
                 for match in item.finditer(buffer, 0, end):
                     body = match[1] or b""
-                    text = b"".join(run[0] for run in _TEXT_RUN.findall(_PHONETIC.sub(b"", body)))
+                    text = b"".join(_TEXT_RUN.findall(_PHONETIC.sub(b"", body)))
                     file.write(text)
                     offsets.append(offsets[-1] + len(text))
                 buffer = buffer[end:]
