@@ -115,12 +115,10 @@ class SetuClient:
             + BILLS_PATH
             + urllib.parse.quote(platform_bill_id, safe="")
         )
-        response = self.tokens.send(lambda token: self._get_bill(url, token, calls), calls)
-        record = calls[-1]
-        self.http.check_http_status(response, "get_bill", record=record)
-        if response.status_code == 404:
+        answer = self._ask(lambda token: self._get_bill(url, token, calls), "get_bill", calls)
+        if answer is None:
             return StatusResult(Outcome.NOT_FOUND, raw_status="HTTP 404", reason="Setu does not know the bill")
-        document = self.http.json_of(response, "get_bill", record=record)
+        document, record = answer
         data = document.get("data") if isinstance(document, dict) else None
         raw = data.get("platformBillStatus") if isinstance(data, dict) else None
         if not isinstance(raw, str) or not raw.strip():
@@ -135,6 +133,17 @@ class SetuClient:
             reason=f"deemedBillStatus {deemed}" if isinstance(deemed, str) and deemed != "NOT_DEEMED" else None,
             receipt=None if receipt.get("id") is None else str(receipt["id"]),
         )
+
+    def _ask(
+        self, request: Callable[[str], requests.Response], operation: str, calls: list[CallRecord]
+    ) -> tuple[Any, CallRecord] | None:
+        """Send with the cached token; the answer's JSON and its call record, or None when Setu answers 404."""
+        response = self.tokens.send(request, calls)
+        record = calls[-1]
+        self.http.check_http_status(response, operation, record=record)
+        if response.status_code == 404:
+            return None
+        return self.http.json_of(response, operation, record=record), record
 
     def _get_bill(self, url: str, token: str, calls: list[CallRecord]) -> requests.Response:
         assert self.product_instance_id
@@ -154,12 +163,10 @@ class SetuClient:
                 "BILLER_SETU_CLIENT_SECRET must be set"
             )
         body = context.extra.get("setu_context") or {"refId": context.partner_txn_ref}
-        response = self.tokens.send(lambda token: self._post_status(body, token, calls), calls)
-        record = calls[-1]
-        self.http.check_http_status(response, "payment_status", record=record)
-        if response.status_code == 404:
+        answer = self._ask(lambda token: self._post_status(body, token, calls), "payment_status", calls)
+        if answer is None:
             return StatusResult(Outcome.NOT_FOUND, raw_status="HTTP 404", reason="Setu does not know the payment")
-        document = self.http.json_of(response, "payment_status", record=record)
+        document, record = answer
         raw = _status_of(document)
         if raw is None:
             record.error = "no status in the answer"
