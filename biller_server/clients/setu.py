@@ -6,9 +6,7 @@ BillCollect (setu-billcollect-openapi.json, ``getBillWithID``): the bill's ``dat
 ``BILL_STATUS_OUTCOMES`` (reasons in docs/channels/setu.md); the URL is the token URL's API root (the token URL
 without ``/auth/token``), so no setting of its own; ``X-Setu-Product-Instance-ID`` is required there.
 
-BillPay:
-
-Setu's pages in our folder give the polling rules and the status words (Execution Awaited, Settled, Cancelled,
+BillPay: Setu's pages in our folder give the polling rules and the status words (Execution Awaited, Settled, Cancelled,
 Rejected) but no request or response example, so the shapes here are our reading, written down in
 docs/confirmations.md: the request body is the payment's context (kept in the job's payload as ``setu_context``,
 or ``{"refId": ...}`` when none was kept); the status is read from ``data.status`` (Setu's ``baseResponse`` puts
