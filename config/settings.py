@@ -506,7 +506,7 @@ PARTNER_CLIENT_SETTINGS: dict[str, list[str]] = {
     "digiledge": ["digiledge_payment_status_url", "digiledge_biller_id"],
     "payu": ["payu_base_url", "payu_token_url", "payu_client_id", "payu_client_secret"],
     "cashfree": ["cashfree_base_url", "cashfree_client_id", "cashfree_client_secret"],
-    "setu": ["setu_payment_status_url", "setu_token_url", "setu_client_id", "setu_client_secret"],
+    "setu": ["setu_token_url", "setu_client_id", "setu_client_secret", "setu_product_instance_id"],
 }
 
 

@@ -193,7 +193,7 @@ class TestChannelsSwitch:
         with pytest.raises(MissingSettingError) as refused:
             settings.check_production()
 
-        for variable in ("BILLER_SETU_JWT_SECRET", "BILLER_SETU_JWT_AUDIENCE", "BILLER_SETU_PAYMENT_STATUS_URL"):
+        for variable in ("BILLER_SETU_JWT_SECRET", "BILLER_SETU_JWT_AUDIENCE", "BILLER_SETU_PRODUCT_INSTANCE_ID"):
             assert variable in str(refused.value)
 
     def test_biller_channels_names_the_channels_served(self, monkeypatch):

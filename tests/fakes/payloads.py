@@ -263,6 +263,33 @@ def setu_payment_status(status: str) -> dict[str, object]:
     return {"status": 200, "success": True, "data": {"status": status, "refId": "SETU-REF-1"}}
 
 
+# Setu's getBillWithID (GET /utilities/bills/{platformBillId}, setu-billcollect-openapi.json) publishes no example:
+# this one is ours, every field the spec's platformBill requires, in its baseResponse envelope, for the bill of
+# setu-fetch-pay.mdx's fetchReceipt example (platformBillID 906910589572351478, billerBillID 891234567) with the
+# receipt of its success answer.
+def setu_bill(platform_bill_status: str, *, deemed: str = "NOT_DEEMED") -> dict[str, object]:
+    return {
+        "status": 200,
+        "success": True,
+        "data": {
+            "platformBillID": "906910589572351478",
+            "billerBillID": "891234567",
+            "name": "Loan EMI",
+            "customerAccount": {"id": "9117534711"},
+            "billType": "LOAN",
+            "recurrence": "ONE_TIME",
+            "amountExactness": "EXACT",
+            "aggregates": {"total": {"displayName": "Total", "amount": {"value": 1000, "currencyCode": "INR"}}},
+            "paymentAddresses": [
+                {"addressType": "VPA", "identifier": "setu-906910589572351478@setubank", "additionalInfo": {}}
+            ],
+            "platformBillStatus": platform_bill_status,
+            "deemedBillStatus": deemed,
+            "receipt": {"id": "XYZ987-891234567", "date": "2022-06-07T05:55:54.789Z", "status": "AVAILABLE"},
+        },
+    }
+
+
 SETU_TOKEN = {"status": 200, "success": True, "data": {"token": "setu-access-token-abc123", "expiresIn": 1800}}
 # PayU's token answer, shaped like PayU's published Get Token examples (not in our documents folder).
 PAYU_TOKEN = {
