@@ -102,32 +102,38 @@ def record_payment(
     if request.amount_paise <= 0:
         raise AmountNotAllowed("The amount paid must be more than zero.")
     # Lock the bill first: concurrent payments against one bill queue here, and a retry that waited here sees
-    # the payment its twin committed (the replay check below runs after the lock).
+    # the payment its twin committed. A retry is found where a new payment would stop: the bill refusing it (a
+    # retry of a payment that paid the bill in full), or the INSERT finding its reference taken. A new payment
+    # thus costs no look-up of its reference; a retry costs one INSERT that does nothing.
     bill = _lock_bill(session, request.partner_bill_id)
-    existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
-    if existing is not None:
-        return _replay(existing, request)
     if bill is None:
+        existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is not None:
+            return _replay(existing, request)
         raise BillNotFound(f"No bill with partnerBillId {request.partner_bill_id!r}.")
     flag_reason = None
     try:
         _check_payable(bill, request, max_due_multiple)
     except (BillCancelled, BillAlreadyFulfilled, AmountNotAllowed) as refusal:
+        existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is not None:
+            return _replay(existing, request)
         if on_unpayable == "refuse":
             raise
         flag_reason = f"{refusal.code}: {refusal.message}"[:200]
 
     payment = _insert_payment(session, request, bill, now, flag_reason)
     if payment is None:
-        # The same reference was committed meanwhile against another bill (that bill's lock did not stop it): the
-        # INSERT did nothing (PostgreSQL waited for the other transaction to commit first).
+        # The reference is taken: a retry, or the same reference committed meanwhile against another bill (that
+        # bill's lock did not stop it; PostgreSQL's INSERT waited for that transaction to commit). Nothing was
+        # written.
         existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
         if existing is None and request.customer_txn_ref is not None and _customer_ref_taken(session, request):
             # The partner's second reference (Setu's platformTransactionRefID) names another payment.
             raise TransactionConflict(
                 f"Transaction reference {request.customer_txn_ref!r} was already recorded for another payment; "
                 "nothing was changed."
-            ) from None
+            )
         if existing is None:
             raise RuntimeError(f"Payment {request.partner_txn_ref!r} conflicted with a payment that cannot be found.")
         return _replay(existing, request)
