@@ -49,10 +49,36 @@ from common import (
     wait_for_http,
     write_section,
 )
+from db_floor import FloorRun, delete_floor_rows, driver_cpu_us_per_statement, pgbench, script_path
 
 LUA = ROOT / "bench" / "lua"
 WORK = DATA / "serve"
 GUNICORN_CONFIG = ROOT / "config" / "gunicorn.conf.py"
+# The endpoints bench/db_floor.py has a traced script for (bench/sql/); the notification has none yet.
+FLOOR_SCRIPTS = {"fetch_bills": "fetch_bills", "fetch_receipt": "fetch_receipt"}
+
+
+@dataclass
+class Floor:
+    """What bench/db_floor.py measured in this same run: PostgreSQL's CPU per request's statements (pgbench, its
+    own CPU taken out) and the driver's CPU per statement; with /healthz's machine CPU per request, a lower bound on
+    what each endpoint can cost this machine."""
+
+    runs: dict[str, FloorRun]
+    driver_us: float
+
+    def statements(self, endpoint: str) -> int:
+        """Statements the traced script sends (each ends with ';', or with pgbench's ``\\gset``, outside the
+        comments: BEGIN and COMMIT count)."""
+        text = script_path(FLOOR_SCRIPTS[endpoint]).read_text(encoding="utf-8")
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        return code.count(";") + code.count("\\gset")
+
+    def floor_ms(self, endpoint: str, healthz_ms: float) -> float | None:
+        if endpoint not in FLOOR_SCRIPTS:
+            return None
+        database_ms = self.runs[endpoint].server_cpu_ms_per_transaction
+        return healthz_ms + database_ms + self.statements(endpoint) * self.driver_us / 1000
 
 
 @dataclass
@@ -374,6 +400,9 @@ def main() -> None:
     parser.add_argument("--gunicorn-config", default=str(GUNICORN_CONFIG), help="to try other settings")
     parser.add_argument("--quick", action="store_true", help="saturated runs only (for profiling); implies --no-write")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not write bench/RESULTS.md")
+    parser.add_argument("--no-floor", action="store_true", help="skip bench/db_floor.py's measurement")
+    parser.add_argument("--floor-clients", type=int, default=8, help="pgbench clients for the floor")
+    parser.add_argument("--floor-duration", type=float, default=15, help="seconds of each pgbench run")
     parser.add_argument("--profile", help="run py-spy on the first gunicorn worker during each saturated run; "
                         "flame graphs go to this folder")  # fmt: skip
     arguments = parser.parse_args()
@@ -472,8 +501,9 @@ def main() -> None:
             samples = memory_run(load, master, memory_connections, arguments.memory_minutes)
         restarts = _restarts(WORK / "serve.log")
     logged = inbound_rows(url, started_at)
+    floor = None if arguments.no_floor else measure_floor(url, names, arguments)
     section = render(header, load_info, [endpoints[name] for name in names], samples, memory_connections, load,
-                     logged, restarts, arguments)  # fmt: skip
+                     logged, restarts, arguments, floor)  # fmt: skip
     print()
     print(section)
     if not (arguments.no_write or arguments.quick):
@@ -481,13 +511,41 @@ def main() -> None:
         print("\nwrote the Serving section of bench/RESULTS.md")
 
 
+def measure_floor(url: str, names: list[str], arguments: argparse.Namespace) -> Floor | None:
+    """bench/db_floor.py's pgbench runs, in this run, after the server has stopped (nothing else running)."""
+    scripts = [FLOOR_SCRIPTS[name] for name in names if name in FLOOR_SCRIPTS]
+    if not scripts:
+        return None
+    print(f"  the database's floor (bench/db_floor.py, pgbench -c{arguments.floor_clients})", flush=True)
+    runs = {}
+    try:
+        for script in scripts:
+            run = pgbench(url, script, arguments.floor_clients, arguments.floor_duration)
+            print(f"    {script}: {run.tps:,.0f} tps, PostgreSQL {run.server_cpu_ms_per_transaction:.3f} ms of machine "
+                  "CPU per transaction", flush=True)  # fmt: skip
+            runs[script] = run
+    finally:
+        delete_floor_rows(url)
+    driver_us = driver_cpu_us_per_statement(url)
+    print(f"    psycopg: {driver_us:.1f} us of client CPU per prepared statement", flush=True)
+    return Floor(runs, driver_us)
+
+
+def machine_ms(result: WrkResult) -> float:
+    """The machine's CPU per request (every process: server, PostgreSQL, wrk), in milliseconds."""
+    return result.postgres_cpu * 1000 / result.rps
+
+
 def _restarts(log: Path) -> int:
     text = log.read_text(errors="replace") if log.exists() else ""
     return len(re.findall(r"Autorestarting worker|Booting worker", text)) - 0
 
 
-def render(header, load_info, endpoints, samples, memory_connections, load, logged, restarts, arguments) -> str:  # type: ignore[no-untyped-def]
+def render(
+    header, load_info, endpoints, samples, memory_connections, load, logged, restarts, arguments, floor=None
+) -> str:  # type: ignore[no-untyped-def]
     ceiling = next((e for e in endpoints if e.name == "healthz"), None)
+    healthz_ms = machine_ms(ceiling.saturated) if ceiling and ceiling.saturated else None
     lines = [
         "`bench/serve_load.py` (see `bench/README.md`): `biller-server serve --no-worker --gunicorn-config "
         "config/gunicorn.conf.py` with `BILLER_ENV=production`, against 200,000 customers and 1,000,000 bills "
@@ -507,11 +565,15 @@ def render(header, load_info, endpoints, samples, memory_connections, load, logg
         'see "What limits it" below). Half load: the '
         "connection count whose throughput came closest to half the saturated one (5 s probes), then a "
         f"{arguments.duration:g} s run there. CPU: cores used on average during the saturated run by the gunicorn "
-        "processes, and by the whole machine (server, PostgreSQL, wrk; 2.00 is every core).",
+        "processes, and by the whole machine (server, PostgreSQL, wrk; 2.00 is every core). Cost: the machine's "
+        "CPU per request in the best saturated run (machine cores / req/s). Floor: /healthz's cost + PostgreSQL's CPU "
+        "for the request's traced statements (`bench/db_floor.py`, pgbench, measured after the wrk runs of this "
+        "same run) + the driver's CPU per statement x the statements; floor / cost is the issue's ratio (1.00 would "
+        "be nothing spent beyond HTTP, the database and the driver).",
         "",
-        "| endpoint | saturated req/s | vs /healthz | CPU: server / machine | half load: conns, req/s | p50 | p95 "
-        "| p99 | errors | answers (saturated + half) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| endpoint | saturated req/s | vs /healthz | cost | floor | floor / cost | CPU: server / machine "
+        "| half load: conns, req/s | p50 | p95 | p99 | errors | answers (saturated + half) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for endpoint in endpoints:
         s, h = endpoint.saturated, endpoint.half
@@ -523,11 +585,35 @@ def render(header, load_info, endpoints, samples, memory_connections, load, logg
                 codes[code] = codes.get(code, 0) + count
         answers = ", ".join(f"{code}: {count:,}" for code, count in sorted(codes.items()))
         runs = " / ".join(f"{run.rps:,.0f}" for run in endpoint.saturated_runs)
+        cost = machine_ms(s)
+        floor_ms = floor.floor_ms(endpoint.name, healthz_ms) if floor and healthz_ms is not None else None
+        if endpoint is ceiling:
+            floor_text, floor_ratio = "(itself)", "1.00"
+        elif floor_ms is None:
+            floor_text, floor_ratio = "n/a", "n/a"
+        else:
+            floor_text, floor_ratio = f"{floor_ms:.3f} ms", f"{floor_ms / cost:.2f}"
         lines.append(
-            f"| {endpoint.label} | {s.rps:,.0f} ({runs}) | {ratio} | {s.server_cpu:.2f} / {s.postgres_cpu:.2f} | "
+            f"| {endpoint.label} | {s.rps:,.0f} ({runs}) | {ratio} | {cost:.3f} ms | {floor_text} | {floor_ratio} | "
+            f"{s.server_cpu:.2f} / {s.postgres_cpu:.2f} | "
             f"{h.connections}, {h.rps:,.0f} | {h.p50_ms:.1f} ms | {h.p95_ms:.1f} ms | {h.p99_ms:.1f} ms | "
             f"{s.errors + h.errors} | {answers} |"
         )
+    if floor:
+        lines += [
+            "",
+            "The floor's parts (this run): /healthz "
+            + (f"{healthz_ms:.3f} ms" if healthz_ms is not None else "not measured")
+            + "; "
+            + "; ".join(
+                f"{name}: PostgreSQL {run.server_cpu_ms_per_transaction:.3f} ms per transaction "
+                f"(pgbench -c{run.clients}, {run.tps:,.0f} tps, machine {run.machine_cpu:.2f} cores of "
+                f"which pgbench {run.pgbench_cpu:.2f}), {floor.statements(name)} statements"
+                for name, run in floor.runs.items()
+            )
+            + f"; driver {floor.driver_us:.1f} us per statement (psycopg, prepared `SELECT 1`). The "
+            "Digiledge notification has no traced script in `bench/sql/` yet: its floor is not measured.",
+        ]
     lines += ["", "Saturated latency (for reference): " + "; ".join(
         f"{e.name} p50 {e.saturated.p50_ms:.1f} / p99 {e.saturated.p99_ms:.1f} ms" for e in endpoints if e.saturated
     ) + "."]  # fmt: skip

@@ -115,6 +115,27 @@ def test_fifty_different_payments_against_one_exact_bill_pay_it_once(backend, li
         assert session.scalars(sa.select(Bill.paid_paise)).one() == 100_000
 
 
+def test_one_transaction_against_many_bills_at_once_is_recorded_once_and_the_rest_conflict(
+    backend, live_server, live_engine
+):
+    # Each bill's lock lets its request through at once: only the payment's unique reference can stop the twins.
+    server = live_server(workers=2, threads=16, with_worker=False)
+    bills = [f"RACE-BILL-{n}" for n in range(10)]
+    seed(live_engine, lambda: [BillFactory(partner_bill_id=bill, amount_paise=100_000) for bill in bills])
+
+    responses = all_at_once(
+        [
+            (lambda bill=bill: server.post("/bills/fetchReceipt", receipt_body("SAME", bill), key=KALEIDOFIN_KEY))
+            for bill in bills
+        ]
+    )
+
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (len(bills) - 1)
+    assert count(live_engine, Payment) == count(live_engine, Receipt) == count(live_engine, Job) == 1
+    with Session(live_engine) as session:
+        assert sorted(session.scalars(sa.select(Bill.paid_paise))) == [0] * (len(bills) - 1) + [100_000]
+
+
 def setu_receipt_body(reference, biller_bill_id="RACE-BILL"):
     return {
         "platformBillID": "906910589572351478",

@@ -13,19 +13,15 @@ import hashlib
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biller_server.domain.india import IST
 from biller_server.persistence.models import AdhocPaymentAccount, AmountExactness, Bill, BillStatus, Channel
+from biller_server.persistence.upsert import insert_for
 
 ADHOC_PREFIX = "ADHOC-"
 _ACCOUNT_ID = re.compile(r"ADHOC-([0-9]{10})")
 _MAX_ACCOUNT_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
-
-
-def _insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    return postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def open_adhoc_account(
@@ -39,7 +35,7 @@ def open_adhoc_account(
     loan = loan_account_number or ""
     table = AdhocPaymentAccount.__table__
     session.execute(
-        _insert(session, table)
+        insert_for(session, table)
         .values(channel=channel, customer_id=customer_id, loan_account_number=loan, created_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "customer_id", "loan_account_number"])
     )
@@ -80,7 +76,7 @@ def book_adhoc_bill(
     partner_bill_id = f"{ADHOC_PREFIX}{account.id:010d}-{digest}"
     today = now.astimezone(IST).date()
     session.execute(
-        _insert(session, Bill.__table__)
+        insert_for(session, Bill.__table__)
         .values(
             customer_id=account.customer_id,
             partner_bill_id=partner_bill_id,

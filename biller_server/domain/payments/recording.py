@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biller_server.domain.billing.adhoc import adhoc_account, book_adhoc_bill
@@ -42,6 +41,7 @@ from biller_server.persistence.models import (
     Receipt,
 )
 from biller_server.persistence.types import utcnow
+from biller_server.persistence.upsert import insert_for
 
 # A payment larger than this many times what is still due on its bill is refused unless the bill's max amount allows
 # it (BILLER_MAX_PAYMENT_MULTIPLE): the mark of an amount read in the wrong unit (paise as rupees is 100x) or a typo.
@@ -102,51 +102,40 @@ def record_payment(
     if request.amount_paise <= 0:
         raise AmountNotAllowed("The amount paid must be more than zero.")
     # Lock the bill first: concurrent payments against one bill queue here, and a retry that waited here sees
-    # the payment its twin committed (the replay check below runs after the lock).
+    # the payment its twin committed. A retry is found where a new payment would stop: the bill refusing it (a
+    # retry of a payment that paid the bill in full), or the INSERT finding its reference taken. A new payment
+    # thus costs no look-up of its reference; a retry costs one INSERT that does nothing.
     bill = _lock_bill(session, request.partner_bill_id)
-    existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
-    if existing is not None:
-        return _replay(existing, request)
     if bill is None:
+        existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is not None:
+            return _replay(existing, request)
         raise BillNotFound(f"No bill with partnerBillId {request.partner_bill_id!r}.")
     flag_reason = None
     try:
         _check_payable(bill, request, max_due_multiple)
     except (BillCancelled, BillAlreadyFulfilled, AmountNotAllowed) as refusal:
+        existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
+        if existing is not None:
+            return _replay(existing, request)
         if on_unpayable == "refuse":
             raise
         flag_reason = f"{refusal.code}: {refusal.message}"[:200]
 
-    payment = Payment(
-        bill_id=bill.id,
-        channel=request.channel,
-        partner_txn_ref=request.partner_txn_ref,
-        customer_txn_ref=request.customer_txn_ref,
-        partner_bill_ref=request.partner_bill_ref,
-        amount_paise=request.amount_paise,
-        declared_bill_amount_paise=request.declared_bill_amount_paise,
-        paid_at=request.paid_at or now,
-        status=PaymentStatus.RECEIVED,
-        applied_to_bill=True,
-        flagged=flag_reason is not None,
-        flag_reason=flag_reason,
-    )
-    try:
-        with session.begin_nested():
-            session.add(payment)
-            session.flush()
-    except IntegrityError:
-        # The same reference was committed meanwhile against another bill (that bill's lock did not stop it).
-        # The savepoint's rollback has already taken the new payment out of the session.
+    payment = _insert_payment(session, request, bill, now, flag_reason)
+    if payment is None:
+        # The reference is taken: a retry, or the same reference committed meanwhile against another bill (that
+        # bill's lock did not stop it; PostgreSQL's INSERT waited for that transaction to commit). Nothing was
+        # written.
         existing = _payment_by_reference(session, request.channel, request.partner_txn_ref)
         if existing is None and request.customer_txn_ref is not None and _customer_ref_taken(session, request):
             # The partner's second reference (Setu's platformTransactionRefID) names another payment.
             raise TransactionConflict(
                 f"Transaction reference {request.customer_txn_ref!r} was already recorded for another payment; "
                 "nothing was changed."
-            ) from None
+            )
         if existing is None:
-            raise
+            raise RuntimeError(f"Payment {request.partner_txn_ref!r} conflicted with a payment that cannot be found.")
         return _replay(existing, request)
 
     if request.partner_bill_ref is not None:
@@ -229,6 +218,56 @@ _PAYMENT_BY_REFERENCE = (
     .where(Payment.channel == sa.bindparam("channel"), Payment.partner_txn_ref == sa.bindparam("partner_txn_ref"))
     .execution_options(populate_existing=True)
 )
+
+
+def _insert_payment(
+    session: Session, request: PaymentRequest, bill: Bill, now: dt.datetime, flag_reason: str | None
+) -> Payment | None:
+    """The new payment, or None when its channel already has a payment with either of its references.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, an ORM statement, so the payment comes back as the
+    session's own object: no savepoint around a flush to survive a unique violation (two statements fewer, and
+    one unit-of-work flush fewer, per payment).
+    """
+    values = {
+        "bill_id": bill.id,
+        "channel": request.channel,
+        "partner_txn_ref": request.partner_txn_ref,
+        "customer_txn_ref": request.customer_txn_ref,
+        "partner_bill_ref": request.partner_bill_ref,
+        "amount_paise": request.amount_paise,
+        "declared_bill_amount_paise": request.declared_bill_amount_paise,
+        "paid_at": request.paid_at or now,
+        "flagged": flag_reason is not None,
+        "flag_reason": flag_reason,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return session.scalars(_INSERT_PAYMENT[session.get_bind().dialect.name], values).one_or_none()
+
+
+def _insert_payment_statement(insert: Any) -> Any:
+    """Built once per dialect, with bound values (as ``_LOCK_BILL``): each call only binds."""
+    names = ("bill_id", "channel", "partner_txn_ref", "customer_txn_ref", "partner_bill_ref", "amount_paise",
+             "declared_bill_amount_paise", "paid_at", "flagged", "flag_reason", "created_at", "updated_at")  # fmt: skip
+    return (
+        insert(Payment)
+        .values(
+            {
+                **{name: sa.bindparam(name, type_=Payment.__table__.c[name].type) for name in names},
+                "status": PaymentStatus.RECEIVED,
+                "applied_to_bill": True,
+            }
+        )
+        .on_conflict_do_nothing()
+        .returning(Payment)
+    )
+
+
+_INSERT_PAYMENT = {
+    "postgresql": _insert_payment_statement(postgresql.insert),
+    "sqlite": _insert_payment_statement(sqlite.insert),
+}
 
 
 def _lock_bill(session: Session, partner_bill_id: str) -> Bill | None:
@@ -320,11 +359,8 @@ def _remember_partner_bill_ref(session: Session, channel: Channel, partner_bill_
     (rather than a look-up, then an insert): two payments naming one reference at once can no longer collide on
     the unique constraint.
     """
-    table = ChannelBillReference.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     session.execute(
-        insert.values(
-            channel=channel, partner_bill_ref=partner_bill_ref, bill_id=bill.id, created_at=utcnow()
-        ).on_conflict_do_nothing(index_elements=["channel", "partner_bill_ref"])
+        insert_for(session, ChannelBillReference.__table__)
+        .values(channel=channel, partner_bill_ref=partner_bill_ref, bill_id=bill.id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["channel", "partner_bill_ref"])
     )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biller_server.domain.india import IST
@@ -26,6 +25,7 @@ from biller_server.domain.payments.notifications import fingerprint_of
 from biller_server.domain.payments.outcomes import apply_payment_outcome
 from biller_server.domain.settlement.lines import record_partner_settlement
 from biller_server.persistence.models import Channel, Payment, SettlementEvent, SettlementEventBill
+from biller_server.persistence.upsert import insert_for
 
 SETTLEMENT_TYPE = "BILL_SETTLEMENT_STATUS"
 SETTLED = "SETTLEMENT_SUCCESSFUL"
@@ -64,10 +64,6 @@ def receive_settlement_notification(
     return [_receive(session, channel, event, now) for event in events]
 
 
-def _insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    return postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-
-
 def _receive(session: Session, channel: Channel, event: SettlementNotice, now: dt.datetime) -> SettlementOutcome:
     fingerprint = fingerprint_of(event.body)
     settlement = event.event_type == SETTLEMENT_TYPE
@@ -80,7 +76,7 @@ def _receive(session: Session, channel: Channel, event: SettlementNotice, now: d
     # One INSERT that does nothing when the id is known: concurrent deliveries of one event store it once (on
     # PostgreSQL the second waits for the first to commit, then finds it).
     event_row_id = session.execute(
-        _insert(session, SettlementEvent.__table__)
+        insert_for(session, SettlementEvent.__table__)
         .values(
             channel=channel,
             event_id=event.event_id,
