@@ -254,7 +254,7 @@ def _day(value: object) -> dt.date:
             return moment.astimezone(IST).date() if moment.tzinfo else moment.date()
     if value is None or cell_text(value).strip() == "":
         raise Refused("no date")
-    return date_from_cell(value, "dmy")
+    return date_from_cell(value, "dmy", short_years=True)  # HDFC's and others' exports write 28/11/26
 
 
 def _amount(value: object, unit: AmountUnit) -> int:

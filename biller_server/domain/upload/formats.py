@@ -212,8 +212,11 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EXCEL_SERIALS = range(32874, 73051)  # 1990-01-01 .. 2099-12-31: a plausible due or bill date
 
 
-def parse_date(text: str, order: DateOrder) -> dt.date:
-    """A date as lenders write it (``2026-12-05``, ``05/12/2026``, ``05-12-2026``, ``05-Dec-2026``), or why not."""
+def parse_date(text: str, order: DateOrder, *, short_years: bool = False) -> dt.date:
+    """A date as lenders write it (``2026-12-05``, ``05/12/2026``, ``05-12-2026``, ``05-Dec-2026``), or why not.
+
+    ``short_years``: a two-digit year is this century's (``28/11/26``), as banks' statement exports write it; a
+    bill file must write the year in full (a due date read a century off is worse than a refused row)."""
     for pattern in (_ISO, _NUMERIC, _NAMED):
         match = pattern.match(text)
         if match is None or not _TIME.fullmatch(text, match.end()):
@@ -224,17 +227,17 @@ def parse_date(text: str, order: DateOrder) -> dt.date:
         elif pattern is _NUMERIC:
             first, second, year_text = match[1], match[3], match[4]
             day, month = (int(first), int(second)) if order == "dmy" else (int(second), int(first))
-            if len(year_text) != 4:
+            if len(year_text) != 4 and not (short_years and len(year_text) == 2):
                 raise Refused(f"{text!r}: write the year in full ({_ORDER_TEXT[order]})")
-            year = int(year_text)
+            year = int(year_text) + (2000 if len(year_text) == 2 else 0)
             shape = _ORDER_TEXT[order].replace("/", match[2])
         else:
             month_number = _MONTHS.get(match[2].casefold())
             if month_number is None:
                 raise Refused(f"{text!r} is not a date: {match[2]!r} is not a month")
-            if len(match[3]) != 4:
+            if len(match[3]) != 4 and not (short_years and len(match[3]) == 2):
                 raise Refused(f"{text!r}: write the year in full (DD-Mon-YYYY)")
-            day, month, year = int(match[1]), month_number, int(match[3])
+            day, month, year = int(match[1]), month_number, int(match[3]) + (2000 if len(match[3]) == 2 else 0)
             shape = "DD-Mon-YYYY"
         try:
             return dt.date(year, month, day)
@@ -246,7 +249,7 @@ def parse_date(text: str, order: DateOrder) -> dt.date:
     raise Refused(f"{text!r} is not a date (YYYY-MM-DD, {_ORDER_TEXT[order]}, DD-MM-YYYY or DD-Mon-YYYY)")
 
 
-def date_from_cell(value: object, order: DateOrder) -> dt.date:
+def date_from_cell(value: object, order: DateOrder, *, short_years: bool = False) -> dt.date:
     """A date from a spreadsheet cell: Excel's own date or date-time, a serial day number, or text."""
     if isinstance(value, dt.datetime):
         return value.date()
@@ -258,7 +261,7 @@ def date_from_cell(value: object, order: DateOrder) -> dt.date:
             return _EXCEL_EPOCH + dt.timedelta(days=int(value))
         raise Refused(f"{value!r} is a number, not a date")
     if isinstance(value, str):
-        return parse_date(value.strip(), order)
+        return parse_date(value.strip(), order, short_years=short_years)
     raise Refused(f"{cell_text(value)!r} is not a date")
 
 

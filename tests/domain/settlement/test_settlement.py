@@ -7,7 +7,16 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.domain.settlement import SettlementRefused, record_partner_settlement, utr_from_narration
-from biller_server.persistence.models import Channel, PaymentEvent, SettlementItem, SettlementLine, SettlementState
+from biller_server.domain.settlement.files import import_bank_statement
+from biller_server.domain.upload.formats import Refused, parse_date
+from biller_server.persistence.models import (
+    BankEntry,
+    Channel,
+    PaymentEvent,
+    SettlementItem,
+    SettlementLine,
+    SettlementState,
+)
 from tests.factories import PaymentFactory
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -96,3 +105,24 @@ def test_a_line_needs_its_reference(session):
 )
 def test_the_utr_in_a_narration_as_indian_banks_write_it(narration, utr):
     assert utr_from_narration(narration) == utr
+
+
+def test_a_statement_with_two_digit_years_as_hdfc_exports_it_is_read_this_century(session, tmp_path):
+    statement = tmp_path / "hdfc.csv"
+    statement.write_text(
+        "Date,Narration,Chq./Ref.No.,Value Dt,Withdrawal Amt.,Deposit Amt.,Closing Balance\n"
+        "28/11/26,NEFT CR-UTIB0000123-SETU TECHNOLOGIES PVT LTD-UTIBR52026112800012345,UTIBR52026112800012345,"
+        '28/11/26,,"5,236.34","10,05,236.34"\n',
+        encoding="utf-8",
+    )
+
+    imported = import_bank_statement(session=session, path=statement, now=NOW)
+
+    entry = session.scalars(sa.select(BankEntry)).one()
+    assert (imported.added, entry.value_date, entry.amount_paise) == (1, DAY, 523_634)
+
+
+def test_a_bill_file_still_writes_its_years_in_full():
+    with pytest.raises(Refused, match="write the year in full"):
+        parse_date("28/11/26", "dmy")
+    assert parse_date("28/11/26", "dmy", short_years=True) == DAY
