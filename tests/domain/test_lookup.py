@@ -101,6 +101,29 @@ def test_partner_calls_are_found_by_recorded_reference_at_any_date_and_by_body_w
     assert found == [in_body_recently, recorded_long_ago]
 
 
+def test_call_bodies_are_searched_only_when_the_books_do_not_carry_the_reference(session):
+    payment = PaymentFactory(partner_txn_ref="TXN-IN-BOOKS")
+    recorded = message(session, partner_ref="TXN-IN-BOOKS")
+    message(session, body=b'{"transactionId": "TXN-IN-BOOKS"}')  # its body only: not read
+    in_body_only = message(session, body=b'{"refId": "NOT-IN-BOOKS"}')
+
+    carried = find_reference(session=session, reference="TXN-IN-BOOKS", since=LONG_AGO)
+    not_carried = find_reference(session=session, reference="NOT-IN-BOOKS", since=LONG_AGO)
+
+    assert carried.payments == [payment] and carried.inbound_messages == [recorded] and not carried.bodies_searched
+    assert not_carried.inbound_messages == [in_body_only] and not_carried.bodies_searched
+
+
+def test_a_reference_found_several_ways_is_listed_once(session):
+    customer = CustomerFactory(lender_customer_id="9876500001", mobile="9876500001")
+    bill = BillFactory(customer=customer, loan_account_number="9876500001")
+    payment = PaymentFactory(bill=bill, partner_txn_ref="9876500001", customer_txn_ref="9876500001")
+
+    found = find_reference(session=session, reference="9876500001", since=NOW)
+
+    assert (found.customers, found.bills, found.payments) == ([customer], [bill], [payment])
+
+
 def test_the_body_search_reads_page_after_page(session, monkeypatch):
     monkeypatch.setattr("biller_server.domain.lookup.INBOUND_PAGE", 2)
     wanted = message(session, body=b"needle-1")
