@@ -32,8 +32,6 @@ from biller_server.persistence.models import (
     SettlementLine,
 )
 
-# Messages whose bodies are read at once while searching them: the window may hold many, and bodies are large.
-INBOUND_PAGE = 500
 MAX_REFERENCE_LENGTH = 100
 _MOBILE = re.compile(r"(?:\+?91|0)?([6-9][0-9]{9})")
 
@@ -217,26 +215,25 @@ def find_inbound_messages(
     found = set(session.scalars(recorded.order_by(InboundMessage.id.desc()).limit(limit)))
     if not search_bodies:
         return _messages(session, sorted(found, reverse=True))
-    needle = reference.encode("utf-8")
-    before_id: int | None = None
-    # Newest first, a page of bodies at a time, read as plain rows: a wide window never holds every body at once.
-    while True:
-        page = (
-            sa.select(InboundMessage.id, InboundMessage.body)
-            .where(InboundMessage.received_at >= since)
-            .order_by(InboundMessage.id.desc())
-            .limit(INBOUND_PAGE)
-        )
-        if channel:
-            page = page.where(InboundMessage.channel == channel.lower())
-        if before_id is not None:
-            page = page.where(InboundMessage.id < before_id)
-        rows = session.execute(page).all()
-        found.update(message_id for message_id, body in rows if needle in (body or b""))
-        if len(rows) < INBOUND_PAGE or len(found) >= limit:
-            break
-        before_id = rows[-1][0]
+    # The database reads the bodies (a byte-wise search, no index can serve "anywhere in the body"); only the ids
+    # of the calls holding the reference come back, newest first.
+    holding = sa.select(InboundMessage.id).where(
+        InboundMessage.received_at >= since, _body_holds(session, reference.encode("utf-8"))
+    )
+    if channel:
+        holding = holding.where(InboundMessage.channel == channel.lower())
+    found.update(session.scalars(holding.order_by(InboundMessage.id.desc()).limit(limit)))
     return _messages(session, sorted(found, reverse=True)[:limit])
+
+
+def _body_holds(session: Session, needle: bytes) -> sa.ColumnElement[bool]:
+    """A call's body holds ``needle``, byte for byte: ``LIKE`` on PostgreSQL's bytea (its escape character, the
+    backslash, and the needle's own ``%`` and ``_`` escaped), ``instr`` on SQLite's blobs (its ``LIKE`` would read a
+    blob as text: case-blind, and stopping at a NUL byte)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sa.func.instr(InboundMessage.body, needle) > 0
+    escaped = needle.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_")
+    return InboundMessage.body.op("LIKE", is_comparison=True)(b"%" + escaped + b"%")
 
 
 def _messages(session: Session, ids: list[int]) -> list[InboundMessage]:

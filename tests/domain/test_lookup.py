@@ -124,13 +124,22 @@ def test_a_reference_found_several_ways_is_listed_once(session):
     assert (found.customers, found.bills, found.payments) == ([customer], [bill], [payment])
 
 
-def test_the_body_search_reads_page_after_page(session, monkeypatch):
-    monkeypatch.setattr("biller_server.domain.lookup.INBOUND_PAGE", 2)
-    wanted = message(session, body=b"needle-1")
-    for _ in range(5):
-        message(session, body=b"hay")
+def test_the_body_search_finds_the_reference_byte_for_byte_among_many_calls(session):
+    wanted = message(session, body=b"\x00binary\xff needle_1%\\")
+    for body in (b"hay", b"NEEDLE_1%\\", b"needleX1%\\", b"needle_1\\", b"needle_1%"):
+        message(session, body=body)
 
-    assert find_inbound_messages(session=session, reference="needle-1", since=LONG_AGO) == [wanted]
+    assert find_inbound_messages(session=session, reference="needle_1%\\", since=LONG_AGO) == [wanted]
+
+
+def test_the_body_search_keeps_to_the_window_the_channel_and_the_limit(session):
+    newest = [message(session, body=b"needle") for _ in range(3)][1:]
+    message(session, body=b"needle", channel="setu")
+    message(session, body=b"needle", received_at=LONG_AGO - dt.timedelta(days=1))
+
+    found = find_inbound_messages(session=session, reference="needle", since=LONG_AGO, channel="Kaleidofin", limit=2)
+
+    assert found == newest[::-1]
 
 
 def test_an_empty_reference_finds_nothing(session):
