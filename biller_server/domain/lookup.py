@@ -4,8 +4,9 @@ A reference is looked for, exactly, among customers (the lender's customer id, a
 bills (partnerBillId, loan account number, a partner's own bill id such as Kaleidofin's systemBillId), payments
 (the partner's transaction id or refId, a second reference such as Digiledge's txnReferenceId, a receipt number,
 the UTR of the transfer that settled it), settlement lines and bank entries (by UTR), partner payment
-notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at any date, or any
-text in a call's body within a window of days: a call we refused is found too).
+notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at any date, and,
+when the books carry nothing with it, any text in a call's body within a window of days: a call we refused is
+found too). Every look-up but the body search is an equality on an indexed column (issue 20).
 """
 
 from __future__ import annotations
