@@ -5,8 +5,8 @@ database, in-process (no HTTP), with the console's default window of 7 days for 
 
 References are picked from ``biller_bench_serve`` (loaded if missing): customer ids, loan account numbers,
 mobiles, partner transaction ids, receipt numbers and UTRs (where a payment carries one), and references found
-nowhere (which read every partner call's body in the window). Reports p50 / p95 / max per kind, with how many
-partner calls the window holds. Writes "Look-up by any reference" in bench/RESULTS.md.
+nowhere (the only ones for which every partner call's body in the window is searched). Reports p50 / p95 / max
+per kind, with how many partner calls the window holds. Writes "Look-up by any reference" in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def main() -> None:
     lines = [
         "`bench/lookup_reference.py`: `find_reference` (the console's Find) in-process on the serving benchmark's "
         f"database ({sizes['bills']:,} bills, {sizes['payments']:,} payments; {window:,} partner calls logged in "
-        "the 7-day window whose bodies are searched), references picked at random per kind.",
+        "the 7-day window, whose bodies are searched when the books do not carry the reference), references "
+        "picked at random per kind.",
         "",
         f"Measured {header}.",
         "",

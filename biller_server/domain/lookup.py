@@ -4,8 +4,9 @@ A reference is looked for, exactly, among customers (the lender's customer id, a
 bills (partnerBillId, loan account number, a partner's own bill id such as Kaleidofin's systemBillId), payments
 (the partner's transaction id or refId, a second reference such as Digiledge's txnReferenceId, a receipt number,
 the UTR of the transfer that settled it), settlement lines and bank entries (by UTR), partner payment
-notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at any date, or any
-text in a call's body within a window of days: a call we refused is found too).
+notifications (refId, msgId) and the log of partner calls (the reference recorded with a call, at any date, and,
+when the books carry nothing with it, any text in a call's body within a window of days: a call we refused is
+found too). Every look-up but the body search is an equality on an indexed column (issue 20).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from biller_server.persistence.models import (
     SettlementLine,
 )
 
-# Messages whose bodies are read at once while searching them: the window may hold many, and bodies are large.
-INBOUND_PAGE = 500
 MAX_REFERENCE_LENGTH = 100
 _MOBILE = re.compile(r"(?:\+?91|0)?([6-9][0-9]{9})")
 
@@ -49,6 +48,8 @@ class Findings:
     inbound_messages: list[InboundMessage] = field(default_factory=list)
     settlement_lines: list[SettlementLine] = field(default_factory=list)  # by UTR
     bank_entries: list[BankEntry] = field(default_factory=list)  # by UTR
+    # Call bodies are read only when nothing in the books carries the reference (calls recorded with it always).
+    bodies_searched: bool = True
 
     @property
     def found_nothing(self) -> bool:
@@ -76,45 +77,37 @@ def reference_variants(reference: str) -> list[str]:
 def find_reference(
     *, session: Session, reference: str, since: dt.datetime, limit: int = 50, inbound_limit: int = 50
 ) -> Findings:
-    """Everything in the books that carries ``reference``, newest first within each kind."""
+    """Everything in the books that carries ``reference``, newest first within each kind.
+
+    Each kind of reference is its own equality look-up on an index of that column (one ``UNION`` per kind of
+    row, never an ``OR``, which would scan every customer and every bill). Partner calls' bodies are read only when
+    nothing in the books carries the reference: reading them is the one part that scans (every call in the window).
+    """
     variants = reference_variants(reference[:MAX_REFERENCE_LENGTH])
     if not variants[0]:
         return Findings(reference="", since=since)
-    identified = sa.select(CustomerIdentifier.customer_id).where(CustomerIdentifier.value.in_(variants))
-    customers = list(
-        session.scalars(
-            sa.select(Customer)
-            .where(
-                sa.or_(
-                    Customer.lender_customer_id.in_(variants),
-                    Customer.mobile.in_(variants),
-                    Customer.id.in_(identified),
-                )
-            )
-            .order_by(Customer.id.desc())
-            .limit(limit)
-        )
+    customer_ids = _ids(
+        session,
+        sa.select(Customer.id).where(Customer.lender_customer_id.in_(variants)),
+        sa.select(Customer.id).where(Customer.mobile.in_(variants)),
+        sa.select(CustomerIdentifier.customer_id).where(CustomerIdentifier.value.in_(variants)),
     )
-    referenced_bills = sa.select(ChannelBillReference.bill_id).where(
-        ChannelBillReference.partner_bill_ref.in_(variants)
+    customers = _rows(session, sa.select(Customer), Customer.id, customer_ids, [Customer.id.desc()], limit)
+    bill_ids = _ids(
+        session,
+        sa.select(Bill.id).where(Bill.partner_bill_id.in_(variants)),
+        sa.select(Bill.id).where(Bill.loan_account_number.in_(variants)),
+        sa.select(ChannelBillReference.bill_id).where(ChannelBillReference.partner_bill_ref.in_(variants)),
+        sa.select(Bill.id).where(Bill.customer_id.in_([customer.id for customer in customers])) if customers else None,
     )
-    bills = list(
-        session.scalars(
-            sa.select(Bill)
-            .options(joinedload(Bill.customer))
-            .where(
-                sa.or_(
-                    Bill.partner_bill_id.in_(variants),
-                    Bill.loan_account_number.in_(variants),
-                    Bill.id.in_(referenced_bills),
-                    Bill.customer_id.in_([customer.id for customer in customers]),
-                )
-            )
-            .order_by(Bill.due_date.desc(), Bill.id.desc())
-            .limit(limit)
-        )
+    bills = _rows(
+        session,
+        sa.select(Bill).options(joinedload(Bill.customer)),
+        Bill.id,
+        bill_ids,
+        [Bill.due_date.desc(), Bill.id.desc()],
+        limit,
     )
-    receipted = sa.select(Receipt.payment_id).where(Receipt.receipt_number.in_(variants))
     settlement_lines = list(
         session.scalars(
             sa.select(SettlementLine)
@@ -123,34 +116,39 @@ def find_reference(
             .limit(limit)
         )
     )
-    settled = sa.select(SettlementItem.payment_id).where(
-        SettlementItem.line_id.in_([line.id for line in settlement_lines]), SettlementItem.payment_id.is_not(None)
-    )
-    payments = list(
-        session.scalars(
-            sa.select(Payment)
-            .options(joinedload(Payment.bill), joinedload(Payment.receipt))
-            .where(
-                sa.or_(
-                    Payment.partner_txn_ref.in_(variants),
-                    Payment.customer_txn_ref.in_(variants),
-                    Payment.id.in_(receipted),
-                    Payment.settlement_ref.in_(variants),
-                    Payment.id.in_(settled),
-                    Payment.bill_id.in_([bill.id for bill in bills]),
-                )
-            )
-            .order_by(Payment.paid_at.desc(), Payment.id.desc())
-            .limit(limit)
+    payment_ids = _ids(
+        session,
+        sa.select(Payment.id).where(Payment.partner_txn_ref.in_(variants)),
+        sa.select(Payment.id).where(Payment.customer_txn_ref.in_(variants)),
+        sa.select(Receipt.payment_id).where(Receipt.receipt_number.in_(variants)),
+        sa.select(Payment.id).where(Payment.settlement_ref.in_(variants)),
+        sa.select(SettlementItem.payment_id).where(
+            SettlementItem.line_id.in_([line.id for line in settlement_lines]), SettlementItem.payment_id.is_not(None)
         )
+        if settlement_lines
+        else None,
+        sa.select(Payment.id).where(Payment.bill_id.in_([bill.id for bill in bills])) if bills else None,
     )
-    notifications = list(
-        session.scalars(
-            sa.select(PaymentNotification)
-            .where(sa.or_(PaymentNotification.ref_id.in_(variants), PaymentNotification.msg_id.in_(variants)))
-            .order_by(PaymentNotification.id.desc())
-            .limit(limit)
-        )
+    payments = _rows(
+        session,
+        sa.select(Payment).options(joinedload(Payment.bill), joinedload(Payment.receipt)),
+        Payment.id,
+        payment_ids,
+        [Payment.paid_at.desc(), Payment.id.desc()],
+        limit,
+    )
+    notification_ids = _ids(
+        session,
+        sa.select(PaymentNotification.id).where(PaymentNotification.ref_id.in_(variants)),
+        sa.select(PaymentNotification.id).where(PaymentNotification.msg_id.in_(variants)),
+    )
+    notifications = _rows(
+        session,
+        sa.select(PaymentNotification),
+        PaymentNotification.id,
+        notification_ids,
+        [PaymentNotification.id.desc()],
+        limit,
     )
     bank_entries = list(
         session.scalars(
@@ -160,7 +158,10 @@ def find_reference(
             .limit(limit)
         )
     )
-    messages = find_inbound_messages(session=session, reference=variants[0], since=since, limit=inbound_limit)
+    in_books = bool(customers or bills or payments or notifications or settlement_lines or bank_entries)
+    messages = find_inbound_messages(
+        session=session, reference=variants[0], since=since, limit=inbound_limit, search_bodies=not in_books
+    )
     return Findings(
         reference=variants[0],
         since=since,
@@ -171,14 +172,37 @@ def find_reference(
         inbound_messages=messages,
         settlement_lines=settlement_lines,
         bank_entries=bank_entries,
+        bodies_searched=not in_books,
     )
 
 
+def _ids(session: Session, *lookups: sa.Select[tuple[int]] | None) -> list[int]:
+    """The ids the look-ups find, each look-up an indexed equality, joined by ``UNION`` in one statement."""
+    selects = [lookup for lookup in lookups if lookup is not None]
+    return list(session.scalars(sa.union(*selects))) if len(selects) > 1 else list(session.scalars(selects[0]))
+
+
+def _rows(
+    session: Session, select: sa.Select, key: sa.ColumnElement[int], ids: list[int], order: list, limit: int
+) -> list:
+    """The rows with those ids, in the order given, at most ``limit``."""
+    if not ids:
+        return []
+    return list(session.scalars(select.where(key.in_(ids)).order_by(*order).limit(limit)).unique())
+
+
 def find_inbound_messages(
-    *, session: Session, reference: str | None, since: dt.datetime, channel: str | None = None, limit: int = 50
+    *,
+    session: Session,
+    reference: str | None,
+    since: dt.datetime,
+    channel: str | None = None,
+    limit: int = 50,
+    search_bodies: bool = True,
 ) -> list[InboundMessage]:
-    """Partner calls, newest first: those whose recorded reference is ``reference`` (at any date) and those whose
-    body holds it (received since ``since``); without a reference, every call since ``since``."""
+    """Partner calls, newest first: those whose recorded reference is ``reference`` (at any date) and, with
+    ``search_bodies``, those whose body holds it (received since ``since``); without a reference, every call since
+    ``since``."""
     window = sa.select(InboundMessage.id).where(InboundMessage.received_at >= since)
     if channel:
         window = window.where(InboundMessage.channel == channel.lower())
@@ -190,26 +214,27 @@ def find_inbound_messages(
     if channel:
         recorded = recorded.where(InboundMessage.channel == channel.lower())
     found = set(session.scalars(recorded.order_by(InboundMessage.id.desc()).limit(limit)))
-    needle = reference.encode("utf-8")
-    before_id: int | None = None
-    # Newest first, a page of bodies at a time, read as plain rows: a wide window never holds every body at once.
-    while True:
-        page = (
-            sa.select(InboundMessage.id, InboundMessage.body)
-            .where(InboundMessage.received_at >= since)
-            .order_by(InboundMessage.id.desc())
-            .limit(INBOUND_PAGE)
-        )
-        if channel:
-            page = page.where(InboundMessage.channel == channel.lower())
-        if before_id is not None:
-            page = page.where(InboundMessage.id < before_id)
-        rows = session.execute(page).all()
-        found.update(message_id for message_id, body in rows if needle in (body or b""))
-        if len(rows) < INBOUND_PAGE or len(found) >= limit:
-            break
-        before_id = rows[-1][0]
+    if not search_bodies:
+        return _messages(session, sorted(found, reverse=True))
+    # The database reads the bodies (a byte-wise search, no index can serve "anywhere in the body"); only the ids
+    # of the calls holding the reference come back, newest first.
+    holding = sa.select(InboundMessage.id).where(
+        InboundMessage.received_at >= since, _body_holds(session, reference.encode("utf-8"))
+    )
+    if channel:
+        holding = holding.where(InboundMessage.channel == channel.lower())
+    found.update(session.scalars(holding.order_by(InboundMessage.id.desc()).limit(limit)))
     return _messages(session, sorted(found, reverse=True)[:limit])
+
+
+def _body_holds(session: Session, needle: bytes) -> sa.ColumnElement[bool]:
+    """A call's body holds ``needle``, byte for byte: ``LIKE`` on PostgreSQL's bytea (its escape character, the
+    backslash, and the needle's own ``%`` and ``_`` escaped), ``instr`` on SQLite's blobs (its ``LIKE`` would read a
+    blob as text: case-blind, and stopping at a NUL byte)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sa.func.instr(InboundMessage.body, needle) > 0
+    escaped = needle.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_")
+    return InboundMessage.body.op("LIKE", is_comparison=True)(b"%" + escaped + b"%")
 
 
 def _messages(session: Session, ids: list[int]) -> list[InboundMessage]:

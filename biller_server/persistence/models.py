@@ -107,7 +107,7 @@ class Customer(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     lender_customer_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    mobile: Mapped[str | None] = mapped_column(sa.String(20))
+    mobile: Mapped[str | None] = mapped_column(sa.String(20), index=True)  # Find by mobile
 
     identifiers: Mapped[list[CustomerIdentifier]] = relationship(back_populates="customer")
     bills: Mapped[list[Bill]] = relationship(back_populates="customer")
@@ -120,6 +120,7 @@ class CustomerIdentifier(Base):
     __table_args__ = (
         sa.UniqueConstraint("kind", "value", "customer_id"),
         sa.Index(None, "customer_id"),
+        sa.Index(None, "value"),  # Find: a reference is looked for whatever its kind
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,7 +211,10 @@ class ChannelBillReference(Base):
     """A partner's own id for one of our bills (Kaleidofin's ``systemBillId``), kept for status checks."""
 
     __tablename__ = "channel_bill_references"
-    __table_args__ = (sa.UniqueConstraint("channel", "partner_bill_ref"),)
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "partner_bill_ref"),
+        sa.Index(None, "partner_bill_ref"),  # Find: whoever the partner
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
@@ -232,6 +236,9 @@ class Payment(TimestampMixin, Base):
         # A settlement names payments by the partner's bill id (Setu's platformBillID).
         sa.Index(None, "channel", "partner_bill_ref"),
         sa.Index(None, "settlement_ref"),  # find by UTR
+        # Find: a transaction reference is looked for whoever the channel.
+        sa.Index(None, "partner_txn_ref"),
+        sa.Index(None, "customer_txn_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -381,6 +388,8 @@ class PaymentNotification(Base):
         sa.UniqueConstraint("channel", "fingerprint"),
         sa.Index(None, "channel", "ref_id"),
         sa.Index(None, "needs_reconciliation"),
+        sa.Index(None, "ref_id"),  # Find, whoever the channel
+        sa.Index(None, "msg_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -172,6 +172,12 @@ def test_find_finds_a_partner_call_by_text_in_its_body(signed_in, books, session
     assert "Partner calls (1)" in page and "/digiledge/payment-notification" in page
 
 
+def test_find_says_when_partner_call_bodies_were_not_searched(signed_in, books):
+    page = signed_in("viewer").get("/console/find?q=TXN-QUICK-0001").text
+
+    assert "Partner calls&#39; bodies were not searched" in page or "Partner calls' bodies were not searched" in page
+
+
 def test_find_says_plainly_when_nothing_carries_the_reference(signed_in, books):
     page = signed_in("viewer").get("/console/find?q=UNKNOWN-REF-1").text
 

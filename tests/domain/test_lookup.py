@@ -101,13 +101,45 @@ def test_partner_calls_are_found_by_recorded_reference_at_any_date_and_by_body_w
     assert found == [in_body_recently, recorded_long_ago]
 
 
-def test_the_body_search_reads_page_after_page(session, monkeypatch):
-    monkeypatch.setattr("biller_server.domain.lookup.INBOUND_PAGE", 2)
-    wanted = message(session, body=b"needle-1")
-    for _ in range(5):
-        message(session, body=b"hay")
+def test_call_bodies_are_searched_only_when_the_books_do_not_carry_the_reference(session):
+    payment = PaymentFactory(partner_txn_ref="TXN-IN-BOOKS")
+    recorded = message(session, partner_ref="TXN-IN-BOOKS")
+    message(session, body=b'{"transactionId": "TXN-IN-BOOKS"}')  # its body only: not read
+    in_body_only = message(session, body=b'{"refId": "NOT-IN-BOOKS"}')
 
-    assert find_inbound_messages(session=session, reference="needle-1", since=LONG_AGO) == [wanted]
+    carried = find_reference(session=session, reference="TXN-IN-BOOKS", since=LONG_AGO)
+    not_carried = find_reference(session=session, reference="NOT-IN-BOOKS", since=LONG_AGO)
+
+    assert carried.payments == [payment] and carried.inbound_messages == [recorded] and not carried.bodies_searched
+    assert not_carried.inbound_messages == [in_body_only] and not_carried.bodies_searched
+
+
+def test_a_reference_found_several_ways_is_listed_once(session):
+    customer = CustomerFactory(lender_customer_id="9876500001", mobile="9876500001")
+    bill = BillFactory(customer=customer, loan_account_number="9876500001")
+    payment = PaymentFactory(bill=bill, partner_txn_ref="9876500001", customer_txn_ref="9876500001")
+
+    found = find_reference(session=session, reference="9876500001", since=NOW)
+
+    assert (found.customers, found.bills, found.payments) == ([customer], [bill], [payment])
+
+
+def test_the_body_search_finds_the_reference_byte_for_byte_among_many_calls(session):
+    wanted = message(session, body=b"\x00binary\xff needle_1%\\")
+    for body in (b"hay", b"NEEDLE_1%\\", b"needleX1%\\", b"needle_1\\", b"needle_1%"):
+        message(session, body=body)
+
+    assert find_inbound_messages(session=session, reference="needle_1%\\", since=LONG_AGO) == [wanted]
+
+
+def test_the_body_search_keeps_to_the_window_the_channel_and_the_limit(session):
+    newest = [message(session, body=b"needle") for _ in range(3)][1:]
+    message(session, body=b"needle", channel="setu")
+    message(session, body=b"needle", received_at=LONG_AGO - dt.timedelta(days=1))
+
+    found = find_inbound_messages(session=session, reference="needle", since=LONG_AGO, channel="Kaleidofin", limit=2)
+
+    assert found == newest[::-1]
 
 
 def test_an_empty_reference_finds_nothing(session):
