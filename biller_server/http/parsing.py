@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -98,3 +99,13 @@ class ChannelBlueprint(Blueprint):
     """A flask-smorest blueprint whose arguments are parsed by ExactJSONParser."""
 
     ARGUMENTS_PARSER = ExactJSONParser()
+
+    def document_errors(self, schema: Any, responses: Mapping[int, str]) -> Callable[[Any], Any]:
+        """A view decorator: the channel's refusals (status → description), all in the channel's error shape."""
+
+        def document(view: Any) -> Any:
+            for status, description in responses.items():
+                view = self.alt_response(status, schema=schema, description=description)(view)
+            return view
+
+        return document

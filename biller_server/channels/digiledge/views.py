@@ -36,12 +36,9 @@ ACK_CODES = """Acknowledgement codes (also in docs/channels/digiledge.md):
 An exact repeat of a notification gets the same acknowledgement as the first delivery."""
 
 
-def _document_errors(view: Any) -> Any:
-    for status in (400, 401, 403, 413, 415, 500, 503):
-        view = blueprint.alt_response(status, schema=AckSchema, description="Refusal, in the acknowledgement shape.")(
-            view
-        )
-    return view
+_document_errors = blueprint.document_errors(
+    AckSchema, dict.fromkeys((400, 401, 403, 413, 415, 500, 503), "Refusal, in the acknowledgement shape.")
+)
 
 
 @blueprint.route("/payment-notification")

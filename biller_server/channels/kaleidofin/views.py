@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import abort
 
 from biller_server.channels.kaleidofin import schemas as s
 from biller_server.channels.kaleidofin.envelope import render_success
+from biller_server.channels.setu.envelope import refuse_identifiers
 from biller_server.domain.billing.exactness import payable_range
 from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
-from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
+from biller_server.domain.billing.identifiers import IdentifiersRefused, resolve_identifiers
 from biller_server.domain.money import rupees_json
 from biller_server.domain.payments.recording import PaymentRequest, RecordedPayment, record_payment
 from biller_server.extensions import get_settings, request_session
@@ -37,23 +37,7 @@ ERROR_RESPONSES = {
 }
 
 
-# Refused identifiers, in Kaleidofin's words: (error code, message).
-IDENTIFIER_REFUSALS = {
-    IdentifierProblem.NONE_GIVEN: ("insufficient-customer-identifiers", "Give at least one customer identifier."),
-    IdentifierProblem.TOO_MANY: ("invalid-param", "At most {refused.limit} identifiers are accepted."),
-    IdentifierProblem.UNKNOWN_NAME: (
-        "invalid-param",
-        "identifierKey {refused.name!r} is not accepted by this biller (accepted: {accepted}).",
-    ),
-    IdentifierProblem.EMPTY_VALUE: ("invalid-param", "identifierValue for {refused.name!r} is empty."),
-    IdentifierProblem.TWO_VALUES: ("invalid-param", "Two different values were given for {refused.meaning}."),
-}
-
-
-def _document_errors(view: Any) -> Any:
-    for status, description in ERROR_RESPONSES.items():
-        view = blueprint.alt_response(status, schema=s.ErrorResponseSchema, description=description)(view)
-    return view
+_document_errors = blueprint.document_errors(s.ErrorResponseSchema, ERROR_RESPONSES)
 
 
 @blueprint.route("/fetchBills")
@@ -100,9 +84,7 @@ class FetchBills(MethodView):
                 limit=settings.kaleidofin.max_identifiers,
             )
         except IdentifiersRefused as refused:
-            code, message = IDENTIFIER_REFUSALS[refused.problem]
-            accepted = ", ".join(refused.accepted)
-            abort(400, message=message.format(refused=refused, accepted=accepted), error_code=code)
+            refuse_identifiers(refused, name_field="identifierKey", value_field="identifierValue")
         found = fetch_customer_bills(session=request_session(), identifiers=identifiers)
         status = "AVAILABLE" if found.bills else "NO_OUTSTANDING"
         note_inbound_outcome(status.lower(), partner_ref=found.customer.lender_customer_id)

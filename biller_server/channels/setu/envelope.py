@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Response, jsonify, request
+from flask_smorest import abort
 
+from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused
 from biller_server.http.errors import ErrorInfo
 from biller_server.http.logging import current_request_id
 
@@ -21,6 +23,28 @@ FORM_CODES = frozenset({"bad-request", "malformed-request", "invalid-param", "he
 # The errors page spells the generic 500 "unable-to-fulfil-request"; the fetchReceipt page, the one page that shows
 # what a biller answers with a 500, spells it "unable-to-fulfill-request". Setu's channel uses the biller-side one.
 SETU_SPELLINGS = {"unable-to-fulfil-request": "unable-to-fulfill-request"}
+
+
+# Refused identifiers, in the words Setu and Kaleidofin share: (error code, message); their field names apart.
+IDENTIFIER_REFUSALS = {
+    IdentifierProblem.NONE_GIVEN: ("insufficient-customer-identifiers", "Give at least one customer identifier."),
+    IdentifierProblem.TOO_MANY: ("invalid-param", "At most {refused.limit} identifiers are accepted."),
+    IdentifierProblem.UNKNOWN_NAME: (
+        "invalid-param",
+        "{name_field} {refused.name!r} is not accepted by this biller (accepted: {accepted}).",
+    ),
+    IdentifierProblem.EMPTY_VALUE: ("invalid-param", "{value_field} for {refused.name!r} is empty."),
+    IdentifierProblem.TWO_VALUES: ("invalid-param", "Two different values were given for {refused.meaning}."),
+}
+
+
+def refuse_identifiers(refused: IdentifiersRefused, *, name_field: str, value_field: str) -> NoReturn:
+    """Answer 400 for identifiers the domain refused, naming the channel's own fields."""
+    code, message = IDENTIFIER_REFUSALS[refused.problem]
+    text = message.format(
+        refused=refused, accepted=", ".join(refused.accepted), name_field=name_field, value_field=value_field
+    )
+    abort(400, message=text, error_code=code)
 
 
 def render_success(data: Mapping[str, Any] | None = None) -> Response:

@@ -17,10 +17,10 @@ from flask_smorest import abort
 
 from biller_server.channels.setu import render
 from biller_server.channels.setu import schemas as s
-from biller_server.channels.setu.envelope import render_success
+from biller_server.channels.setu.envelope import refuse_identifiers, render_success
 from biller_server.domain.billing.adhoc import open_adhoc_account
 from biller_server.domain.billing.fetch import CustomerBills, fetch_customer_bills
-from biller_server.domain.billing.identifiers import IdentifierProblem, IdentifiersRefused, resolve_identifiers
+from biller_server.domain.billing.identifiers import IdentifiersRefused, resolve_identifiers
 from biller_server.domain.payments.recording import PaymentRequest, record_posted_payment
 from biller_server.domain.settlement.notifications import SettlementNotice, receive_settlement_notification
 from biller_server.extensions import get_settings, request_session
@@ -50,23 +50,7 @@ ERROR_RESPONSES = {
     503: "Temporarily unavailable (database); retry (service-unavailable).",
 }
 
-# Refused identifiers, in Setu's words: (error code, message).
-IDENTIFIER_REFUSALS = {
-    IdentifierProblem.NONE_GIVEN: ("insufficient-customer-identifiers", "Give at least one customer identifier."),
-    IdentifierProblem.TOO_MANY: ("invalid-param", "At most {refused.limit} identifiers are accepted."),
-    IdentifierProblem.UNKNOWN_NAME: (
-        "invalid-param",
-        "attributeName {refused.name!r} is not accepted by this biller (accepted: {accepted}).",
-    ),
-    IdentifierProblem.EMPTY_VALUE: ("invalid-param", "attributeValue for {refused.name!r} is empty."),
-    IdentifierProblem.TWO_VALUES: ("invalid-param", "Two different values were given for {refused.meaning}."),
-}
-
-
-def _document_errors(view: Any) -> Any:
-    for status, description in ERROR_RESPONSES.items():
-        view = blueprint.alt_response(status, schema=s.ErrorResponseSchema, description=description)(view)
-    return view
+_document_errors = blueprint.document_errors(s.ErrorResponseSchema, ERROR_RESPONSES)
 
 
 def _resolve(body: dict[str, Any]) -> dict[str, str]:
@@ -80,8 +64,7 @@ def _resolve(body: dict[str, Any]) -> dict[str, str]:
     try:
         return resolve_identifiers(pairs, settings.identifier_keys, limit=settings.max_identifiers)
     except IdentifiersRefused as refused:
-        code, message = IDENTIFIER_REFUSALS[refused.problem]
-        abort(400, message=message.format(refused=refused, accepted=", ".join(refused.accepted)), error_code=code)
+        refuse_identifiers(refused, name_field="attributeName", value_field="attributeValue")
 
 
 @blueprint.route("/bills/fetch")
