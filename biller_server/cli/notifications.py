@@ -9,6 +9,7 @@ from biller_server.cli.output import Column, Kind, Section, echo_sections, forma
 from biller_server.cli.payments import operator_name
 from biller_server.domain.errors import DomainError
 from biller_server.domain.payments.decisions import (
+    decision_line,
     dismiss_notification,
     held_because,
     held_notifications,
@@ -76,7 +77,7 @@ def match_command(notification_id: int, payment_id: int, note: str | None, by: s
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(result.message if result.changed else f"{result.message} (nothing changed)")
+    click.echo(decision_line(result.message, result.changed))
 
 
 @notifications_group.command("dismiss")
@@ -93,4 +94,4 @@ def dismiss_command(notification_id: int, note: str, by: str | None) -> None:
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(message if changed else f"{message} (nothing changed)")
+    click.echo(decision_line(message, changed))

@@ -16,6 +16,7 @@ from biller_server.domain.errors import DomainError
 from biller_server.domain.money import AmountError, paise_from_rupees_text, rupees_text
 from biller_server.domain.payments.decisions import (
     Decision,
+    decision_line,
     recheck_payment,
     resolve_payment,
     wait_for_recheck_answer,
@@ -307,7 +308,7 @@ def resolve_command(
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(result.message if result.changed else f"{result.message} (nothing changed)")
+    click.echo(decision_line(result.message, result.changed))
 
 
 @payments_group.command("recheck")

@@ -17,6 +17,7 @@ from biller_server.cli.payments import operator_name
 from biller_server.domain.errors import DomainError
 from biller_server.domain.india import IST
 from biller_server.domain.money import rupees_indian
+from biller_server.domain.payments.decisions import decision_line
 from biller_server.domain.settlement import (
     Break,
     ack_break,
@@ -157,7 +158,7 @@ def ack_command(break_key: str, note: str, by: str | None) -> None:
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(message if changed else f"{message} (nothing changed)")
+    click.echo(decision_line(message, changed))
 
 
 @click.group("bank")

@@ -22,6 +22,7 @@ from biller_server.domain.errors import DomainError
 from biller_server.domain.india import india_today
 from biller_server.domain.payments.decisions import (
     DecisionRefused,
+    decision_line,
     dismiss_notification,
     held_because,
     match_notification,
@@ -124,7 +125,7 @@ def resolve(payment_id: int) -> ResponseReturnValue:
             now=utcnow(),
             origin=_origin(),
         )
-        return result.message if result.changed else f"{result.message} (nothing changed)"
+        return decision_line(result.message, result.changed)
 
     action = f"{Permission.RESOLVE_PAYMENT}.{request.form.get('decision', '')[:9]}".rstrip(".")
     back = url_for("console.payment", payment_id=payment_id)
@@ -191,7 +192,7 @@ def match(notification_id: int) -> ResponseReturnValue:
             now=utcnow(),
             origin=_origin(),
         )
-        return result.message if result.changed else f"{result.message} (nothing changed)"
+        return decision_line(result.message, result.changed)
 
     back = url_for("console.notification", notification_id=notification_id)
     return _decide(Permission.MATCH_NOTIFICATION, f"notification:{notification_id}", back, form, decide)
@@ -212,7 +213,7 @@ def dismiss(notification_id: int) -> ResponseReturnValue:
             now=utcnow(),
             origin=_origin(),
         )
-        return message if changed else f"{message} (nothing changed)"
+        return decision_line(message, changed)
 
     back = url_for("console.notification", notification_id=notification_id)
     return _decide(Permission.DISMISS_NOTIFICATION, f"notification:{notification_id}", back, form, decide)
@@ -265,7 +266,7 @@ def ack() -> ResponseReturnValue:
         changed, message = ack_break(
             session=values["books"], key=values["key"], note=values["note"], by=_by(), now=utcnow(), origin=_origin()
         )
-        return f"break {message}" if changed else f"break {message} (nothing changed)"
+        return decision_line(f"break {message}", changed)
 
     target = request.form.get("key", "")[:200]
     return _decide(Permission.ACK_BREAK, target, back, form, decide)

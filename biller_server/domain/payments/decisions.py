@@ -62,6 +62,11 @@ class Decision(enum.StrEnum):
         return Outcome.SUCCEEDED if self is Decision.CONFIRMED else Outcome.FAILED
 
 
+def decision_line(message: str, changed: bool) -> str:
+    """What the person is told: a decision taken again (every one is idempotent) says it changed nothing."""
+    return message if changed else f"{message} (nothing changed)"
+
+
 @dataclass(frozen=True)
 class DecisionResult:
     payment_id: int
