@@ -9,18 +9,33 @@ only for what it knows better: which number formats are dates, and Excel's day n
 
 Cells come as Excel holds them: text, numbers (a mobile typed as a number arrives whole, not as ``9.87654E+09``),
 booleans, and dates or date-times for numbers formatted as dates.
+
+Cutting a large sheet into cells is most of what reading it costs (about four times a CSV of the same rows), so a
+sheet over ``READER_PROCESS_BYTES`` is cut in a second process (``serve_rows``), which sends the rows through a
+pipe while this one checks and stages the rows before them: two cores instead of one. The child is a fresh
+interpreter (``subprocess``: nothing of this process, such as a database engine's open connections, is copied into
+it) that imports only this package; the pipe holds at most about a megabyte of rows, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import datetime as dt
+import fcntl
 import html
 import mmap
+import os
+import pickle
 import posixpath
 import re
+import signal
+import struct
+import subprocess
+import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -29,6 +44,14 @@ from biller_server.domain.upload.formats import BILLS, Vocabulary
 from biller_server.domain.upload.source import Record, UploadFileError, find_header
 
 _CHUNK = 1 << 20
+# Sheets whose XML is larger than this (about 45,000 rows of 15 columns) are cut into rows by a second process:
+# starting it costs about half a second of CPU, reading a sheet this size in this process about a second.
+READER_PROCESS_BYTES = 32 << 20
+_ROWS_PER_MESSAGE = 1000
+_PIPE_BYTES = 1 << 20  # how far the reader process may run ahead: one pipe's worth of rows
+_FRAME = struct.Struct("<I")
+# A failure of the stream itself, part-way through the sheet: a damaged or cut-off archive.
+_STREAM_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 # OOXML writes control characters in text as _xHHHH_.
 _ESCAPED_CHARACTER = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -44,9 +67,35 @@ class XlsxSource:
 
     is_text = False
 
-    def __init__(self, path: Path, *, sheet: str | None = None, vocabulary: Vocabulary = BILLS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sheet: str | None = None,
+        vocabulary: Vocabulary = BILLS,
+        reader_process: bool | None = None,
+    ) -> None:
+        """``reader_process``: cut the rows in a second process (None: when the sheet is over
+        ``READER_PROCESS_BYTES``)."""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._open(path, sheet, vocabulary)
+        self._reader_process = self.size > READER_PROCESS_BYTES if reader_process is None else reader_process
+
+    @classmethod
+    def _rows_only(cls, path: Path, sheet: str | None) -> XlsxSource:
+        """The sheet opened for its rows alone, without looking for the header (the reader process's side)."""
+        source = cls.__new__(cls)
+        source._process = None
+        source._open(path, sheet, None)
+        return source
+
+    def _open(self, path: Path, sheet: str | None, vocabulary: Vocabulary | None) -> None:
+        """Open the archive, read what the sheet's cells point into (dates' styles, the shared strings), and find
+        the header by ``vocabulary``'s column names."""
         self.name = path.name
+        self._path, self._sheet = path, sheet
         self._strings: _SharedStrings | None = None
+        self._position = 0
         try:
             self._zip = zipfile.ZipFile(path)
         except FileNotFoundError:
@@ -66,8 +115,8 @@ class XlsxSource:
             self.size = self._zip.getinfo(self._sheet_path).file_size
             self._date_styles = self._read_date_styles()
             self._strings = _SharedStrings.read(self._zip)
-            self._position = 0
-            self.header_line, self.header = find_header(self._rows(), self.name, vocabulary)
+            if vocabulary is not None:
+                self.header_line, self.header = find_header(self._rows(), self.name, vocabulary)
         except UploadFileError:
             self.close()
             raise
@@ -139,7 +188,7 @@ class XlsxSource:
         columns: dict[bytes, int] = {}
         dates: dict[bytes, object] = {}
         with self._zip.open(self._sheet_path) as stream:
-            buffer = stream.read(4096)
+            buffer = self._read(stream, 4096)
             prefix = _namespace_prefix(buffer)
             rows = _rows_pattern(prefix)
             plain = _plain_cells_pattern(prefix)
@@ -148,7 +197,7 @@ class XlsxSource:
             position = len(buffer)
             row_number = 0
             while True:
-                chunk = stream.read(_CHUNK)
+                chunk = self._read(stream, _CHUNK)
                 buffer += chunk
                 position += len(chunk)
                 end = buffer.rfind(row_end) + len(row_end) if chunk else len(buffer)
@@ -243,19 +292,141 @@ class XlsxSource:
             cells[column] = cell
         return cells
 
+    def _read(self, stream: IO[bytes], size: int) -> bytes:
+        try:
+            return stream.read(size)
+        except _STREAM_ERRORS as exc:  # the archive is damaged part-way through the sheet
+            raise _not_a_workbook(self._path, exc) from None
+
     def records(self) -> Iterator[Record]:
-        for line, cells in self._rows():
+        rows = self._rows_from_process() if self._reader_process else self._rows()
+        for line, cells in rows:
             if line > self.header_line:
                 yield Record(line, cells)
+
+    def _rows_from_process(self) -> Iterator[tuple[int, list[object]]]:
+        """The rows after the header, cut by a reader process (``serve_rows``) and read from its pipe.
+
+        The process sends messages of rows, then one that says it is done (or the one-line error that stopped
+        it). A pipe that ends before that means the process died: that is reported in one line too, never waited
+        for. Stopping early (a refused file, an interrupt) stops the process.
+        """
+        command = [
+            sys.executable, "-c", "from biller_server.domain.upload.xlsx import serve_rows; serve_rows()",
+            str(self._path.resolve()), str(self.header_line), *([self._sheet] if self._sheet is not None else []),
+        ]  # fmt: skip
+        with tempfile.TemporaryFile() as errors:
+            self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter, our module, a path
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+            )
+            assert process.stdout is not None
+            pipe = process.stdout
+            with contextlib.suppress(OSError):  # a smaller pipe only means less reading ahead
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+            try:
+                while True:
+                    message = _receive(pipe)
+                    if message is None:
+                        raise UploadFileError(self._reader_died(process, errors))
+                    kind, position, payload = message
+                    if kind == "rows":
+                        self._position = position
+                        yield from payload
+                    elif kind == "error":
+                        raise UploadFileError(payload)
+                    else:
+                        self._position = position
+                        break
+            finally:
+                self._stop_process()
+
+    def _reader_died(self, process: subprocess.Popen[bytes], errors: IO[bytes]) -> str:
+        """One line for a reader process that ended without a word: its exit and the last line it wrote."""
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # it closed the pipe but goes on: it is stopped, not waited for
+            process.kill()
+            code = process.wait()
+        errors.seek(0)
+        lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        last = f": {lines[-1].strip()}" if lines else ""
+        return f"{self.name}: the process reading the workbook {how} before the end of the sheet{last}"
+
+    def _stop_process(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
     def position(self) -> int:
         return self._position
 
     def close(self) -> None:
+        self._stop_process()
         if self._strings is not None:
             self._strings.close()
             self._strings = None
         self._zip.close()
+
+
+def serve_rows() -> None:
+    """The reader process: ``python -c ... PATH HEADER_LINE [SHEET]``; rows after the header line, as messages
+    on standard output (anything else the process prints goes to standard error).
+
+    Interrupts are left to the parent, which stops this process when it stops reading.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    path, header_line = Path(sys.argv[1]), int(sys.argv[2])
+    sheet = sys.argv[3] if len(sys.argv) > 3 else None
+    with contextlib.suppress(BrokenPipeError):  # the parent stopped reading: nothing more to say
+        try:
+            _send_rows(out, path, header_line, sheet)
+        except UploadFileError as exc:
+            _send(out, ("error", 0, str(exc)))
+        except Exception as exc:
+            _send(out, ("error", 0, f"{path.name}: the workbook could not be read ({type(exc).__name__}: {exc})"))
+        out.close()
+
+
+def _send_rows(out: IO[bytes], path: Path, header_line: int, sheet: str | None) -> None:
+    source = XlsxSource._rows_only(path, sheet)
+    try:
+        batch: list[tuple[int, list[object]]] = []
+        for row in source._rows():
+            if row[0] > header_line:
+                batch.append(row)
+                if len(batch) >= _ROWS_PER_MESSAGE:
+                    _send(out, ("rows", source._position, batch))
+                    batch = []
+        _send(out, ("rows", source._position, batch))
+        _send(out, ("end", source.size, None))
+    finally:
+        source.close()
+
+
+def _send(out: IO[bytes], message: tuple[str, int, object]) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_FRAME.pack(len(data)))
+    out.write(data)
+
+
+def _receive(pipe: IO[bytes]) -> tuple[str, int, object] | None:
+    """The next message, or None if the pipe ended before a whole one came."""
+    header = pipe.read(_FRAME.size)
+    if len(header) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(header)
+    data = pipe.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)  # noqa: S301 - our own reader process, on a pipe only it and we hold
 
 
 def _not_a_workbook(path: Path, exc: BaseException) -> UploadFileError:
