@@ -311,13 +311,9 @@ class XlsxSource:
         it). A pipe that ends before that means the process died: that is reported in one line too, never waited
         for. Stopping early (a refused file, an interrupt) stops the process.
         """
-        command = [
-            sys.executable, "-c", "from biller_server.domain.upload.xlsx import serve_rows; serve_rows()",
-            str(self._path.resolve()), str(self.header_line), *([self._sheet] if self._sheet is not None else []),
-        ]  # fmt: skip
         with tempfile.TemporaryFile() as errors:
             self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter, our module, a path
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+                self._reader_command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
             )
             assert process.stdout is not None
             pipe = process.stdout
@@ -339,6 +335,12 @@ class XlsxSource:
                         break
             finally:
                 self._stop_process()
+
+    def _reader_command(self) -> list[str]:
+        return [
+            sys.executable, "-c", "from biller_server.domain.upload.xlsx import serve_rows; serve_rows()",
+            str(self._path.resolve()), str(self.header_line), *([self._sheet] if self._sheet is not None else []),
+        ]  # fmt: skip
 
     def _reader_died(self, process: subprocess.Popen[bytes], errors: IO[bytes]) -> str:
         """One line for a reader process that ended without a word: its exit and the last line it wrote."""
@@ -430,8 +432,9 @@ def _receive(pipe: IO[bytes]) -> tuple[str, int, object] | None:
 
 
 def _not_a_workbook(path: Path, exc: BaseException) -> UploadFileError:
+    kind = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
     return UploadFileError(
-        f"{path.name} is not an Excel workbook (.xlsx) that can be read ({type(exc).__name__}): "
+        f"{path.name} is not an Excel workbook (.xlsx) that can be read ({kind}): "
         "save it again from Excel as 'Excel Workbook (*.xlsx)'"
     )
 
