@@ -23,6 +23,7 @@ import array
 import contextlib
 import datetime as dt
 import fcntl
+import gc
 import html
 import mmap
 import os
@@ -174,69 +175,110 @@ class XlsxSource:
     def _rows(self) -> Iterator[tuple[int, list[object]]]:
         """(row number, cells) for every row the sheet stores, streamed out of the archive a megabyte at a time.
 
-        Every read is cut after its last complete row, so no row spans two reads. A row whose cells are all in
-        the plain forms every writer uses for values (``_plain_cells_pattern``) is cut into cells by one
-        ``findall``, in C; any other row (formulas, rich text, attributes in other places) goes through the
-        general pattern a cell at a time. The loops are written out flat: they run once per cell, 15 million
-        times for a million rows of 15 columns.
+        Every read is cut after its last complete row, so no row spans two reads. When every cell in a read is in
+        the plain forms every writer uses for values (``_plain_cells_pattern``), the whole read is cut into row
+        starts and cells by one ``findall``, in C (``_plain_rows``); otherwise each row is (``_row_by_row``),
+        and a row with other forms (formulas, rich text, attributes in other places) goes through the general
+        pattern a cell at a time. The loops are written out flat: they run once per cell, 15 million times for
+        a million rows of 15 columns.
         """
         from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
         self._epoch = CALENDAR_MAC_1904 if self._date1904 else CALENDAR_WINDOWS_1900
         self._from_excel = from_excel
-        date_styles = self._date_styles
-        columns: dict[bytes, int] = {}
+        columns = _Columns()
         dates: dict[bytes, object] = {}
         with self._zip.open(self._sheet_path) as stream:
             buffer = self._read(stream, 4096)
             prefix = _namespace_prefix(buffer)
-            rows = _rows_pattern(prefix)
-            plain = _plain_cells_pattern(prefix)
-            general = _cells_pattern(prefix)
-            cell_tag, row_end = b"<" + prefix + b"c", b"</" + prefix + b"row>"
+            patterns = _Patterns(prefix)
             position = len(buffer)
             row_number = 0
             while True:
                 chunk = self._read(stream, _CHUNK)
                 buffer += chunk
                 position += len(chunk)
-                end = buffer.rfind(row_end) + len(row_end) if chunk else len(buffer)
-                if end < len(row_end):
+                end = buffer.rfind(patterns.row_end) + len(patterns.row_end) if chunk else len(buffer)
+                if end < len(patterns.row_end):
                     continue
-                for attributes, body in rows.findall(buffer, 0, end):
-                    number = _ROW_NUMBER.search(attributes)
-                    row_number = int(number[1]) if number else row_number + 1
-                    if not body:
-                        continue
-                    cells: list[object] = []
-                    found = plain.findall(body)
-                    if len(found) != body.count(cell_tag):
-                        cells = self._general_cells(general, body, columns, dates)
-                        if cells:
-                            yield row_number, cells
-                        continue
-                    for letters, style, kind, value, text in found:
-                        column = columns.get(letters) or _column(columns, letters)
-                        cell: object = None
-                        if text:
-                            cell = _text(text)
-                        elif value:
-                            if (not kind or kind == b"n") and not (style and int(style) in date_styles):
-                                cell = _number(value)  # the common case, decided here
-                            else:
-                                cell = self._value(kind or b"n", int(style or 0), value, dates)
-                        if column == len(cells):
-                            cells.append(cell)
-                        else:
-                            if column > len(cells):
-                                cells.extend([None] * (column - len(cells) + 1))
-                            cells[column] = cell
-                    if cells:
-                        yield row_number, cells
+                first = buffer.find(patterns.row_tag, 0, end)
+                found = patterns.plain_rows.findall(buffer, first, end) if first >= 0 else []
+                if found and len(found) == buffer.count(patterns.cell_tag, first, end) + buffer.count(
+                    patterns.row_tag, first, end
+                ):
+                    rows, row_number = self._plain_rows(found, row_number, columns, dates)
+                else:
+                    rows, row_number = self._row_by_row(patterns, buffer, end, row_number, columns, dates)
+                yield from rows
                 self._position = position
                 buffer = buffer[end:]
                 if not chunk:
                     break
+
+    def _plain_rows(
+        self,
+        found: list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]],
+        row_number: int,
+        columns: dict[bytes, int],
+        dates: dict[bytes, object],
+    ) -> tuple[list[tuple[int, list[object]]], int]:
+        """The rows of one read whose cells are all plain, from its row starts and cells in sheet order."""
+        date_styles = self._date_styles
+        rows: list[tuple[int, list[object]]] = []
+        cells: list[object] = []
+        for attributes, letters, style, kind, value, text in found:
+            if not letters:  # a row starts (a cell always has a column)
+                if cells:
+                    rows.append((row_number, cells))
+                    cells = []
+                number = _ROW_NUMBER.search(attributes)
+                row_number = int(number[1]) if number else row_number + 1
+                continue
+            column = columns[letters]
+            cell: object = None
+            if text:
+                cell = _text(text) if b"&" in text or b"_x" in text else text.decode()
+            elif value:
+                if (not kind or kind == b"n") and not (style and int(style) in date_styles):
+                    # the common case, decided here (_number, written out)
+                    cell = float(value) if b"." in value or b"E" in value or b"e" in value else int(value)
+                else:
+                    cell = self._value(kind or b"n", int(style or 0), value, dates)
+            if column == len(cells):
+                cells.append(cell)
+            else:
+                if column > len(cells):
+                    cells.extend([None] * (column - len(cells) + 1))
+                cells[column] = cell
+        if cells:
+            rows.append((row_number, cells))
+        return rows, row_number
+
+    def _row_by_row(
+        self,
+        patterns: _Patterns,
+        buffer: bytes,
+        end: int,
+        row_number: int,
+        columns: dict[bytes, int],
+        dates: dict[bytes, object],
+    ) -> tuple[list[tuple[int, list[object]]], int]:
+        """The rows of one read, each cut on its own: the plain pattern where it takes every cell, else the
+        general one."""
+        rows: list[tuple[int, list[object]]] = []
+        for attributes, body in patterns.rows.findall(buffer, 0, end):
+            number = _ROW_NUMBER.search(attributes)
+            row_number = int(number[1]) if number else row_number + 1
+            if not body:
+                continue
+            found = patterns.plain.findall(body)
+            if len(found) == body.count(patterns.cell_tag):
+                cells = self._plain_rows([(b"", *cell) for cell in found], 0, columns, dates)[0]
+            else:
+                cells = [(0, self._general_cells(patterns.general, body, columns, dates))]
+            if cells and cells[0][1]:
+                rows.append((row_number, cells[0][1]))
+        return rows, row_number
 
     def _value(self, kind: bytes, style: int, value: bytes, dates: dict[bytes, object]) -> object:
         """A cell's value (``<v>``) as Excel's type ``kind`` and number format ``style`` make it."""
@@ -383,6 +425,9 @@ def serve_rows() -> None:
     Interrupts are left to the parent, which stops this process when it stops reading.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What this process makes (rows of cells) never refers to itself: reference counts free it all, and the
+    # collector's passes over a megabyte's rows at a time would cost a fifth of the reading.
+    gc.disable()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     path, header_line = Path(sys.argv[1]), int(sys.argv[2])
@@ -453,6 +498,13 @@ def _column(cache: dict[bytes, int], letters: bytes) -> int:
     return column
 
 
+class _Columns(dict[bytes, int]):
+    """Column letters to index (``A`` is 0), worked out once per column."""
+
+    def __missing__(self, letters: bytes) -> int:
+        return _column(self, letters)
+
+
 def _number(value: bytes) -> int | float:
     if b"." in value or b"E" in value or b"e" in value:
         return float(value)
@@ -480,19 +532,38 @@ def _namespace_prefix(opening: bytes) -> bytes:
     return found[1] if found and found[1] else b""
 
 
+class _Patterns:
+    """The patterns and tags of one sheet, with its writer's namespace prefix."""
+
+    def __init__(self, prefix: bytes) -> None:
+        self.rows = _rows_pattern(prefix)
+        self.plain = _plain_cells_pattern(prefix)
+        # A row's start (its attributes) or a plain cell with its style before its type, as writers put them: a
+        # whole read in sheet order, by one findall (a read with any other cell is cut row by row).
+        self.plain_rows = re.compile(
+            rb"<"
+            + re.escape(prefix + b"row")
+            + rb"\b([^>]*)>|"
+            + _plain_cells_pattern(prefix, either_order=False).pattern
+        )
+        self.general = _cells_pattern(prefix)
+        self.cell_tag, self.row_tag = b"<" + prefix + b"c", b"<" + prefix + b"row"
+        self.row_end = b"</" + prefix + b"row>"
+
+
 def _rows_pattern(prefix: bytes) -> re.Pattern[bytes]:
     """A row: its attributes, and its cells' XML (empty for ``<row/>``)."""
     row = re.escape(prefix + b"row")
     return re.compile(rb"<" + row + rb"(?=[\s/>])([^>]*?)(?:/>|>(.*?)</" + row + rb">)", re.S)
 
 
-def _plain_cells_pattern(prefix: bytes) -> re.Pattern[bytes]:
-    """The cells as writers put values: the reference first, then a style and a type in either order, then a
-    value or an inline text (or nothing). Groups: column letters, style, type, value, text."""
+def _plain_cells_pattern(prefix: bytes, *, either_order: bool = True) -> re.Pattern[bytes]:
+    """The cells as writers put values: the reference first, then a style and a type (in either order, or the
+    style first), then a value or an inline text (or nothing). Groups: column letters, style, type, value, text."""
     c, v, t, is_ = (re.escape(prefix + name) for name in (b"c", b"v", b"t", b"is"))
+    attributes = rb'(?: (?:s="([0-9]+)"|t="(\w+)")){0,2}' if either_order else rb'(?: s="([0-9]+)")?(?: t="(\w+)")?'
     return re.compile(
-        rb"<" + c + rb' r="([A-Z]+)[0-9]*"(?: (?:s="([0-9]+)"|t="(\w+)")){0,2}'
-        rb"(?:\s*/>|>(?:<" + v + rb">([^<]*)</" + v + rb">"
+        rb"<" + c + rb' r="([A-Z]+)[0-9]*"' + attributes + rb"(?:\s*/>|>(?:<" + v + rb">([^<]*)</" + v + rb">"
         rb"|<" + is_ + rb"><" + t + rb"(?: [^>]*)?>([^<]+)</" + t + rb"></" + is_ + rb">)?</" + c + rb">)"
     )
 
