@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from biller_server.config import load_settings
 
 from biller_server.domain.upload import COLUMNS
+from biller_server.domain.upload.xlsx import reader_command
 from biller_server.persistence.database import create_engine_for
 from biller_server.persistence.migrate import upgrade
 
@@ -280,8 +281,7 @@ def reupload_runs(customers: int, bills_per_customer: int, rows: int, base: Path
         generate_xlsx(workbook, customers, bills_per_customer, half_changed=True)
     changed_csv = half_changed(base)
     runs = []
-    command = [sys.executable, "-c", "from biller_server.domain.upload.xlsx import serve_rows; serve_rows()",
-               str(workbook), "1"]  # fmt: skip
+    command = reader_command(workbook, 1)
     with open(os.devnull, "wb") as sink:
         memory_file = DATA / "peak-rss.txt"
         started = time.perf_counter()

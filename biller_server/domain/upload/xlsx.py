@@ -379,10 +379,7 @@ class XlsxSource:
                 self._stop_process()
 
     def _reader_command(self) -> list[str]:
-        return [
-            sys.executable, "-c", "from biller_server.domain.upload.xlsx import serve_rows; serve_rows()",
-            str(self._path.resolve()), str(self.header_line), *([self._sheet] if self._sheet is not None else []),
-        ]  # fmt: skip
+        return reader_command(self._path.resolve(), self.header_line, self._sheet)
 
     def _reader_died(self, process: subprocess.Popen[bytes], errors: IO[bytes]) -> str:
         """One line for a reader process that ended without a word: its exit and the last line it wrote."""
@@ -416,6 +413,23 @@ class XlsxSource:
             self._strings.close()
             self._strings = None
         self._zip.close()
+
+
+# The reader process imports this module alone: the package's __init__ brings in the database side (SQLAlchemy,
+# the models), 40 MB and half a second the process has no use for, so the package is entered without running it.
+_READER_PROCESS = f"""
+import sys, types
+package = types.ModuleType("biller_server.domain.upload")
+package.__path__ = [{os.path.dirname(os.path.abspath(__file__))!r}]
+sys.modules[package.__name__] = package
+from biller_server.domain.upload.xlsx import serve_rows
+serve_rows()
+"""
+
+
+def reader_command(path: Path, header_line: int, sheet: str | None = None) -> list[str]:
+    """The command that starts a reader process for ``path``'s rows after ``header_line`` (``serve_rows``)."""
+    return [sys.executable, "-c", _READER_PROCESS, str(path), str(header_line), *([sheet] if sheet is not None else [])]
 
 
 def serve_rows() -> None:
