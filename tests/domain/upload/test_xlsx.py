@@ -228,3 +228,28 @@ def test_a_reader_process_that_dies_is_reported_in_one_line_after_the_rows_it_se
         "book.xlsx: the process reading the workbook was killed by signal 9 before the end of the sheet: "
         "MemoryError: out of memory"
     )
+
+
+def test_the_reader_process_reads_shared_strings_with_their_runs(tmp_path):
+    def shared(xml: bytes) -> bytes:
+        return xml.replace(b'<c r="A2" t="inlineStr"><is><t>CUST1</t></is></c>', b'<c r="A2" t="s"><v>0</v></c>')
+
+    strings = (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+        b"<si><r><rPr><b/></rPr><t>CU</t></r><r><t>ST1</t></r></si></sst>"
+    )
+
+    assert read(rewritten(workbook(tmp_path / "book.xlsx"), shared, strings), reader_process=True) == EXPECTED
+
+
+def test_closing_before_the_end_of_the_sheet_stops_the_reader_process(tmp_path):
+    source = XlsxSource(many_rows(tmp_path / "book.xlsx", 5000), reader_process=True)
+    records = source.records()
+    first = next(records)
+    process = source._process
+
+    source.close()
+
+    assert first.line == 2
+    assert process is not None and process.returncode is not None  # stopped and waited for, not left running
+    records.close()
