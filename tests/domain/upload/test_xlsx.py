@@ -176,7 +176,7 @@ def damaged(path: Path) -> Path:
 
 @pytest.mark.parametrize("reader_process", [False, True], ids=["this process", "reader process"])
 def test_a_workbook_damaged_part_way_through_its_sheet_is_refused_in_one_line(tmp_path, reader_process):
-    # More than the megabyte read at a time: the header is read before the damage is reached.
+    # Many reads of the sheet long: its header is read before the damage is reached.
     source = XlsxSource(damaged(many_rows(tmp_path / "book.xlsx", 10_000)), reader_process=reader_process)
     try:
         with pytest.raises(UploadFileError) as refused:
