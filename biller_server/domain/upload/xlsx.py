@@ -352,7 +352,7 @@ class XlsxSource:
 
         The process sends messages of rows, then one that says it is done (or the one-line error that stopped
         it). A pipe that ends before that means the process died: that is reported in one line too, never waited
-        for. Stopping early (a refused file, an interrupt) stops the process.
+        for. Stopping early (an error, an interrupt) stops the process.
         """
         with tempfile.TemporaryFile() as errors:
             self._process = process = subprocess.Popen(  # noqa: S603 - this interpreter, our module, a path
