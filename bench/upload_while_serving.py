@@ -44,7 +44,7 @@ from common import (
     running,
     wait_for_http,
 )
-from upload_bills import DATA, generate
+from upload_bills import DATA, generate, half_changed
 
 DATABASE = "biller_bench_upload_serve"
 
@@ -75,24 +75,6 @@ class Window:
             f"| {self.label} | {endpoint} | {len(mine):,} | {at(0.5)} | {at(0.95)} | {at(0.99)} | "
             f"{mine[-1] * 1000:.0f} ms | {errors} |"
         )
-
-
-def half_changed(path: Path) -> Path:
-    """The same file with every other row's amount one rupee more (RANGE bounds widened to match)."""
-    changed = path.with_name(path.stem + "-half-changed.csv")
-    if changed.exists():
-        return changed
-    with open(path, newline="", encoding="utf-8") as source, open(changed, "w", newline="", encoding="utf-8") as out:
-        reader, writer = csv.reader(source), csv.writer(out, lineterminator="\n")
-        writer.writerow(next(reader))
-        for number, row in enumerate(reader):
-            if number % 2 == 0:
-                rupees, paise = row[6].split(".")
-                row[6] = f"{int(rupees) + 1}.{paise}"
-                if row[9] == "RANGE":
-                    row[11] = row[6]
-            writer.writerow(row)
-    return changed
 
 
 def load_database(backend: str, path: Path) -> str:

@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from openpyxl import load_workbook
 
 from biller_server.cli import bills as bills_cli
 from biller_server.cli import cli
+from biller_server.domain.upload import xlsx
 from biller_server.persistence.models import Bill, BillStatus, BillUpload, BillUploadState, Customer
 from tests.factories import PaymentFactory
 
@@ -419,3 +421,65 @@ def test_template_columns_lists_every_accepted_name(runner):
     lines = result.stdout.splitlines()
     assert len(lines) == 12
     assert lines[3].startswith("loan_account_number  Loan Account No, Loan A/c No, Loan A/c Number,")
+
+
+# -- A large workbook is cut into rows by a second process (xlsx.READER_PROCESS_BYTES) -----------------------------
+
+
+@pytest.fixture
+def reader_process(monkeypatch):
+    """Every workbook is read as a large one is: its rows cut by the reader process."""
+    monkeypatch.setattr(xlsx, "READER_PROCESS_BYTES", 0)
+
+
+def test_a_workbook_cut_by_the_reader_process_uploads_with_excels_own_types(runner, session, reader_process):
+    result = upload(runner, SAMPLES / "lender_export.xlsx")
+
+    assert result.exit_code == 0, result.output
+    bills = stored(session)
+    assert sorted(bills) == ["LAN-7001-05", "LAN-7002-03", "LAN-7003-01", "LAN-7004-09"]
+    assert bills["LAN-7002-03"].amount_paise == 12_345_650
+    assert bills["LAN-7004-09"].amount_paise == 245_010
+    assert bills["LAN-7002-03"].due_date == dt.date(2026, 11, 10)
+    assert bills["LAN-7003-01"].due_date == dt.date(2026, 11, 20)
+    assert bills["LAN-7003-01"].loan_account_number == "7003"
+    assert mobiles(session)["CUST7001"] == "9876543210"
+
+
+def test_the_reader_process_reads_the_sheet_named(runner, session, reader_process):
+    result = upload(runner, SAMPLES / "lender_export.xlsx", "--sheet", "Demand Dec")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(stored(session)) == ["LAN-7001-06"]
+
+
+def test_refusals_from_the_reader_process_name_the_same_lines(runner, monkeypatch):
+    in_this_process = upload(runner, SAMPLES / "refusals.xlsx")
+    monkeypatch.setattr(xlsx, "READER_PROCESS_BYTES", 0)
+
+    in_reader_process = upload(runner, SAMPLES / "refusals.xlsx")
+
+    assert in_reader_process.exit_code == in_this_process.exit_code == 1
+    assert in_reader_process.stderr.count("rejected: line ") == 7
+    assert in_reader_process.output == in_this_process.output
+
+
+def test_a_reader_process_that_dies_stops_the_upload_in_one_line_with_nothing_written(runner, session, monkeypatch):
+    def dying(source):
+        return [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+
+    monkeypatch.setattr(xlsx, "READER_PROCESS_BYTES", 0)
+    monkeypatch.setattr(xlsx.XlsxSource, "_reader_command", dying)
+
+    result = upload(runner, SAMPLES / "lender_export.xlsx")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: lender_export.xlsx: the process reading the workbook was killed by signal 9 before the end of the "
+        "sheet\n"
+    )
+    assert stored(session) == {}
+    session.expire_all()
+    [failed] = session.scalars(sa.select(BillUpload))
+    assert failed.state == BillUploadState.FAILED
+    assert "killed by signal 9" in failed.error

@@ -2,11 +2,14 @@
 
 import datetime as dt
 import re
+import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
 
+from biller_server.domain.upload.source import UploadFileError
 from biller_server.domain.upload.xlsx import XlsxSource
 
 HEADER = ["Customer ID", "Amount", "Due Date", "Active", "Note"]
@@ -101,3 +104,152 @@ def test_shared_strings_as_excel_saves_them_are_read_with_their_runs_and_without
     )
 
     assert rows(rewritten(workbook(tmp_path / "book.xlsx"), shared, strings)) == EXPECTED
+
+
+# -- A large sheet is cut into rows by a second process (READER_PROCESS_BYTES) -------------------------------------
+
+
+def many_rows(path: Path, count: int) -> Path:
+    """``count`` rows after the header, in openpyxl's write-only form (inline strings), as the benchmark's are."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Demand")
+    sheet.append(HEADER)
+    for number in range(count):
+        sheet.append([f"CUST{number}", number + 0.5, dt.date(2026, 12, 10), number % 2 == 0, None])
+    book.save(path)
+    return path
+
+
+def read(path: Path, *, reader_process: bool, sheet: str | None = None) -> list[tuple[int, list[object]]]:
+    source = XlsxSource(path, sheet=sheet, reader_process=reader_process)
+    try:
+        return [(record.line, record.cells) for record in source.records()]
+    finally:
+        source.close()
+
+
+def test_the_reader_process_gives_the_cells_this_process_would(tmp_path):
+    path = many_rows(tmp_path / "book.xlsx", 2500)  # several of the process's messages
+
+    in_process = read(path, reader_process=False)
+
+    assert read(path, reader_process=True) == in_process
+    assert in_process[0] == (2, ["CUST0", 0.5, dt.datetime(2026, 12, 10), True])
+    assert in_process[-1][0] == 2501
+
+
+def test_the_reader_process_reads_excels_own_types_and_prefixes(tmp_path):
+    def prefixed(xml: bytes) -> bytes:
+        xml = re.sub(rb"<(/?)(worksheet|sheetData|row|c|v|f|is|t)\b", rb"<\1x:\2", xml)
+        return xml.replace(b'xmlns="', b'xmlns:x="')
+
+    assert read(rewritten(workbook(tmp_path / "book.xlsx"), prefixed), reader_process=True) == EXPECTED
+
+
+def test_the_reader_process_reads_the_sheet_named(tmp_path):
+    book = Workbook()
+    book.active.append(["ignored"])
+    other = book.create_sheet("Dec & Jan")
+    other.append(HEADER)
+    other.append(["CUST9", 10, None, None, "x"])
+    book.save(tmp_path / "book.xlsx")
+
+    assert read(tmp_path / "book.xlsx", sheet="Dec & Jan", reader_process=True) == [(2, ["CUST9", 10, None, None, "x"])]
+
+
+def damaged(path: Path) -> Path:
+    """The workbook with bytes of its sheet changed half-way through: the archive opens, the sheet does not
+    read to its end (the sheet is stored uncompressed, so the damage is found by its checksum, at the end)."""
+    stored = path.with_name("stored.xlsx")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as out:
+        for item in source.infolist():
+            out.writestr(item.filename, source.read(item.filename))
+    data = bytearray(stored.read_bytes())
+    with zipfile.ZipFile(stored) as archive:
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+    middle = sheet.header_offset + 30 + len(sheet.filename) + sheet.compress_size // 2
+    data[middle : middle + 4] = b"ABCD" if data[middle : middle + 4] != b"ABCD" else b"WXYZ"
+    target = path.with_name("damaged.xlsx")
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("reader_process", [False, True], ids=["this process", "reader process"])
+def test_a_workbook_damaged_part_way_through_its_sheet_is_refused_in_one_line(tmp_path, reader_process):
+    # Many reads of the sheet long: its header is read before the damage is reached.
+    source = XlsxSource(damaged(many_rows(tmp_path / "book.xlsx", 10_000)), reader_process=reader_process)
+    try:
+        with pytest.raises(UploadFileError) as refused:
+            list(source.records())
+    finally:
+        source.close()
+
+    assert str(refused.value) == (
+        "damaged.xlsx is not an Excel workbook (.xlsx) that can be read (BadZipFile): "
+        "save it again from Excel as 'Excel Workbook (*.xlsx)'"
+    )
+
+
+@pytest.mark.parametrize("reader_process", [False, True], ids=["this process", "reader process"])
+def test_a_workbook_cut_short_is_refused_in_one_line_when_opened(tmp_path, reader_process):
+    path = many_rows(tmp_path / "book.xlsx", 3000)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(UploadFileError, match=r"^book\.xlsx is not an Excel workbook \(\.xlsx\) that can be read"):
+        XlsxSource(path, reader_process=reader_process)
+
+
+def reader_that_dies(after_rows: int) -> str:
+    """A reader process that sends ``after_rows`` rows, says why on standard error, and is killed."""
+    return (
+        "import os, signal, sys\n"
+        "from biller_server.domain.upload import xlsx\n"
+        "out = os.fdopen(1, 'wb')\n"
+        f"xlsx._send(out, ('rows', 10, [(line, ['CUST', 1]) for line in range(2, {after_rows + 2})]))\n"
+        "out.write(b'\\x40\\x00')\n"  # half of the next message's length
+        "out.flush()\n"
+        "sys.stderr.write('MemoryError: out of memory\\n')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+
+
+def test_a_reader_process_that_dies_is_reported_in_one_line_after_the_rows_it_sent(tmp_path, monkeypatch):
+    monkeypatch.setattr(XlsxSource, "_reader_command", lambda self: [sys.executable, "-c", reader_that_dies(3)])
+    source = XlsxSource(workbook(tmp_path / "book.xlsx"), reader_process=True)
+    lines = []
+    try:
+        with pytest.raises(UploadFileError) as refused:
+            lines.extend(record.line for record in source.records())
+    finally:
+        source.close()
+
+    assert lines == [2, 3, 4]
+    assert str(refused.value) == (
+        "book.xlsx: the process reading the workbook was killed by signal 9 before the end of the sheet: "
+        "MemoryError: out of memory"
+    )
+
+
+def test_the_reader_process_reads_shared_strings_with_their_runs(tmp_path):
+    def shared(xml: bytes) -> bytes:
+        return xml.replace(b'<c r="A2" t="inlineStr"><is><t>CUST1</t></is></c>', b'<c r="A2" t="s"><v>0</v></c>')
+
+    strings = (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+        b"<si><r><rPr><b/></rPr><t>CU</t></r><r><t>ST1</t></r></si></sst>"
+    )
+
+    assert read(rewritten(workbook(tmp_path / "book.xlsx"), shared, strings), reader_process=True) == EXPECTED
+
+
+def test_closing_before_the_end_of_the_sheet_stops_the_reader_process(tmp_path):
+    source = XlsxSource(many_rows(tmp_path / "book.xlsx", 5000), reader_process=True)
+    records = source.records()
+    first = next(records)
+    process = source._process
+
+    source.close()
+
+    assert first.line == 2
+    assert process is not None and process.returncode is not None  # stopped and waited for, not left running
+    records.close()
