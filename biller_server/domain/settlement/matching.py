@@ -22,6 +22,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from biller_server.persistence.models import (
 # credited the next working day (a weekend in between: three days).
 BANK_DAYS_LATE = 3
 _FALLBACK_DAYS_LATE = 1  # matching without a UTR is stricter: the same day or the next
+_CHUNK = 500  # values per IN list: well below SQLite's limit on bound parameters
 
 
 class BreakKind(enum.StrEnum):
@@ -197,13 +199,15 @@ def settlement_report(
         )
     )
     matched, used = _match(session, lines, entries)
+    items_by_line = _items_of_lines_settled_on(session, day)
     breaks: list[Break] = []
     report = SettlementReport(day=day)
     for line in lines:
         if line.settled_on != day:
             continue
         entry, how = matched.get(line.id, (None, None))
-        items = len(line.items)
+        line_items = items_by_line.get(line.id, [])
+        items = len(line_items)
         if entry is None:
             breaks.append(
                 Break(
@@ -243,7 +247,7 @@ def settlement_report(
                     matched_by=how or "utr",
                 )
             )
-        breaks.extend(_item_breaks(session, line, day))
+        breaks.extend(_item_breaks(line, line_items, day))
     for entry in entries:
         if entry.value_date == day and entry.id not in used:
             breaks.append(
@@ -349,26 +353,38 @@ def ack_break(
 def _match(
     session: Session, lines: list[SettlementLine], entries: list[BankEntry]
 ) -> tuple[dict[int, tuple[BankEntry, str]], set[int]]:
+    """Each line's bank credit, and the credits used. Indexed, so a day of thousands of lines and credits costs
+    a pass over each rather than one over the credits per line; the result is the plain scans' (the first unused
+    credit in statement order that qualifies)."""
     matched: dict[int, tuple[BankEntry, str]] = {}
     used: set[int] = set()
+    narrations = [entry.narration.upper() for entry in entries]
+    by_utr: dict[str, list[int]] = {}
+    for position, entry in enumerate(entries):
+        if entry.utr:
+            by_utr.setdefault(entry.utr.upper(), []).append(position)
+    naming = _TextIndex(narrations, [line.settlement_ref.upper() for line in lines])
+    elsewhere: list[SettlementLine] = []
     for line in lines:
         ref = line.settlement_ref.upper()
-        entry = next(
-            (
-                entry
-                for entry in entries
-                if entry.id not in used and ((entry.utr or "").upper() == ref or ref in entry.narration.upper())
-            ),
-            None,
-        )
+        positions = sorted({*by_utr.get(ref, ()), *naming.containing(ref)})
+        entry = next((entries[p] for p in positions if entries[p].id not in used), None)
         if entry is None:
-            # Anywhere in the statement: a credit the bank dated outside the window is still this line's.
-            entry = session.scalars(
-                sa.select(BankEntry).where(BankEntry.credit.is_(True), BankEntry.utr == line.settlement_ref).limit(1)
-            ).first()
+            elsewhere.append(line)
+            continue
+        matched[line.id] = (entry, "utr")
+        used.add(entry.id)
+    # Anywhere in the statement: a credit the bank dated outside the window is still this line's. (Such a credit
+    # is never in the window, so looking for them all after the window's matches changes nothing.)
+    outside = _credits_by_utr(session, [line.settlement_ref for line in elsewhere])
+    for line in elsewhere:
+        entry = outside.get(line.settlement_ref)
         if entry is not None and entry.id not in used:
             matched[line.id] = (entry, "utr")
             used.add(entry.id)
+    by_amount: dict[int, list[int]] = {}
+    for position, entry in enumerate(entries):
+        by_amount.setdefault(entry.amount_paise, []).append(position)
     for line in lines:
         if line.id in matched:
             continue
@@ -376,12 +392,11 @@ def _match(
         latest = line.settled_on + dt.timedelta(days=_FALLBACK_DAYS_LATE)
         entry = next(
             (
-                entry
-                for entry in entries
-                if entry.id not in used
-                and line.settled_on <= entry.value_date <= latest
-                and entry.amount_paise == line.amount_paise
-                and partner in entry.narration.upper()
+                entries[position]
+                for position in by_amount.get(line.amount_paise, ())
+                if entries[position].id not in used
+                and line.settled_on <= entries[position].value_date <= latest
+                and partner in narrations[position]
             ),
             None,
         )
@@ -391,16 +406,79 @@ def _match(
     return matched, used
 
 
-def _item_breaks(session: Session, line: SettlementLine, day: dt.date) -> Iterable[Break]:
-    payments = {
-        payment.id: payment
-        for payment in session.scalars(
-            sa.select(Payment).where(Payment.id.in_([item.payment_id for item in line.items if item.payment_id]))
+class _TextIndex:
+    """Which texts contain a reference: the texts' 8-character pieces that occur in the references looked for,
+    each hit checked with ``in``. Exact, like scanning every text, at a cost of one pass over the texts."""
+
+    SIZE = 8
+
+    def __init__(self, texts: list[str], references: list[str]) -> None:
+        size = self.SIZE
+        wanted = {ref[i : i + size] for ref in references for i in range(len(ref) - size + 1)}
+        self.texts = texts
+        self.pieces: dict[str, list[int]] = {}
+        for position, text in enumerate(texts):
+            for piece in {text[i : i + size] for i in range(len(text) - size + 1)} & wanted:
+                self.pieces.setdefault(piece, []).append(position)
+
+    def containing(self, reference: str) -> list[int]:
+        size = self.SIZE
+        if len(reference) < size:
+            return [position for position, text in enumerate(self.texts) if reference in text]
+        fewest = min((self.pieces.get(reference[i : i + size], []) for i in range(len(reference) - size + 1)), key=len)
+        return [position for position in fewest if reference in self.texts[position]]
+
+
+def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, BankEntry]:
+    """The first credit (by id) under each UTR, wherever the bank dated it."""
+    found: dict[str, BankEntry] = {}
+    wanted = sorted(set(utrs))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = sa.select(BankEntry).where(BankEntry.credit.is_(True), BankEntry.utr.in_(chunk)).order_by(BankEntry.id)
+        for entry in session.scalars(query):
+            assert entry.utr is not None
+            found.setdefault(entry.utr, entry)
+    return found
+
+
+class _Item(NamedTuple):
+    """A settlement item with the payment it names (None: none of ours), as the report needs them."""
+
+    id: int
+    payment_ref: str
+    amount_paise: int | None
+    payment_id: int | None
+    payment_amount_paise: int | None
+    payment_status: PaymentStatus | None
+
+
+def _items_of_lines_settled_on(session: Session, day: dt.date) -> dict[int, list[_Item]]:
+    """The items of every line settled on ``day`` with their payments, in one statement (not two per line)."""
+    rows = session.execute(
+        sa.select(
+            SettlementItem.line_id,
+            SettlementItem.id,
+            SettlementItem.payment_ref,
+            SettlementItem.amount_paise,
+            Payment.id,
+            Payment.amount_paise,
+            Payment.status,
         )
-    }
-    for item in line.items:
-        payment = payments.get(item.payment_id) if item.payment_id else None
-        if payment is None:
+        .join(SettlementLine, SettlementLine.id == SettlementItem.line_id)
+        .outerjoin(Payment, Payment.id == SettlementItem.payment_id)
+        .where(SettlementLine.settled_on == day)
+        .order_by(SettlementItem.line_id, SettlementItem.id)
+    )
+    found: dict[int, list[_Item]] = {}
+    for line_id, *item in rows:
+        found.setdefault(line_id, []).append(_Item(*item))
+    return found
+
+
+def _item_breaks(line: SettlementLine, items: list[_Item], day: dt.date) -> Iterable[Break]:
+    for item in items:
+        if item.payment_id is None or item.payment_amount_paise is None or item.payment_status is None:
             yield Break(
                 key=f"{BreakKind.UNKNOWN_PAYMENT}:item:{item.id}",
                 kind=BreakKind.UNKNOWN_PAYMENT,
@@ -412,27 +490,28 @@ def _item_breaks(session: Session, line: SettlementLine, day: dt.date) -> Iterab
                 detail=f"settled under {line.settlement_ref}; we have no payment {item.payment_ref}",
             )
             continue
-        if item.amount_paise is not None and item.amount_paise != payment.amount_paise:
+        if item.amount_paise is not None and item.amount_paise != item.payment_amount_paise:
             yield Break(
                 key=f"{BreakKind.AMOUNT_DIFFERS}:item:{item.id}",
                 kind=BreakKind.AMOUNT_DIFFERS,
                 day=day,
                 partner=line.partner,
                 reference=item.payment_ref,
-                expected_paise=payment.amount_paise,
+                expected_paise=item.payment_amount_paise,
                 received_paise=item.amount_paise,
-                detail=f"payment {payment.id}: {line.partner} says another amount was paid",
+                detail=f"payment {item.payment_id}: {line.partner} says another amount was paid",
             )
-        if payment.status is not PaymentStatus.CONFIRMED:
+        if item.payment_status is not PaymentStatus.CONFIRMED:
             yield Break(
-                key=f"{BreakKind.SETTLED_NOT_CONFIRMED}:payment:{payment.id}",
+                key=f"{BreakKind.SETTLED_NOT_CONFIRMED}:payment:{item.payment_id}",
                 kind=BreakKind.SETTLED_NOT_CONFIRMED,
                 day=day,
                 partner=line.partner,
                 reference=item.payment_ref,
                 expected_paise=None,
-                received_paise=item.amount_paise if item.amount_paise is not None else payment.amount_paise,
-                detail=f"payment {payment.id} is {payment.status.value} in our books, yet {line.partner} settled it",
+                received_paise=item.amount_paise if item.amount_paise is not None else item.payment_amount_paise,
+                detail=f"payment {item.payment_id} is {item.payment_status.value} in our books, yet {line.partner} "
+                "settled it",
             )
 
 
