@@ -22,7 +22,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -179,32 +179,53 @@ def settlement_report(
 ) -> SettlementReport:
     """The reconciliation of one day (India): lines settled that day, credits the bank dated that day, payments
     confirmed ``never_settled_after_days`` before it and still unsettled."""
-    lines = list(
-        session.scalars(
-            sa.select(SettlementLine)
-            .where(SettlementLine.settled_on.between(day - dt.timedelta(days=BANK_DAYS_LATE), day))
-            .order_by(SettlementLine.settled_on, SettlementLine.id)
-        )
-    )
-    entries = list(
-        session.scalars(
-            sa.select(BankEntry)
-            .where(
-                BankEntry.credit.is_(True),
-                BankEntry.value_date.between(
-                    day - dt.timedelta(days=BANK_DAYS_LATE), day + dt.timedelta(days=BANK_DAYS_LATE)
-                ),
-            )
-            .order_by(BankEntry.value_date, BankEntry.id)
-        )
-    )
+    late = dt.timedelta(days=BANK_DAYS_LATE)
+    lines = _lines_settled_between(session, day - late, day)
+    entries = _credits_dated_between(session, day - late, day + late)
+    return _report(session, day, lines, entries, never_settled_after_days, include_never_settled)
+
+
+# What matching reads of a line and of a bank credit: rows, not objects (a week of them is read for /metrics).
+_LINE = (
+    SettlementLine.id,
+    SettlementLine.partner,
+    SettlementLine.settlement_ref,
+    SettlementLine.settled_on,
+    SettlementLine.amount_paise,
+)
+_CREDIT = (BankEntry.id, BankEntry.value_date, BankEntry.amount_paise, BankEntry.narration, BankEntry.utr)
+
+
+def _lines_settled_between(session: Session, first: dt.date, last: dt.date) -> list[sa.Row[Any]]:
+    query = sa.select(*_LINE).where(SettlementLine.settled_on.between(first, last))
+    return list(session.execute(query.order_by(SettlementLine.settled_on, SettlementLine.id)))
+
+
+def _credits_dated_between(session: Session, first: dt.date, last: dt.date) -> list[sa.Row[Any]]:
+    query = sa.select(*_CREDIT).where(BankEntry.credit.is_(True), BankEntry.value_date.between(first, last))
+    return list(session.execute(query.order_by(BankEntry.value_date, BankEntry.id)))
+
+
+def _report(
+    session: Session,
+    day: dt.date,
+    lines: list[sa.Row[Any]],
+    entries: list[sa.Row[Any]],
+    never_settled_after_days: int,
+    include_never_settled: bool,
+    with_matches: bool = True,
+) -> SettlementReport:
+    """One day's report from the lines settled in the 3 days up to it and the credits dated within 3 days of it
+    (each in date order, then id); without its matches when only the breaks are wanted."""
     matched, used = _match(session, lines, entries)
-    counts, items_by_line = _items_of_lines_settled_on(session, day)
+    of_the_day = [line for line in lines if line.settled_on == day]
+    # The number of payments shows in a match and in a line the bank never showed: counted for those only.
+    counted = [line.id for line in of_the_day if with_matches or line.id not in matched]
+    counts = _payments_per_line(session, counted)
+    items_by_line = _items_making_breaks(session, day)
     breaks: list[Break] = []
     report = SettlementReport(day=day)
-    for line in lines:
-        if line.settled_on != day:
-            continue
+    for line in of_the_day:
         entry, how = matched.get(line.id, (None, None))
         items = counts.get(line.id, 0)
         if entry is None:
@@ -233,7 +254,7 @@ def settlement_report(
                     detail=f"the bank credited another amount on {entry.value_date} under this UTR",
                 )
             )
-        else:
+        elif with_matches:
             report.matches.append(
                 Match(
                     partner=line.partner,
@@ -292,13 +313,21 @@ def open_breaks_older_than_a_day(
     never settled count whatever their day."""
     found: list[Break] = []
     newest = today - dt.timedelta(days=2)
+    oldest = newest - dt.timedelta(days=UNRECONCILED_LOOKBACK_DAYS - 1)
+    late = dt.timedelta(days=BANK_DAYS_LATE)
+    # The week's lines and credits read once; each day's report takes its window of them, as its own query would.
+    lines = _lines_settled_between(session, oldest - late, newest)
+    entries = _credits_dated_between(session, oldest - late, newest + late)
     for offset in range(UNRECONCILED_LOOKBACK_DAYS):
-        report = settlement_report(
-            session=session,
-            day=newest - dt.timedelta(days=offset),
-            never_settled_after_days=never_settled_after_days,
-            now=now,
+        day = newest - dt.timedelta(days=offset)
+        report = _report(
+            session,
+            day,
+            [line for line in lines if day - late <= line.settled_on <= day],
+            [entry for entry in entries if day - late <= entry.value_date <= day + late],
+            never_settled_after_days,
             include_never_settled=offset == 0,
+            with_matches=False,
         )
         found.extend(report.breaks)
     return found
@@ -350,12 +379,12 @@ def ack_break(
 
 
 def _match(
-    session: Session, lines: list[SettlementLine], entries: list[BankEntry]
-) -> tuple[dict[int, tuple[BankEntry, str]], set[int]]:
+    session: Session, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]]
+) -> tuple[dict[int, tuple[sa.Row[Any], str]], set[int]]:
     """Each line's bank credit, and the credits used. Indexed, so a day of thousands of lines and credits costs
     a pass over each rather than one over the credits per line; the result is the plain scans' (the first unused
     credit in statement order that qualifies)."""
-    matched: dict[int, tuple[BankEntry, str]] = {}
+    matched: dict[int, tuple[sa.Row[Any], str]] = {}
     used: set[int] = set()
     narrations = [entry.narration.upper() for entry in entries]
     by_utr: dict[str, list[int]] = {}
@@ -363,7 +392,7 @@ def _match(
         if entry.utr:
             by_utr.setdefault(entry.utr.upper(), []).append(position)
     naming = _TextIndex(narrations, [line.settlement_ref.upper() for line in lines])
-    elsewhere: list[SettlementLine] = []
+    elsewhere: list[sa.Row[Any]] = []
     for line in lines:
         ref = line.settlement_ref.upper()
         positions = sorted({*by_utr.get(ref, ()), *naming.containing(ref)})
@@ -428,15 +457,14 @@ class _TextIndex:
         return [position for position in fewest if reference in self.texts[position]]
 
 
-def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, BankEntry]:
+def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, sa.Row[Any]]:
     """The first credit (by id) under each UTR, wherever the bank dated it."""
-    found: dict[str, BankEntry] = {}
+    found: dict[str, sa.Row[Any]] = {}
     wanted = sorted(set(utrs))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        query = sa.select(BankEntry).where(BankEntry.credit.is_(True), BankEntry.utr.in_(chunk)).order_by(BankEntry.id)
-        for entry in session.scalars(query):
-            assert entry.utr is not None
+        query = sa.select(*_CREDIT).where(BankEntry.credit.is_(True), BankEntry.utr.in_(chunk)).order_by(BankEntry.id)
+        for entry in session.execute(query):
             found.setdefault(entry.utr, entry)
     return found
 
@@ -452,21 +480,26 @@ class _Item(NamedTuple):
     payment_status: PaymentStatus | None
 
 
-def _items_of_lines_settled_on(session: Session, day: dt.date) -> tuple[dict[int, int], dict[int, list[_Item]]]:
-    """For the lines settled on ``day``: how many payments each covers, and its items that make a break (a payment
-    not ours, another amount, a payment not CONFIRMED) with their payments. Two statements whatever the number of
-    lines, and only the breaks come back: a day of 100,000 settled payments has a few thousand."""
-    of_the_day = (
-        sa.select(SettlementItem.line_id)
-        .join(SettlementLine, SettlementLine.id == SettlementItem.line_id)
-        .where(SettlementLine.settled_on == day)
-    )
-    counts = {
-        line_id: int(count)
-        for line_id, count in session.execute(of_the_day.add_columns(sa.func.count()).group_by(SettlementItem.line_id))
-    }
+def _payments_per_line(session: Session, line_ids: list[int]) -> dict[int, int]:
+    """How many payments each line covers."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(line_ids), _CHUNK):
+        query = (
+            sa.select(SettlementItem.line_id, sa.func.count())
+            .where(SettlementItem.line_id.in_(line_ids[start : start + _CHUNK]))
+            .group_by(SettlementItem.line_id)
+        )
+        counts.update((line_id, int(count)) for line_id, count in session.execute(query))
+    return counts
+
+
+def _items_making_breaks(session: Session, day: dt.date) -> dict[int, list[_Item]]:
+    """The items of the lines settled on ``day`` that make a break (a payment not ours, another amount, a payment not
+    CONFIRMED), with their payments, by line: one statement, and only the breaks come back (a day of 100,000 settled
+    payments has a few thousand)."""
     rows = session.execute(
-        of_the_day.add_columns(
+        sa.select(
+            SettlementItem.line_id,
             SettlementItem.id,
             SettlementItem.payment_ref,
             SettlementItem.amount_paise,
@@ -474,23 +507,25 @@ def _items_of_lines_settled_on(session: Session, day: dt.date) -> tuple[dict[int
             Payment.amount_paise,
             Payment.status,
         )
+        .join(SettlementLine, SettlementLine.id == SettlementItem.line_id)
         .outerjoin(Payment, Payment.id == SettlementItem.payment_id)
         .where(
+            SettlementLine.settled_on == day,
             sa.or_(
                 Payment.id.is_(None),
                 sa.and_(SettlementItem.amount_paise.is_not(None), SettlementItem.amount_paise != Payment.amount_paise),
                 Payment.status != PaymentStatus.CONFIRMED,
-            )
+            ),
         )
         .order_by(SettlementItem.line_id, SettlementItem.id)
     )
     found: dict[int, list[_Item]] = {}
     for line_id, *item in rows:
         found.setdefault(line_id, []).append(_Item(*item))
-    return counts, found
+    return found
 
 
-def _item_breaks(line: SettlementLine, items: list[_Item], day: dt.date) -> Iterable[Break]:
+def _item_breaks(line: sa.Row[Any], items: list[_Item], day: dt.date) -> Iterable[Break]:
     for item in items:
         if item.payment_id is None or item.payment_amount_paise is None or item.payment_status is None:
             yield Break(
