@@ -214,10 +214,11 @@ def _report(
     never_settled_after_days: int,
     include_never_settled: bool,
     with_matches: bool = True,
+    naming: _TextIndex | None = None,
 ) -> SettlementReport:
     """One day's report from the lines settled in the 3 days up to it and the credits dated within 3 days of it
     (each in date order, then id); without its matches when only the breaks are wanted."""
-    matched, used = _match(session, lines, entries)
+    matched, used = _match(session, lines, entries, naming)
     of_the_day = [line for line in lines if line.settled_on == day]
     # The number of payments shows in a match and in a line the bank never showed: counted for those only.
     counted = [line.id for line in of_the_day if with_matches or line.id not in matched]
@@ -318,6 +319,7 @@ def open_breaks_older_than_a_day(
     # The week's lines and credits read once; each day's report takes its window of them, as its own query would.
     lines = _lines_settled_between(session, oldest - late, newest)
     entries = _credits_dated_between(session, oldest - late, newest + late)
+    naming = _TextIndex.of(lines, entries)
     for offset in range(UNRECONCILED_LOOKBACK_DAYS):
         day = newest - dt.timedelta(days=offset)
         report = _report(
@@ -328,6 +330,7 @@ def open_breaks_older_than_a_day(
             never_settled_after_days,
             include_never_settled=offset == 0,
             with_matches=False,
+            naming=naming,
         )
         found.extend(report.breaks)
     return found
@@ -379,7 +382,7 @@ def ack_break(
 
 
 def _match(
-    session: Session, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]]
+    session: Session, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]], naming: _TextIndex | None = None
 ) -> tuple[dict[int, tuple[sa.Row[Any], str]], set[int]]:
     """Each line's bank credit, and the credits used. Indexed, so a day of thousands of lines and credits costs
     a pass over each rather than one over the credits per line; the result is the plain scans' (the first unused
@@ -391,11 +394,14 @@ def _match(
     for position, entry in enumerate(entries):
         if entry.utr:
             by_utr.setdefault(entry.utr.upper(), []).append(position)
-    naming = _TextIndex(narrations, [line.settlement_ref.upper() for line in lines])
+    if naming is None:
+        naming = _TextIndex.of(lines, entries)
+    position_of = {entry.id: position for position, entry in enumerate(entries)}
     elsewhere: list[sa.Row[Any]] = []
     for line in lines:
         ref = line.settlement_ref.upper()
-        positions = sorted({*by_utr.get(ref, ()), *naming.containing(ref)})
+        named = (position_of[id_] for id_ in naming.containing(ref) if id_ in position_of)
+        positions = sorted({*by_utr.get(ref, ()), *named})
         entry = next((entries[p] for p in positions if entries[p].id not in used), None)
         if entry is None:
             elsewhere.append(line)
@@ -435,26 +441,42 @@ def _match(
 
 
 class _TextIndex:
-    """Which texts contain a reference: the texts' 8-character pieces that occur in the references looked for,
-    each hit checked with ``in``. Exact, like scanning every text, at a cost of one pass over the texts."""
+    """Which credits' narrations contain a reference: the narrations' 8-character pieces that occur in the
+    references looked for, each hit checked with ``in``. Exact, like scanning every narration, at the cost of one
+    pass over them (made once for a week of reports: ``open_breaks_older_than_a_day``)."""
 
     SIZE = 8
 
-    def __init__(self, texts: list[str], references: list[str]) -> None:
+    def __init__(self, texts: list[str], ids: list[int], references: list[str]) -> None:
         size = self.SIZE
         wanted = {ref[i : i + size] for ref in references for i in range(len(ref) - size + 1)}
-        self.texts = texts
+        self.texts, self.ids = texts, ids
+        self.found: dict[str, list[int]] = {}  # a week's reports look a line's UTR up in each of up to four windows
         self.pieces: dict[str, list[int]] = {}
         for position, text in enumerate(texts):
             for piece in {text[i : i + size] for i in range(len(text) - size + 1)} & wanted:
                 self.pieces.setdefault(piece, []).append(position)
 
+    @classmethod
+    def of(cls, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]]) -> _TextIndex:
+        return cls(
+            [entry.narration.upper() for entry in entries],
+            [entry.id for entry in entries],
+            [line.settlement_ref.upper() for line in lines],
+        )
+
     def containing(self, reference: str) -> list[int]:
+        """The ids of the credits whose narration contains ``reference`` (upper case)."""
+        if reference not in self.found:
+            self.found[reference] = self._containing(reference)
+        return self.found[reference]
+
+    def _containing(self, reference: str) -> list[int]:
         size = self.SIZE
         if len(reference) < size:
-            return [position for position, text in enumerate(self.texts) if reference in text]
+            return [self.ids[position] for position, text in enumerate(self.texts) if reference in text]
         fewest = min((self.pieces.get(reference[i : i + size], []) for i in range(len(reference) - size + 1)), key=len)
-        return [position for position in fewest if reference in self.texts[position]]
+        return [self.ids[position] for position in fewest if reference in self.texts[position]]
 
 
 def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, sa.Row[Any]]:
