@@ -30,8 +30,9 @@ from biller_server.domain.india import IST
 from biller_server.domain.money import AmountError, paise_from_file_amount, paise_from_spreadsheet_number
 from biller_server.domain.settlement.lines import (
     STATUS_WORDS,
+    PartnerSettlement,
     note_partner_settlement_status,
-    record_partner_settlement,
+    record_partner_settlements,
 )
 from biller_server.domain.upload.formats import Refused, Vocabulary, cell_text, date_from_cell, match_columns
 from biller_server.domain.upload.reader import open_source
@@ -117,7 +118,7 @@ def import_settlement_report(
     amounts: AmountUnit | None = None,
     sheet: str | None = None,
 ) -> SettlementImport:
-    """Read a partner's settlement report and record its settlement lines (``record_partner_settlement``).
+    """Read a partner's settlement report and record its settlement lines (``record_partner_settlements``).
 
     Amounts are paise in Setu's reports (its documented fields are integers in paise) and rupees in any other
     partner's file, unless ``amounts`` says. Every row is read before anything is written: a file with a bad row
@@ -159,17 +160,16 @@ def import_settlement_report(
     if result.problems:
         return result
     source = f"file:{path.name}"
-    for utr, line in lines.items():
-        recorded = record_partner_settlement(
-            session=session,
-            partner=partner,
-            settlement_ref=utr,
-            settled_on=line.settled_on,
-            amount_paise=line.amount_paise,
-            payment_refs=line.refs,
-            source=source,
-            now=now,
-        )
+    recorded_lines = record_partner_settlements(
+        session=session,
+        partner=partner,
+        settlements=[
+            PartnerSettlement(utr, line.settled_on, line.amount_paise, line.refs) for utr, line in lines.items()
+        ],
+        source=source,
+        now=now,
+    )
+    for recorded in recorded_lines:
         if recorded.created:
             result.lines_created += 1
         elif recorded.changed:

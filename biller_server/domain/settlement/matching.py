@@ -22,6 +22,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from biller_server.persistence.models import (
 # credited the next working day (a weekend in between: three days).
 BANK_DAYS_LATE = 3
 _FALLBACK_DAYS_LATE = 1  # matching without a UTR is stricter: the same day or the next
+_CHUNK = 500  # values per IN list: well below SQLite's limit on bound parameters
 
 
 class BreakKind(enum.StrEnum):
@@ -177,33 +179,56 @@ def settlement_report(
 ) -> SettlementReport:
     """The reconciliation of one day (India): lines settled that day, credits the bank dated that day, payments
     confirmed ``never_settled_after_days`` before it and still unsettled."""
-    lines = list(
-        session.scalars(
-            sa.select(SettlementLine)
-            .where(SettlementLine.settled_on.between(day - dt.timedelta(days=BANK_DAYS_LATE), day))
-            .order_by(SettlementLine.settled_on, SettlementLine.id)
-        )
-    )
-    entries = list(
-        session.scalars(
-            sa.select(BankEntry)
-            .where(
-                BankEntry.credit.is_(True),
-                BankEntry.value_date.between(
-                    day - dt.timedelta(days=BANK_DAYS_LATE), day + dt.timedelta(days=BANK_DAYS_LATE)
-                ),
-            )
-            .order_by(BankEntry.value_date, BankEntry.id)
-        )
-    )
-    matched, used = _match(session, lines, entries)
+    late = dt.timedelta(days=BANK_DAYS_LATE)
+    lines = _lines_settled_between(session, day - late, day)
+    entries = _credits_dated_between(session, day - late, day + late)
+    return _report(session, day, lines, entries, never_settled_after_days, include_never_settled)
+
+
+# What matching reads of a line and of a bank credit: rows, not objects (a week of them is read for /metrics).
+_LINE = (
+    SettlementLine.id,
+    SettlementLine.partner,
+    SettlementLine.settlement_ref,
+    SettlementLine.settled_on,
+    SettlementLine.amount_paise,
+)
+_CREDIT = (BankEntry.id, BankEntry.value_date, BankEntry.amount_paise, BankEntry.narration, BankEntry.utr)
+
+
+def _lines_settled_between(session: Session, first: dt.date, last: dt.date) -> list[sa.Row[Any]]:
+    query = sa.select(*_LINE).where(SettlementLine.settled_on.between(first, last))
+    return list(session.execute(query.order_by(SettlementLine.settled_on, SettlementLine.id)))
+
+
+def _credits_dated_between(session: Session, first: dt.date, last: dt.date) -> list[sa.Row[Any]]:
+    query = sa.select(*_CREDIT).where(BankEntry.credit.is_(True), BankEntry.value_date.between(first, last))
+    return list(session.execute(query.order_by(BankEntry.value_date, BankEntry.id)))
+
+
+def _report(
+    session: Session,
+    day: dt.date,
+    lines: list[sa.Row[Any]],
+    entries: list[sa.Row[Any]],
+    never_settled_after_days: int,
+    include_never_settled: bool,
+    with_matches: bool = True,
+    naming: _TextIndex | None = None,
+) -> SettlementReport:
+    """One day's report from the lines settled in the 3 days up to it and the credits dated within 3 days of it
+    (each in date order, then id); without its matches when only the breaks are wanted."""
+    matched, used = _match(session, lines, entries, naming)
+    of_the_day = [line for line in lines if line.settled_on == day]
+    # The number of payments shows in a match and in a line the bank never showed: counted for those only.
+    counted = [line.id for line in of_the_day if with_matches or line.id not in matched]
+    counts = _payments_per_line(session, counted)
+    items_by_line = _items_making_breaks(session, [line.id for line in of_the_day])
     breaks: list[Break] = []
     report = SettlementReport(day=day)
-    for line in lines:
-        if line.settled_on != day:
-            continue
+    for line in of_the_day:
         entry, how = matched.get(line.id, (None, None))
-        items = len(line.items)
+        items = counts.get(line.id, 0)
         if entry is None:
             breaks.append(
                 Break(
@@ -230,7 +255,7 @@ def settlement_report(
                     detail=f"the bank credited another amount on {entry.value_date} under this UTR",
                 )
             )
-        else:
+        elif with_matches:
             report.matches.append(
                 Match(
                     partner=line.partner,
@@ -243,7 +268,7 @@ def settlement_report(
                     matched_by=how or "utr",
                 )
             )
-        breaks.extend(_item_breaks(session, line, day))
+        breaks.extend(_item_breaks(line, items_by_line.get(line.id, []), day))
     for entry in entries:
         if entry.value_date == day and entry.id not in used:
             breaks.append(
@@ -289,13 +314,23 @@ def open_breaks_older_than_a_day(
     never settled count whatever their day."""
     found: list[Break] = []
     newest = today - dt.timedelta(days=2)
+    oldest = newest - dt.timedelta(days=UNRECONCILED_LOOKBACK_DAYS - 1)
+    late = dt.timedelta(days=BANK_DAYS_LATE)
+    # The week's lines and credits read once; each day's report takes its window of them, as its own query would.
+    lines = _lines_settled_between(session, oldest - late, newest)
+    entries = _credits_dated_between(session, oldest - late, newest + late)
+    naming = _TextIndex.of(lines, entries)
     for offset in range(UNRECONCILED_LOOKBACK_DAYS):
-        report = settlement_report(
-            session=session,
-            day=newest - dt.timedelta(days=offset),
-            never_settled_after_days=never_settled_after_days,
-            now=now,
+        day = newest - dt.timedelta(days=offset)
+        report = _report(
+            session,
+            day,
+            [line for line in lines if day - late <= line.settled_on <= day],
+            [entry for entry in entries if day - late <= entry.value_date <= day + late],
+            never_settled_after_days,
             include_never_settled=offset == 0,
+            with_matches=False,
+            naming=naming,
         )
         found.extend(report.breaks)
     return found
@@ -347,28 +382,43 @@ def ack_break(
 
 
 def _match(
-    session: Session, lines: list[SettlementLine], entries: list[BankEntry]
-) -> tuple[dict[int, tuple[BankEntry, str]], set[int]]:
-    matched: dict[int, tuple[BankEntry, str]] = {}
+    session: Session, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]], naming: _TextIndex | None = None
+) -> tuple[dict[int, tuple[sa.Row[Any], str]], set[int]]:
+    """Each line's bank credit, and the credits used. Indexed, so a day of thousands of lines and credits costs
+    a pass over each rather than one over the credits per line; the result is the plain scans' (the first unused
+    credit in statement order that qualifies)."""
+    matched: dict[int, tuple[sa.Row[Any], str]] = {}
     used: set[int] = set()
+    narrations = [entry.narration.upper() for entry in entries]
+    by_utr: dict[str, list[int]] = {}
+    for position, entry in enumerate(entries):
+        if entry.utr:
+            by_utr.setdefault(entry.utr.upper(), []).append(position)
+    if naming is None:
+        naming = _TextIndex.of(lines, entries)
+    position_of = {entry.id: position for position, entry in enumerate(entries)}
+    elsewhere: list[sa.Row[Any]] = []
     for line in lines:
         ref = line.settlement_ref.upper()
-        entry = next(
-            (
-                entry
-                for entry in entries
-                if entry.id not in used and ((entry.utr or "").upper() == ref or ref in entry.narration.upper())
-            ),
-            None,
-        )
+        named = (position_of[id_] for id_ in naming.containing(ref) if id_ in position_of)
+        positions = sorted({*by_utr.get(ref, ()), *named})
+        entry = next((entries[p] for p in positions if entries[p].id not in used), None)
         if entry is None:
-            # Anywhere in the statement: a credit the bank dated outside the window is still this line's.
-            entry = session.scalars(
-                sa.select(BankEntry).where(BankEntry.credit.is_(True), BankEntry.utr == line.settlement_ref).limit(1)
-            ).first()
+            elsewhere.append(line)
+            continue
+        matched[line.id] = (entry, "utr")
+        used.add(entry.id)
+    # Anywhere in the statement: a credit the bank dated outside the window is still this line's. (Such a credit
+    # is never in the window, so looking for them all after the window's matches changes nothing.)
+    outside = _credits_by_utr(session, [line.settlement_ref for line in elsewhere])
+    for line in elsewhere:
+        entry = outside.get(line.settlement_ref)
         if entry is not None and entry.id not in used:
             matched[line.id] = (entry, "utr")
             used.add(entry.id)
+    by_amount: dict[int, list[int]] = {}
+    for position, entry in enumerate(entries):
+        by_amount.setdefault(entry.amount_paise, []).append(position)
     for line in lines:
         if line.id in matched:
             continue
@@ -376,12 +426,11 @@ def _match(
         latest = line.settled_on + dt.timedelta(days=_FALLBACK_DAYS_LATE)
         entry = next(
             (
-                entry
-                for entry in entries
-                if entry.id not in used
-                and line.settled_on <= entry.value_date <= latest
-                and entry.amount_paise == line.amount_paise
-                and partner in entry.narration.upper()
+                entries[position]
+                for position in by_amount.get(line.amount_paise, ())
+                if entries[position].id not in used
+                and line.settled_on <= entries[position].value_date <= latest
+                and partner in narrations[position]
             ),
             None,
         )
@@ -391,16 +440,121 @@ def _match(
     return matched, used
 
 
-def _item_breaks(session: Session, line: SettlementLine, day: dt.date) -> Iterable[Break]:
-    payments = {
-        payment.id: payment
-        for payment in session.scalars(
-            sa.select(Payment).where(Payment.id.in_([item.payment_id for item in line.items if item.payment_id]))
+class _TextIndex:
+    """Which credits' narrations contain a reference: the narrations' 8-character pieces that occur in the
+    references looked for, each hit checked with ``in``. Exact, like scanning every narration, at the cost of one
+    pass over them (made once for a week of reports: ``open_breaks_older_than_a_day``)."""
+
+    SIZE = 8
+
+    def __init__(self, texts: list[str], ids: list[int], references: list[str]) -> None:
+        size = self.SIZE
+        wanted = {ref[i : i + size] for ref in references for i in range(len(ref) - size + 1)}
+        self.texts, self.ids = texts, ids
+        self.found: dict[str, list[int]] = {}  # a week's reports look a line's UTR up in each of up to four windows
+        self.pieces: dict[str, list[int]] = {}
+        for position, text in enumerate(texts):
+            for piece in {text[i : i + size] for i in range(len(text) - size + 1)} & wanted:
+                self.pieces.setdefault(piece, []).append(position)
+
+    @classmethod
+    def of(cls, lines: list[sa.Row[Any]], entries: list[sa.Row[Any]]) -> _TextIndex:
+        return cls(
+            [entry.narration.upper() for entry in entries],
+            [entry.id for entry in entries],
+            [line.settlement_ref.upper() for line in lines],
         )
-    }
-    for item in line.items:
-        payment = payments.get(item.payment_id) if item.payment_id else None
-        if payment is None:
+
+    def containing(self, reference: str) -> list[int]:
+        """The ids of the credits whose narration contains ``reference`` (upper case)."""
+        if reference not in self.found:
+            self.found[reference] = self._containing(reference)
+        return self.found[reference]
+
+    def _containing(self, reference: str) -> list[int]:
+        size = self.SIZE
+        if len(reference) < size:
+            return [self.ids[position] for position, text in enumerate(self.texts) if reference in text]
+        fewest = min((self.pieces.get(reference[i : i + size], []) for i in range(len(reference) - size + 1)), key=len)
+        return [self.ids[position] for position in fewest if reference in self.texts[position]]
+
+
+def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, sa.Row[Any]]:
+    """The first credit (by id) under each UTR, wherever the bank dated it."""
+    found: dict[str, sa.Row[Any]] = {}
+    wanted = sorted(set(utrs))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = sa.select(*_CREDIT).where(BankEntry.credit.is_(True), BankEntry.utr.in_(chunk)).order_by(BankEntry.id)
+        for entry in session.execute(query):
+            found.setdefault(entry.utr, entry)
+    return found
+
+
+class _Item(NamedTuple):
+    """A settlement item that makes a break, with the payment it names (None: none of ours)."""
+
+    id: int
+    payment_ref: str
+    amount_paise: int | None
+    payment_id: int | None
+    payment_amount_paise: int | None
+    payment_status: PaymentStatus | None
+
+
+def _payments_per_line(session: Session, line_ids: list[int]) -> dict[int, int]:
+    """How many payments each line covers."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(line_ids), _CHUNK):
+        query = (
+            sa.select(SettlementItem.line_id, sa.func.count())
+            .where(SettlementItem.line_id.in_(line_ids[start : start + _CHUNK]))
+            .group_by(SettlementItem.line_id)
+        )
+        counts.update((line_id, int(count)) for line_id, count in session.execute(query))
+    return counts
+
+
+def _items_making_breaks(session: Session, line_ids: list[int]) -> dict[int, list[_Item]]:
+    """The lines' items that make a break (a payment not ours, another amount, a payment not CONFIRMED), with their
+    payments, by line: only the breaks come back (a day of 100,000 settled payments has a few thousand).
+
+    Asked by line ids, 500 at a time, rather than by the lines' day: the plan is then an index look-up whatever the
+    statistics say, and right after an import they say the tables are as empty as before it (a join by day was
+    planned as a nested loop over every pair of items and lines: minutes, past the statement timeout)."""
+    found: dict[int, list[_Item]] = {}
+    for start in range(0, len(line_ids), _CHUNK):
+        rows = session.execute(
+            sa.select(
+                SettlementItem.line_id,
+                SettlementItem.id,
+                SettlementItem.payment_ref,
+                SettlementItem.amount_paise,
+                Payment.id,
+                Payment.amount_paise,
+                Payment.status,
+            )
+            .outerjoin(Payment, Payment.id == SettlementItem.payment_id)
+            .where(
+                SettlementItem.line_id.in_(line_ids[start : start + _CHUNK]),
+                sa.or_(
+                    Payment.id.is_(None),
+                    sa.and_(
+                        SettlementItem.amount_paise.is_not(None), SettlementItem.amount_paise != Payment.amount_paise
+                    ),
+                    Payment.status != PaymentStatus.CONFIRMED,
+                ),
+            )
+            .order_by(SettlementItem.line_id, SettlementItem.id)
+        )
+        for line_id, *item in rows:
+            found.setdefault(line_id, []).append(_Item(*item))
+    return found
+
+
+def _item_breaks(line: sa.Row[Any], items: list[_Item], day: dt.date) -> Iterable[Break]:
+    for item in items:
+        if item.payment_id is None or item.payment_amount_paise is None or item.payment_status is None:
             yield Break(
                 key=f"{BreakKind.UNKNOWN_PAYMENT}:item:{item.id}",
                 kind=BreakKind.UNKNOWN_PAYMENT,
@@ -412,27 +566,28 @@ def _item_breaks(session: Session, line: SettlementLine, day: dt.date) -> Iterab
                 detail=f"settled under {line.settlement_ref}; we have no payment {item.payment_ref}",
             )
             continue
-        if item.amount_paise is not None and item.amount_paise != payment.amount_paise:
+        if item.amount_paise is not None and item.amount_paise != item.payment_amount_paise:
             yield Break(
                 key=f"{BreakKind.AMOUNT_DIFFERS}:item:{item.id}",
                 kind=BreakKind.AMOUNT_DIFFERS,
                 day=day,
                 partner=line.partner,
                 reference=item.payment_ref,
-                expected_paise=payment.amount_paise,
+                expected_paise=item.payment_amount_paise,
                 received_paise=item.amount_paise,
-                detail=f"payment {payment.id}: {line.partner} says another amount was paid",
+                detail=f"payment {item.payment_id}: {line.partner} says another amount was paid",
             )
-        if payment.status is not PaymentStatus.CONFIRMED:
+        if item.payment_status is not PaymentStatus.CONFIRMED:
             yield Break(
-                key=f"{BreakKind.SETTLED_NOT_CONFIRMED}:payment:{payment.id}",
+                key=f"{BreakKind.SETTLED_NOT_CONFIRMED}:payment:{item.payment_id}",
                 kind=BreakKind.SETTLED_NOT_CONFIRMED,
                 day=day,
                 partner=line.partner,
                 reference=item.payment_ref,
                 expected_paise=None,
-                received_paise=item.amount_paise if item.amount_paise is not None else payment.amount_paise,
-                detail=f"payment {payment.id} is {payment.status.value} in our books, yet {line.partner} settled it",
+                received_paise=item.amount_paise if item.amount_paise is not None else item.payment_amount_paise,
+                detail=f"payment {item.payment_id} is {item.payment_status.value} in our books, yet {line.partner} "
+                "settled it",
             )
 
 

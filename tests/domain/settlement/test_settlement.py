@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from biller_server.domain.settlement import SettlementRefused, record_partner_settlement, utr_from_narration
 from biller_server.domain.settlement.files import import_bank_statement
+from biller_server.domain.settlement.lines import PartnerSettlement, record_partner_settlements
 from biller_server.domain.upload.formats import Refused, parse_date
 from biller_server.persistence.models import (
     BankEntry,
@@ -126,3 +127,71 @@ def test_a_bill_file_still_writes_its_years_in_full():
     with pytest.raises(Refused, match="write the year in full"):
         parse_date("28/11/26", "dmy")
     assert parse_date("28/11/26", "dmy", short_years=True) == DAY
+
+
+def test_a_reports_lines_recorded_at_once_leave_what_recording_them_one_by_one_leaves(session):
+    for ref in ("KF-1", "KF-2", "KF-3"):
+        PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref=ref, amount_paise=100_000)
+    lines = [
+        PartnerSettlement("UTR-A", DAY, 200_000, {"KF-1": 100_000, "KF-2": 100_050}),
+        PartnerSettlement("UTR-B", DAY, 100_000, ["KF-3", "KF-404"]),
+        PartnerSettlement("UTR-A", DAY, 199_000, {"KF-1": 100_000}),  # corrected further down the same report
+    ]
+
+    recorded = record_partner_settlements(session=session, partner="kaleidofin", settlements=lines, source="t", now=NOW)
+
+    assert [(r.created, r.changed, len(r.payment_ids), r.unknown_refs) for r in recorded] == [
+        (True, True, 2, []),
+        (True, True, 1, ["KF-404"]),
+        (False, True, 1, []),
+    ]
+    rows = session.execute(
+        sa.select(SettlementLine.settlement_ref, SettlementLine.amount_paise, SettlementItem.payment_ref,
+                  SettlementItem.amount_paise, SettlementItem.payment_id.is_not(None))
+        .join(SettlementItem, SettlementItem.line_id == SettlementLine.id)
+        .order_by(SettlementItem.id)
+    ).all()  # fmt: skip
+    assert rows == [
+        ("UTR-A", 199_000, "KF-1", 100_000, True),
+        ("UTR-A", 199_000, "KF-2", 100_050, True),
+        ("UTR-B", 100_000, "KF-3", None, True),
+        ("UTR-B", 100_000, "KF-404", None, False),
+    ]
+    events = session.scalars(
+        sa.select(PaymentEvent.detail).where(PaymentEvent.kind == "settled").order_by(PaymentEvent.id)
+    )
+    assert [event["utr"] for event in events] == ["UTR-A", "UTR-A", "UTR-B"]
+
+
+def test_a_payment_the_session_holds_sees_its_settlement_at_once(session):
+    payment = PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    session.flush()
+    assert payment.events == []
+
+    _record(session, payment_refs=["KF-1"])
+
+    assert (payment.settlement_state, payment.settlement_ref) == (SettlementState.SETTLED, "N332261234567890")
+    assert [event.kind for event in payment.events] == ["settled"]
+
+
+def test_the_same_report_again_writes_nothing(session):
+    PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    lines = [PartnerSettlement("UTR-A", DAY, 100_000, ["KF-1"]), PartnerSettlement("UTR-B", DAY, 5, ["KF-9"])]
+    record_partner_settlements(session=session, partner="kaleidofin", settlements=lines, source="t", now=NOW)
+
+    again = record_partner_settlements(session=session, partner="kaleidofin", settlements=lines, source="t", now=NOW)
+
+    assert [(r.created, r.changed) for r in again] == [(False, False), (False, False)]
+    assert (
+        session.scalar(sa.select(sa.func.count()).select_from(PaymentEvent).where(PaymentEvent.kind == "settled")) == 1
+    )
+
+
+def test_a_bad_line_anywhere_in_a_report_records_nothing(session):
+    PaymentFactory(channel=Channel.KALEIDOFIN, partner_txn_ref="KF-1")
+    lines = [PartnerSettlement("UTR-A", DAY, 100_000, ["KF-1"]), PartnerSettlement(" ", DAY, 5, ["KF-9"])]
+
+    with pytest.raises(SettlementRefused):
+        record_partner_settlements(session=session, partner="kaleidofin", settlements=lines, source="t", now=NOW)
+
+    assert session.scalar(sa.select(sa.func.count()).select_from(SettlementLine)) == 0
