@@ -44,7 +44,8 @@ _document_errors = blueprint.document_errors(
 @blueprint.route("/payment-notification")
 class PaymentNotification(MethodView):
     @blueprint.arguments(
-        PaymentNotificationSchema,
+        # An instance: webargs makes a new schema from a class (and a new nested one for "ack") for every request.
+        PaymentNotificationSchema(),
         example={
             "refId": "HENSVVR4QOS7X1UGPY7JGUV444P10102202",
             "status": "Successful",
