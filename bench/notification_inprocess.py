@@ -21,6 +21,7 @@ import argparse
 import cProfile
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 
@@ -37,8 +38,6 @@ BODY = (
 
 def prepare(name: str, customers: int, fresh: bool) -> str:
     """The database, migrated and loaded with ``customers`` x 5 bills (reused when it is there)."""
-    import subprocess
-
     from common import BILLER
 
     url = database_url(name)
@@ -87,6 +86,11 @@ class Statements:
             self.kept.append((statement, parameters))
 
 
+def _callgrind(switch: str) -> None:
+    """Turn callgrind's instrumentation of this process on or off (callgrind_control, valgrind's own tool)."""
+    subprocess.run(["callgrind_control", switch, str(os.getpid())], check=True, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--database", default="biller_bench_notification")
@@ -97,6 +101,12 @@ def main() -> None:
     parser.add_argument("--unknown-percent", type=int, default=20)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--profile")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="under `valgrind --tool=callgrind --instr-atstart=no`: instrument the samples only (instructions per "
+        "notification, which a busy machine does not change)",
+    )
     arguments = parser.parse_args()
 
     url = prepare(arguments.database, arguments.customers, arguments.fresh)
@@ -152,8 +162,12 @@ def main() -> None:
         started = time.process_time()
         if profiler:
             profiler.enable()
+        if arguments.callgrind:
+            _callgrind("--instr=on")
         for _ in range(arguments.per_sample):
             notify(next_ref())
+        if arguments.callgrind:
+            _callgrind("--instr=off")
         if profiler:
             profiler.disable()
             profiler.dump_stats(arguments.profile)
