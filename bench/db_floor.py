@@ -29,7 +29,14 @@ SCRIPTS = {
     "fetch_bills": "POST /bills/fetchBills: the customer and payable bills, the inbound log row, COMMIT",
     "fetch_bills_select_only": "the same SELECT alone, not logged (for comparison: the log row is required)",
     "fetch_receipt": "POST /bills/fetchReceipt: a new payment and its receipt (13 statements), COMMIT",
+    "notification": "POST /digiledge/payment-notification: 80 % confirm a payment (8 statements), 20 % name no payment "
+    "(5 statements)",
 }
+# A request whose work has more than one shape is a mix of scripts, weighted as bench/serve_load.py sends it (pgbench
+# ``-f SCRIPT@WEIGHT`` picks one per transaction): its notifications name no payment 20 % of the time.
+MIXES = {"notification": {"notification_confirmed": 80, "notification_unknown": 20}}
+# The payments notification_confirmed.sql confirms: made before its run, deleted after with the rest.
+FLOOR_PAYMENTS = 50_000
 
 
 @dataclass
@@ -65,10 +72,47 @@ def script_path(script: str) -> Path:
     return path
 
 
+def statements(script: str) -> float:
+    """Statements one transaction of the script sends (a mix: their weighted average). A statement is a line that
+    ends with ';' or holds pgbench's ``\\gset``, outside the comments: BEGIN and COMMIT count."""
+    mix = MIXES.get(script, {script: 1})
+    total = 0.0
+    for name, weight in mix.items():
+        lines = [line.strip() for line in script_path(name).read_text(encoding="utf-8").splitlines()]
+        count = sum(1 for line in lines if not line.startswith("--") and (line.endswith(";") or "\\gset" in line))
+        total += count * weight
+    return total / sum(mix.values())
+
+
+def make_floor_payments(url: str) -> None:
+    """The RECEIVED Digiledge payments notification_confirmed.sql confirms (DBFLOORN1, ...), on bills 1, 2, ...
+    (the bills' ids run from 1 up, as fetch_receipt.sql assumes); those left from an interrupted run are kept."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO payments (bill_id, channel, partner_txn_ref, amount_paise, paid_at, status, "
+                "applied_to_bill, flagged, created_at, updated_at) "
+                "SELECT 1 + (g - 1) % (SELECT max(id) FROM bills), 'digiledge', 'DBFLOORN' || g, 100000, now(), "
+                "'RECEIVED', true, false, now(), now() FROM generate_series(1, :count) AS g "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"count": FLOOR_PAYMENTS},
+        )
+    engine.dispose()
+
+
 def pgbench(url: str, script: str, clients: int, seconds: float) -> FloorRun:
     parsed = sa.make_url(url)
+    if script == "notification":
+        make_floor_payments(url)
+    files = [
+        argument
+        for name, weight in MIXES.get(script, {script: 1}).items()
+        for argument in ("-f", f"{script_path(name)}@{weight}")
+    ]
     command = [
-        "pgbench", "-n", "-M", "prepared", "-f", str(script_path(script)), "-c", str(clients), "-j", "2",
+        "pgbench", "-n", "-M", "prepared", *files, "-c", str(clients), "-j", "2",
         "-T", str(int(seconds)), "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
         "-U", parsed.username or "postgres", parsed.database or "",
     ]  # fmt: skip
@@ -117,14 +161,16 @@ def driver_cpu_us_per_statement(url: str, statements: int = 20_000) -> float:
 
 
 def delete_floor_rows(url: str) -> int:
-    """Take out what fetch_receipt.sql wrote (it only ever writes rows marked DBFLOOR or request id db-floor)."""
+    """Take out what the scripts wrote (they only ever write rows marked DBFLOOR or request id db-floor) and the
+    payments made for notification_confirmed.sql."""
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        # Nothing but these rows points at the floor's payments (the script writes no notification), so the
+        # Nothing but these rows points at the floor's payments (the notifications naming them go first), so the
         # foreign-key triggers are skipped for this transaction: payment_notifications has no index on
         # payment_id (nothing looks a notification up by payment), and checking it once per deleted payment would
         # scan it 100,000 times.
         connection.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        connection.execute(sa.text("DELETE FROM payment_notifications WHERE ref_id LIKE 'DBFLOOR%'"))
         floor_payments = "SELECT id FROM payments WHERE partner_txn_ref LIKE 'DBFLOOR%'"
         for table in ("receipts", "payment_events", "jobs"):
             connection.execute(sa.text(f"DELETE FROM {table} WHERE payment_id IN ({floor_payments})"))  # noqa: S608

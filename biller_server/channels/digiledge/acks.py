@@ -7,19 +7,10 @@ notification, so its exact repeats are told the same, whatever this table says b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from biller_server.domain.payments.notifications import Acknowledgement, NotificationResult
 
-from biller_server.domain.payments.notifications import NotificationResult, ReceivedNotification, record_acknowledgement
-
-
-@dataclass(frozen=True)
-class Ack:
-    """The acknowledgement a request gets: ``{reason, code, status}``."""
-
-    code: int
-    status: str
-    reason: str
-
+# The acknowledgement a request gets: ``{reason, code, status}``, the triple a notification keeps for its repeats.
+Ack = Acknowledgement
 
 # What a notification is told, by what it did (docs/channels/digiledge.md publishes this table).
 NOTIFICATION_ACKS = {
@@ -36,12 +27,6 @@ NOTIFICATION_ACKS = {
 }
 
 
-def acknowledge_notification(received: ReceivedNotification) -> Ack:
-    """The notification's acknowledgement: a repeat gets the one its first delivery got; a first delivery gets the
-    table's, kept with the notification (in the caller's transaction) for its repeats."""
-    stored = received.notification
-    if received.repeated:
-        return Ack(stored.ack_code, stored.ack_status, stored.ack_reason)
-    ack = NOTIFICATION_ACKS[received.result]
-    record_acknowledgement(stored, code=ack.code, status=ack.status, reason=ack.reason)
-    return ack
+def acknowledge_notification(result: NotificationResult) -> Ack:
+    """What a first delivery that did ``result`` is told (a repeat is told what its first delivery was, as stored)."""
+    return NOTIFICATION_ACKS[result]

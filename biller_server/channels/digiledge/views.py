@@ -44,7 +44,8 @@ _document_errors = blueprint.document_errors(
 @blueprint.route("/payment-notification")
 class PaymentNotification(MethodView):
     @blueprint.arguments(
-        PaymentNotificationSchema,
+        # An instance: webargs makes a new schema from a class (and a new nested one for "ack") for every request.
+        PaymentNotificationSchema(),
         example={
             "refId": "HENSVVR4QOS7X1UGPY7JGUV444P10102202",
             "status": "Successful",
@@ -81,9 +82,10 @@ class PaymentNotification(MethodView):
                 # The body exactly as received (exact numbers, every field), for the record and the fingerprint.
                 body=json_safe(parse_exact_json(request.get_data(cache=True))),
             ),
+            acknowledge=acknowledge_notification,
             now=utcnow(),
         )
-        ack = acknowledge_notification(received)
+        ack = received.ack
         # The acknowledgement goes out only after the notification is stored (with its inbound log row).
         commit_with_inbound_log(session, f"notification_{ack.status.lower()}", partner_ref=body["refId"])
         return render_ack(code=ack.code, status=ack.status, reason=ack.reason)

@@ -2,7 +2,7 @@
 
 The notification is stored whole in the same transaction as its effect, so the answer (sent after the commit)
 always describes something that is in the books. The channel words that answer (``NotificationResult`` -> its
-acknowledgement) and keeps it with the notification (``record_acknowledgement``): exact repeats get it again.
+``Acknowledgement``), and the answer is kept with the notification: exact repeats get it again.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import datetime as dt
 import enum
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import DomainError
@@ -36,9 +37,19 @@ class NotificationResult(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """The answer a notification got, ``{reason, code, status}`` in its channel's words: kept with the notification,
+    so that its exact repeats are told the same."""
+
+    code: int
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReceivedNotification:
-    notification: PaymentNotification  # as stored; for a repeat, the first delivery's row
     result: NotificationResult  # for a repeat, what the first delivery did
+    ack: Acknowledgement  # for a repeat, the one the first delivery got, as stored
     repeated: bool  # an exact repeat of a notification already stored: nothing changed now
 
 
@@ -83,78 +94,75 @@ def fingerprint_of(body: dict[str, Any]) -> str:
 
 
 def receive_payment_notification(
-    *, session: Session, report: NotificationReport, now: dt.datetime
+    *,
+    session: Session,
+    report: NotificationReport,
+    acknowledge: Callable[[NotificationResult], Acknowledgement],
+    now: dt.datetime,
 ) -> ReceivedNotification:
-    """Store the notification and apply its verdict to the payment with that refId; say what it did."""
-    verdict = verdict_of(report.reported_status)
-    fingerprint = fingerprint_of(report.body)
-    # Lock the payment first: identical notifications arriving together queue here, and each then sees whether
-    # its twin was already stored.
-    payment = session.scalars(
-        sa.select(Payment)
-        .where(Payment.channel == report.channel, Payment.partner_txn_ref == report.ref_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    repeat = _stored(session, report.channel, fingerprint)
-    if repeat is not None:
-        return _repeat_of(repeat)
+    """Store the notification and apply its verdict to the payment with that refId; say what it did.
 
-    notification = PaymentNotification(
-        received_at=now,
-        channel=report.channel,
-        ref_id=report.ref_id,
-        msg_id=report.msg_id,
-        fingerprint=fingerprint,
-        body=report.body,
-        reported_status=report.reported_status[:100],
+    ``acknowledge`` words each result in the channel's terms; the answer is stored with the notification, in this
+    transaction, for its exact repeats.
+    """
+    verdict = verdict_of(report.reported_status)
+    values = {
+        "received_at": now,
+        "channel": report.channel,
+        "ref_id": report.ref_id,
+        "msg_id": report.msg_id,
+        "fingerprint": fingerprint_of(report.body),
+        "body": report.body,
+        "reported_status": report.reported_status[:100],
+        "reason": report.reason,
+        "reason_codes": report.reason_codes or None,
+    }
+    # Lock the payment first: identical notifications arriving together queue here, and each then finds its twin's
+    # row when it stores its own.
+    payment = session.scalars(_LOCK_PAYMENT, {"channel": report.channel, "ref_id": report.ref_id}).one_or_none()
+    values["payment_id"] = payment.id if payment is not None else None
+
+    if report.names_another_transaction or payment is None:
+        # Nothing to apply: the notification is stored whole with what it did, in one statement.
+        if report.names_another_transaction:
+            # As the Payment Status path reads an answer about another refId: no verdict on this payment from it.
+            result = NotificationResult.REF_MISMATCH
+        else:
+            result = NotificationResult.UNKNOWN_PAYMENT
+        ack = acknowledge(result)
+        if _store(session, values, result.value, needs_reconciliation=True, ack=ack) is None:
+            # Its twin (no payment row to queue on) was stored first: this is a repeat.
+            return _repeat_of(session, report.channel, values["fingerprint"])
+        return ReceivedNotification(result, ack, repeated=False)
+
+    # Stored first, before the verdict is applied: the row is the claim that this notification is applied once.
+    # Its outcome and answer follow in one UPDATE once the verdict is applied.
+    stored_id = _store(session, values, "received", needs_reconciliation=False, ack=_NO_ACK_YET)
+    if stored_id is None:
+        return _repeat_of(session, report.channel, values["fingerprint"])
+    applied = apply_payment_outcome(
+        session=session,
+        payment=payment,
+        outcome=verdict,
+        source=f"{report.channel.value}_notification",
         reason=report.reason,
         reason_codes=report.reason_codes or None,
-        payment_id=payment.id if payment is not None else None,
-        outcome="received",
-        ack_code=0,
-        ack_status="",
-        ack_reason="",
+        now=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(notification)
-            session.flush()
-    except IntegrityError:
-        # Its twin for an unknown refId (no payment row to queue on) was committed meanwhile.
-        repeat = _stored(session, report.channel, fingerprint)
-        if repeat is None:
-            raise
-        return _repeat_of(repeat)
-
-    if report.names_another_transaction:
-        # As the Payment Status path reads an answer about another refId: no verdict on this payment from it.
-        outcome, result, needs_reconciliation = "ref_mismatch", NotificationResult.REF_MISMATCH, True
-    elif payment is None:
-        outcome, result, needs_reconciliation = "unknown_payment", NotificationResult.UNKNOWN_PAYMENT, True
-    else:
-        applied = apply_payment_outcome(
-            session=session,
-            payment=payment,
-            outcome=verdict,
-            source=f"{report.channel.value}_notification",
-            reason=report.reason,
-            reason_codes=report.reason_codes or None,
-            now=now,
-        )
-        outcome, result, needs_reconciliation = _result_of(applied, verdict)
-    notification.outcome = outcome
-    notification.needs_reconciliation = needs_reconciliation
-    session.flush()
-    return ReceivedNotification(notification, result, repeated=False)
-
-
-def record_acknowledgement(notification: PaymentNotification, *, code: int, status: str, reason: str) -> None:
-    """Keep the answer the channel gave a notification, so that its exact repeats get the same one.
-
-    Written in the caller's transaction, the one that stored the notification: both commit or neither does.
-    """
-    notification.ack_code, notification.ack_status, notification.ack_reason = code, status, reason
+    outcome, result, needs_reconciliation = _result_of(applied, verdict)
+    ack = acknowledge(result)
+    session.execute(
+        _SET_OUTCOME,
+        {
+            "notification_id": stored_id,
+            "new_outcome": outcome,
+            "new_needs_reconciliation": needs_reconciliation,
+            "new_ack_code": ack.code,
+            "new_ack_status": ack.status,
+            "new_ack_reason": ack.reason,
+        },
+    )
+    return ReceivedNotification(result, ack, repeated=False)
 
 
 def notifications_to_reconcile(*, session: Session, channel: Channel | None = None) -> list[PaymentNotification]:
@@ -164,21 +172,33 @@ def notifications_to_reconcile(*, session: Session, channel: Channel | None = No
     return list(session.scalars(query.order_by(PaymentNotification.id)))
 
 
-def _stored(session: Session, channel: Channel, fingerprint: str) -> PaymentNotification | None:
-    return session.scalars(
-        sa.select(PaymentNotification).where(
-            PaymentNotification.channel == channel, PaymentNotification.fingerprint == fingerprint
-        )
-    ).one_or_none()
+def _store(
+    session: Session, values: dict[str, Any], outcome: str, *, needs_reconciliation: bool, ack: Acknowledgement
+) -> int | None:
+    """Insert the notification; its id, or None when the same notification (same fingerprint) is already stored.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a twin being stored meanwhile is waited for, then found, with
+    no savepoint to survive a unique violation.
+    """
+    row = {
+        **values,
+        "outcome": outcome,
+        "needs_reconciliation": needs_reconciliation,
+        "ack_code": ack.code,
+        "ack_status": ack.status,
+        "ack_reason": ack.reason,
+    }
+    return session.scalars(_INSERT[session.get_bind().dialect.name], row).one_or_none()
 
 
-def _repeat_of(notification: PaymentNotification) -> ReceivedNotification:
-    if notification.outcome == "applied":
-        applied = verdict_of(notification.reported_status)
+def _repeat_of(session: Session, channel: Channel, fingerprint: str) -> ReceivedNotification:
+    stored = session.execute(_STORED, {"channel": channel, "fingerprint": fingerprint}).one()
+    if stored.outcome == "applied":
+        applied = verdict_of(stored.reported_status)
         result = NotificationResult.CONFIRMED if applied is Outcome.SUCCEEDED else NotificationResult.FAILED
     else:
-        result = NotificationResult(notification.outcome)
-    return ReceivedNotification(notification, result, repeated=True)
+        result = NotificationResult(stored.outcome)
+    return ReceivedNotification(result, Acknowledgement(stored.ack_code, stored.ack_status, stored.ack_reason), True)
 
 
 def _result_of(applied: AppliedOutcome, verdict: Outcome) -> tuple[str, NotificationResult, bool]:
@@ -192,3 +212,48 @@ def _result_of(applied: AppliedOutcome, verdict: Outcome) -> tuple[str, Notifica
         case AppliedOutcome.FLAGGED:
             return "contradiction", NotificationResult.CONTRADICTION, True
     raise AssertionError(applied)
+
+
+# The statements, built once (each call only binds values): a notification is a hot path.
+_NOTIFICATIONS = PaymentNotification.__table__
+_NO_ACK_YET = Acknowledgement(0, "", "")
+_LOCK_PAYMENT = (
+    sa.select(Payment)
+    .where(Payment.channel == sa.bindparam("channel"), Payment.partner_txn_ref == sa.bindparam("ref_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_STORED = sa.select(
+    _NOTIFICATIONS.c.outcome,
+    _NOTIFICATIONS.c.reported_status,
+    _NOTIFICATIONS.c.ack_code,
+    _NOTIFICATIONS.c.ack_status,
+    _NOTIFICATIONS.c.ack_reason,
+).where(
+    _NOTIFICATIONS.c.channel == sa.bindparam("channel"), _NOTIFICATIONS.c.fingerprint == sa.bindparam("fingerprint")
+)
+_SET_OUTCOME = (
+    sa.update(_NOTIFICATIONS)
+    .where(_NOTIFICATIONS.c.id == sa.bindparam("notification_id"))
+    .values(
+        {
+            name: sa.bindparam(f"new_{name}", type_=_NOTIFICATIONS.c[name].type)
+            for name in ("outcome", "needs_reconciliation", "ack_code", "ack_status", "ack_reason")
+        }
+    )
+)
+
+
+def _insert_statement(insert: Any) -> Any:
+    names = ("received_at", "channel", "ref_id", "msg_id", "fingerprint", "body", "reported_status", "reason",
+             "reason_codes", "payment_id", "outcome", "needs_reconciliation", "ack_code", "ack_status",
+             "ack_reason")  # fmt: skip
+    return (
+        insert(_NOTIFICATIONS)
+        .values({name: sa.bindparam(name, type_=_NOTIFICATIONS.c[name].type) for name in names})
+        .on_conflict_do_nothing(index_elements=["channel", "fingerprint"])
+        .returning(_NOTIFICATIONS.c.id)
+    )
+
+
+_INSERT = {"postgresql": _insert_statement(postgresql.insert), "sqlite": _insert_statement(sqlite.insert)}
