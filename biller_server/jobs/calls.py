@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.clients.base import CallRecord
@@ -33,17 +34,26 @@ def call_journal(*, sessions: Callable[[], Session], job_id: int, clock: Clock) 
 
 
 def store_calls(
-    session: Session, calls: Iterable[CallRecord], *, job_id: int, started_at: dt.datetime, now: dt.datetime
+    session: Session, attempts: Iterable[tuple[int, Iterable[CallRecord], dt.datetime]], *, now: dt.datetime
 ) -> None:
-    """Complete the rows the journal wrote with the answers; add (complete) the calls it did not write."""
-    row_id = calls.row_id if isinstance(calls, CallJournal) else (lambda _record: None)
-    for call in calls:
-        values = dataclasses.asdict(call)
-        existing = row_id(call)
-        row = session.get(OutboundCall, existing) if existing is not None else None
-        if row is None:
-            session.add(OutboundCall(job_id=job_id, created_at=started_at, completed_at=now, **values))
-            continue
-        for name in ("response_status", "response_body", "latency_ms", "error"):
-            setattr(row, name, values[name])
-        row.completed_at = now
+    """Complete the rows the journals wrote with the answers; add (complete) the calls they did not write.
+
+    ``attempts``: for each job, its id, the calls of its attempt and when the attempt started. The rows are
+    completed by primary key in one statement (executemany) for every attempt of a batch, without loading them.
+    """
+    completed: list[dict[str, object]] = []
+    for job_id, calls, started_at in attempts:
+        row_id = calls.row_id if isinstance(calls, CallJournal) else (lambda _record: None)
+        for call in calls:
+            values = dataclasses.asdict(call)
+            existing = row_id(call)
+            if existing is None:
+                session.add(OutboundCall(job_id=job_id, created_at=started_at, completed_at=now, **values))
+                continue
+            completed.append({"id": existing, **{name: values[name] for name in _ANSWER}, "completed_at": now})
+    if completed:
+        session.execute(sa.update(OutboundCall), completed)
+
+
+# What the answer adds to a written-down call.
+_ANSWER = ("response_status", "response_body", "latency_ms", "error")
