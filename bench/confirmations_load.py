@@ -296,8 +296,16 @@ def count_statements(url: str, env: dict[str, str], payment_ids: list[int], conc
         def statement(_conn, _cursor, text, _parameters, _context, executemany):  # type: ignore[no-untyped-def]
             counts[text.split(None, 1)[0].upper() + (" (executemany)" if executemany else "")] += 1
 
+        def transaction(connection: sa.Connection, name: str) -> None:
+            # Not sent in autocommit (the call journal's INSERT on PostgreSQL): psycopg sends BEGIN and COMMIT
+            # only around a transaction.
+            if not getattr(connection.connection.dbapi_connection, "autocommit", False):
+                counts[name] += 1
+
         for name in ("begin", "commit", "rollback"):
-            sa.event.listen(database.engine, name, lambda _conn, _name=name: counts.update([_name.upper()]))
+            sa.event.listen(
+                database.engine, name, lambda connection, _name=name: transaction(connection, _name.upper())
+            )
         worker = Worker(
             sessions=database.new_session,
             clients=lambda: PartnerClients(settings),

@@ -24,11 +24,16 @@ def call_journal(*, sessions: Callable[[], Session], job_id: int, clock: Clock) 
     """A journal that inserts each call (request only, no ``completed_at``) and commits before it is sent."""
 
     def before_send(record: CallRecord) -> int:
-        with sessions() as session, session.begin():
-            row = OutboundCall(job_id=job_id, created_at=clock.now(), **dataclasses.asdict(record))
-            session.add(row)
-            session.flush()
-            return row.id
+        with sessions() as session:
+            bind = session.get_bind()
+            if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
+                # One statement that commits by itself: the same row, durable as soon as the INSERT returns,
+                # without a BEGIN and a COMMIT of its own (two round trips of the three, on every call).
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            values = {"job_id": job_id, "created_at": clock.now(), **dataclasses.asdict(record)}
+            row_id = session.scalars(sa.insert(OutboundCall).values(**values).returning(OutboundCall.id)).one()
+            session.commit()
+            return row_id
 
     return CallJournal(before_send)
 

@@ -177,8 +177,7 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
             with self.batch.dispatching:
                 work = self.batch.take()  # another thread may have claimed meanwhile
                 if work is None:
-                    self._record_answered()
-                    self.batch.claimed.extend(self.claim_many(self.batch.size))
+                    self._dispatch()
                     work = self.batch.take()
         if work is None:
             return False
@@ -190,7 +189,7 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         if self.batch is None:
             return
         with self.batch.dispatching:
-            self._record_answered()
+            self._record_answered(self.batch.take_answered(), claim=0)
             unworked = self.batch.take_claimed()
             if unworked:
                 self._give_back(unworked)
@@ -210,49 +209,46 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
 
     def _claim(self, limit: int) -> tuple[list[ClaimedWork], int]:
         """The claimed work, and how many jobs were taken (a job without a payment is taken and stopped)."""
-        now = self.clock.now()
-        claimed = []
         with self.sessions() as session, session.begin():
-            jobs = queue.claim_due_jobs(
-                session=session, kinds=KINDS, worker_id=self.worker_id, now=now, lease=self.lease, limit=limit
-            )
-            if not jobs:
-                return [], 0
-            # The payments with their bills and customers in one round trip: the calls need all three.
-            payments = {
-                payment.id: payment
-                for payment in session.scalars(
-                    _PAYMENTS_FOR_CALLS, {"ids": [job.payment_id for job in jobs if job.payment_id is not None]}
-                ).unique()
-            }
-            for job in jobs:
-                payment = payments.get(job.payment_id) if job.payment_id is not None else None
-                if payment is None:
-                    queue.finish(
-                        job, state=JobState.STOPPED, outcome="rejected", now=now, error="the job has no payment"
-                    )
-                    continue
-                step = _step_for(job)
-                if step is Step.POST:
-                    # Durable before the call: from this commit on, no run of this job will ever post again.
-                    job.payload = {
-                        **job.payload,
-                        "post_attempted_at": now.isoformat(),
-                        "post_attempted_by": self.worker_id,
-                    }
-                claimed.append(
-                    ClaimedWork(
-                        job_id=job.id,
-                        kind=job.kind,
-                        partner=job.partner,
-                        step=step,
-                        anchor_at=job.anchor_at,
-                        context=_context_of(payment, job),
-                        owner=self.worker_id,
-                    )
-                )
+            claimed, taken = self._claim_in(session, limit, self.clock.now())
         for work in claimed:
             logger.debug("claimed job %s (%s, %s)", work.job_id, work.kind.value, work.step.value)
+        return claimed, taken
+
+    def _claim_in(self, session: Session, limit: int, now: dt.datetime) -> tuple[list[ClaimedWork], int]:
+        jobs = queue.claim_due_jobs(
+            session=session, kinds=KINDS, worker_id=self.worker_id, now=now, lease=self.lease, limit=limit
+        )
+        if not jobs:
+            return [], 0
+        # The payments with their bills and customers in one round trip: the calls need all three.
+        payments = {
+            payment.id: payment
+            for payment in session.scalars(
+                _PAYMENTS_FOR_CALLS, {"ids": [job.payment_id for job in jobs if job.payment_id is not None]}
+            ).unique()
+        }
+        claimed = []
+        for job in jobs:
+            payment = payments.get(job.payment_id) if job.payment_id is not None else None
+            if payment is None:
+                queue.finish(job, state=JobState.STOPPED, outcome="rejected", now=now, error="the job has no payment")
+                continue
+            step = _step_for(job)
+            if step is Step.POST:
+                # Durable before the call: from this commit on, no run of this job will ever post again.
+                job.payload = {**job.payload, "post_attempted_at": now.isoformat(), "post_attempted_by": self.worker_id}
+            claimed.append(
+                ClaimedWork(
+                    job_id=job.id,
+                    kind=job.kind,
+                    partner=job.partner,
+                    step=step,
+                    anchor_at=job.anchor_at,
+                    context=_context_of(payment, job),
+                    owner=self.worker_id,
+                )
+            )
         return claimed, len(jobs)
 
     def call(self, work: ClaimedWork) -> CallOutcome:
@@ -293,46 +289,54 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
 
     def record_many(self, answered: list[tuple[ClaimedWork, CallOutcome]]) -> None:
         """Record the calls and apply the answers in one transaction, each only if its job is still ours."""
-        now = self.clock.now()
-        answered = sorted(answered, key=lambda item: item[0].job_id)
         with self.sessions() as session, session.begin():
-            # The jobs and their payments, all locked, in one round trip (in the order of the jobs' ids, as every
-            # batch locks them). Locked before the calls are added: a call row's foreign key takes a share lock on
-            # the job, and two workers recording one job (a lease taken over) would each wait for the other.
-            locked = {
-                job.id: (job, payment)
-                for job, payment in session.execute(
-                    _LOCK_JOBS_AND_PAYMENTS, {"job_ids": [work.job_id for work, _outcome in answered]}
-                )
-            }
-            store_calls(
-                session,
-                [(work.job_id, outcome.calls, outcome.started_at) for work, outcome in answered],
-                now=now,
+            self._record_in(session, answered, self.clock.now())
+
+    def _record_in(self, session: Session, answered: list[tuple[ClaimedWork, CallOutcome]], now: dt.datetime) -> None:
+        answered = sorted(answered, key=lambda item: item[0].job_id)
+        # The jobs and their payments, all locked, in one round trip (in the order of the jobs' ids, as every batch
+        # locks them). Locked before the calls are added: a call row's foreign key takes a share lock on the job,
+        # and two workers recording one job (a lease taken over) would each wait for the other to let go of it.
+        locked = {
+            job.id: (job, payment)
+            for job, payment in session.execute(
+                _LOCK_JOBS_AND_PAYMENTS, {"job_ids": [work.job_id for work, _outcome in answered]}
             )
-            for work, outcome in answered:
-                job, payment = locked[work.job_id]
-                if not queue.still_owned(job, work.owner):
-                    # Our lease ran out and another worker took the job over: its answer counts, not ours.
-                    logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
-                    continue
-                self._apply(session, job, payment, work, outcome, now)
+        }
+        store_calls(session, [(work.job_id, outcome.calls, outcome.started_at) for work, outcome in answered], now=now)
+        for work, outcome in answered:
+            job, payment = locked[work.job_id]
+            if not queue.still_owned(job, work.owner):
+                # Our lease ran out and another worker took the job over: its answer counts, not ours.
+                logger.warning("job %s: lease lost before the answer was recorded; answer discarded", work.job_id)
+                continue
+            self._apply(session, job, payment, work, outcome, now)
 
-    def _record_answered(self) -> None:
-        """Record what the batch's threads handed in (called under ``dispatching``), then report the failed attempts.
-
-        One transaction for them all; if it fails, each answer again in its own, so that one answer the books
-        refuse holds back no other. An answer that cannot be recorded at all is lost with no harm done: its call
-        is written down, and its job is asked again when the lease runs out.
-        """
+    def _dispatch(self) -> None:
+        """Record what the batch's threads handed in and claim the next jobs, in one transaction (called under
+        ``dispatching``)."""
         assert self.batch is not None
-        answered = self.batch.take_answered()
-        if not answered:
-            return
+        self.batch.claimed.extend(self._record_answered(self.batch.take_answered(), claim=self.batch.size))
+
+    def _record_answered(self, answered: list[tuple[ClaimedWork, CallOutcome]], *, claim: int) -> list[ClaimedWork]:
+        """Record ``answered`` and claim up to ``claim`` jobs in one transaction; report the failed attempts.
+
+        If that transaction fails, each answer is recorded again in its own, so that one answer the books refuse
+        holds back no other, and the claim is made on its own. An answer that cannot be recorded at all is lost
+        with no harm done: its call is written down, and its job is asked again when the lease runs out.
+        """
+        claimed: list[ClaimedWork] = []
+        if not answered and not claim:
+            return claimed
         try:
-            self.record_many(answered)
+            with self.sessions() as session, session.begin():
+                now = self.clock.now()
+                if answered:
+                    self._record_in(session, answered, now)
+                if claim:
+                    claimed, _taken = self._claim_in(session, claim, now)
         except Exception:
-            if len(answered) == 1:
+            if len(answered) < 2:
                 raise
             logger.exception("recording %d answers together failed; recording each on its own", len(answered))
             failed: Exception | None = None
@@ -344,11 +348,13 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
                     failed = exc
             if failed is not None:
                 raise failed from None
+            claimed = self.claim_many(claim) if claim else []
         for work, outcome in answered:
             failure = self.failure(work, outcome)
             if failure is not None:
                 self.failed_attempts += 1
                 report_failed_attempt(failure)
+        return claimed
 
     def _give_back(self, unworked: list[ClaimedWork]) -> None:
         """Let go of claimed jobs whose call never started, so that another worker takes them at once."""
