@@ -31,7 +31,7 @@ def call_journal(*, sessions: Callable[[], Session], job_id: int, clock: Clock) 
                 # without a BEGIN and a COMMIT of its own (two round trips of the three, on every call).
                 session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             values = {"job_id": job_id, "created_at": clock.now(), **dataclasses.asdict(record)}
-            row_id = session.scalars(sa.insert(OutboundCall).values(**values).returning(OutboundCall.id)).one()
+            row_id: int = session.connection().execute(_WRITE_DOWN, values).scalar_one()
             session.commit()
             return row_id
 
@@ -55,10 +55,15 @@ def store_calls(
             if existing is None:
                 session.add(OutboundCall(job_id=job_id, created_at=started_at, completed_at=now, **values))
                 continue
-            completed.append({"id": existing, **{name: values[name] for name in _ANSWER}, "completed_at": now})
+            completed.append({"call_id": existing, **{name: values[name] for name in _ANSWER}, "completed_at": now})
     if completed:
-        session.execute(sa.update(OutboundCall), completed)
+        session.connection().execute(_COMPLETE, completed)
 
 
-# What the answer adds to a written-down call.
+# Core statements, compiled once: the ORM's unit of work is not needed for one row written and later completed,
+# and it cost as much as the rest of the call's bookkeeping (bench/RESULTS.md).
+_calls = OutboundCall.__table__
+_WRITE_DOWN = sa.insert(_calls).returning(_calls.c.id)
+# What the answer adds to a written-down call (the SET clause: the keys of the parameters).
 _ANSWER = ("response_status", "response_body", "latency_ms", "error")
+_COMPLETE = sa.update(_calls).where(_calls.c.id == sa.bindparam("call_id"))
