@@ -2,6 +2,7 @@
 partner that answers in 50 ms.
 
     .venv/bin/python bench/confirmations_load.py [--jobs 10000] [--concurrency 4] [--workers 1 2 4] [--rate 200]
+        [--repeat 3]
 
 Uses the database of bench/serve_load.py (``biller_bench_serve``, loaded if missing). It records ``--jobs``
 Digiledge payments once (``record_payment``, confirmed by ``digiledge``: each has its ``confirm_payment`` job) and
@@ -485,6 +486,7 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=1.0, help="BILLER_WORKER_POLL_INTERVAL_SECONDS")
     parser.add_argument("--delay", type=float, default=0.05, help="the fake partner's answer time, seconds")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="full runs one after another, each in the section")
     parser.add_argument("--profile", type=Path, help="py-spy (--gil) on the first worker process of each run, into "
                         "this directory (summarise with bench/profile_summary.py)")  # fmt: skip
     parser.add_argument("--statements", action="store_true", help="only count statements and CPU per check: one "
@@ -509,7 +511,6 @@ def main() -> None:
     )
     fake = [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/fake_partner.py"), "--port", str(port), "--delay",
             str(arguments.delay)]  # fmt: skip
-    runs: list[Run] = []
     with running(fake, env=dict(os.environ), log=WORK / "fake-partner.log") as partner:
         time.sleep(1)
         if arguments.statements:
@@ -525,16 +526,23 @@ def main() -> None:
                 write_section("Confirmation engine: worker memory over a soak", section)
                 print("\nwrote the soak's section of bench/RESULTS.md")
             return
-        for concurrency in arguments.concurrency:
-            for workers in arguments.workers:
-                # A generous limit: one worker of one thread would need 10,000 x 55 ms.
-                runs.append(
-                    run(url, env, payment_ids, workers, concurrency, None, timeout=900, profile=arguments.profile)
-                )
-        rate_run = run(url, env, payment_ids, arguments.rate_workers, arguments.rate_concurrency, arguments.rate,
-                       timeout=len(payment_ids) / arguments.rate + 120, profile=arguments.profile)  # fmt: skip
+        rounds = []
+        for number in range(1, arguments.repeat + 1):
+            if arguments.repeat > 1:
+                print(f"run {number} of {arguments.repeat}", flush=True)
+            started, load = f"{dt.datetime.now(dt.UTC):%H:%M} UTC", os.getloadavg()[0]
+            runs: list[Run] = []
+            for concurrency in arguments.concurrency:
+                for workers in arguments.workers:
+                    # A generous limit: one worker of one thread would need 10,000 x 55 ms.
+                    runs.append(
+                        run(url, env, payment_ids, workers, concurrency, None, timeout=900, profile=arguments.profile)
+                    )
+            rate_run = run(url, env, payment_ids, arguments.rate_workers, arguments.rate_concurrency, arguments.rate,
+                           timeout=len(payment_ids) / arguments.rate + 120, profile=arguments.profile)  # fmt: skip
+            rounds.append(Round(started, load, runs, rate_run))
         partner_cpu = cpu_seconds(partner.pid) + sum(cpu_seconds(c) for c in children(partner.pid))
-    section = render(header, runs, rate_run, arguments, partner_cpu)
+    section = render(header, rounds, arguments, partner_cpu)
     print()
     print(section)
     if not arguments.no_write:
@@ -542,7 +550,17 @@ def main() -> None:
         print("\nwrote the Confirmation engine section of bench/RESULTS.md")
 
 
-def render(header: str, runs: list[Run], rate_run: Run, arguments: argparse.Namespace, partner_cpu: float) -> str:
+@dataclass
+class Round:
+    """One full run: the throughput runs, then the run at ``--rate``."""
+
+    started: str
+    load: float
+    runs: list[Run]
+    rate_run: Run
+
+
+def render(header: str, rounds: list[Round], arguments: argparse.Namespace, partner_cpu: float) -> str:
     lines = [
         "`bench/confirmations_load.py` (see `bench/README.md`): `biller-server worker` processes with "
         f"`BILLER_ENV=production` checking {arguments.jobs:,} due Digiledge payments against a local fake partner "
@@ -553,10 +571,59 @@ def render(header: str, runs: list[Run], rate_run: Run, arguments: argparse.Name
         f"Measured {header}.",
         "The workers, PostgreSQL and the fake partner share the 2 cores.",
         "",
-        "Throughput: every job due at once; checks/s = jobs / (last job finished - first call started).",
+        "Throughput: every job due at once; checks/s = jobs / (last job finished - first call started). Worker CPU "
+        "per 1,000 checks: the worker processes' CPU seconds from the jobs falling due until the last finished.",
+    ]
+    if len(rounds) > 1:
+        lines += _summary(rounds, arguments)
+    for number, one_round in enumerate(rounds, 1):
+        if len(rounds) > 1:
+            lines += [
+                "",
+                f"**Run {number} of {len(rounds)}** ({one_round.started}, load average {one_round.load:.1f}):",
+            ]
+        lines += _round_tables(one_round, arguments)
+    lines += ["", f"The fake partner used {partner_cpu:.1f} CPU seconds over all runs."]
+    return "\n".join(lines)
+
+
+def _ratio(runs: list[Run], workers: int) -> float:
+    one = next((r for r in runs if r.workers == 1), runs[0])
+    many = next((r for r in runs if r.workers == workers), runs[-1])
+    return many.checks_per_second / one.checks_per_second if one.checks_per_second else 0.0
+
+
+def _summary(rounds: list[Round], arguments: argparse.Namespace) -> list[str]:
+    most = max(arguments.workers)
+    lines = [
         "",
-        "| worker processes x threads | checks/s | vs 1 process | wall time | CPU: workers / machine |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"| run | {' / '.join(str(w) for w in arguments.workers)} processes x {arguments.concurrency[0]}: checks/s | "
+        f"{most} vs 1 | worker CPU s per 1,000 checks | at {arguments.rate:g}/s: achieved, p99, max, over 1 s |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    for number, one_round in enumerate(rounds, 1):
+        runs = [r for r in one_round.runs if r.concurrency == arguments.concurrency[0]]
+        late = one_round.rate_run.lateness or [0.0]
+        lines.append(
+            f"| {number} ({one_round.started}, load {one_round.load:.1f}) | "
+            + " / ".join(f"{r.checks_per_second:,.0f}" for r in runs)
+            + f" | {_ratio(runs, most):.2f}x | "
+            + " / ".join(f"{r.cpu_per_thousand:.1f}" for r in runs)
+            + f" | {one_round.rate_run.checks_per_second:,.0f}/s, {percentile(late, 99) * 1000:.0f} ms, "
+            f"{max(late) * 1000:.0f} ms, {sum(v > 1 for v in late)} |"
+        )
+    ratios = [_ratio([r for r in o.runs if r.concurrency == arguments.concurrency[0]], most) for o in rounds]
+    lines += ["", f"{most} processes vs 1: {min(ratios):.2f}x to {max(ratios):.2f}x over {len(rounds)} runs."]
+    return lines
+
+
+def _round_tables(one_round: Round, arguments: argparse.Namespace) -> list[str]:
+    runs, rate_run = one_round.runs, one_round.rate_run
+    lines = [
+        "",
+        "| worker processes x threads | checks/s | vs 1 process | wall time | CPU: workers / machine | "
+        "worker CPU s per 1,000 checks |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for concurrency in sorted({r.concurrency for r in runs}):
         group = [r for r in runs if r.concurrency == concurrency]
@@ -565,7 +632,7 @@ def render(header: str, runs: list[Run], rate_run: Run, arguments: argparse.Name
             lines.append(
                 f"| {r.workers} x {r.concurrency} | {r.checks_per_second:,.0f} | "
                 f"{r.checks_per_second / one.checks_per_second:.2f}x | {r.seconds:.1f} s | "
-                f"{r.worker_cpu:.2f} / {r.machine_cpu:.2f} |"
+                f"{r.worker_cpu:.2f} / {r.machine_cpu:.2f} | {r.cpu_per_thousand:.1f} |"
                 + (f" (unfinished: {r.unfinished})" if r.unfinished else "")
             )
     late = rate_run.lateness or [0.0]
@@ -582,10 +649,9 @@ def render(header: str, runs: list[Run], rate_run: Run, arguments: argparse.Name
         f"{percentile(late, 99) * 1000:.0f} ms | {max(late) * 1000:.0f} ms | {sum(v > 1 for v in late)} | "
         f"{rate_run.worker_cpu:.2f} / {rate_run.machine_cpu:.2f} |",
         "",
-        f"Mean lateness {statistics.mean(late) * 1000:.0f} ms. The fake partner used {partner_cpu:.1f} CPU seconds "
-        "over all runs.",
+        f"Mean lateness {statistics.mean(late) * 1000:.0f} ms.",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":
