@@ -28,7 +28,8 @@ from upload_bills import DATA, generate  # noqa: E402  (bench/ is not a package)
 
 BILLER = ROOT / ".venv" / "bin" / "biller-server"
 ADMIN_URL = os.environ.get("BILLER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SERVE_DATABASE = "biller_bench_serve"
+# BILLER_BENCH_DATABASE: another name, so that two checkouts on one machine do not share (or recreate) one database.
+SERVE_DATABASE = os.environ.get("BILLER_BENCH_DATABASE", "biller_bench_serve")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 KALEIDOFIN_KEY = "bench-kaleidofin-key-0123456789"
 DIGILEDGE_KEY = "bench-digiledge-key-0123456789"

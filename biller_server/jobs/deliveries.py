@@ -85,7 +85,7 @@ class DeliveryEngine(queue.LeasedWorkEngine[OutboundMessage, "_SendResult"]):
         with self.sessions() as session, session.begin():
             # Locked before the calls are added (see ConfirmationEngine.record); the calls are kept either way.
             job = queue.lock_owned_job(session=session, job_id=message.job_id, worker_id=self.worker_id)
-            store_calls(session, result.calls, job_id=message.job_id, started_at=result.started_at, now=now)
+            store_calls(session, [(message.job_id, result.calls, result.started_at)], now=now)
             if job is None:
                 logger.warning("delivery %s: lease lost before the result was recorded", message.job_id)
                 return

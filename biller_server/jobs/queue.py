@@ -91,25 +91,38 @@ class LeasedWorkEngine(Generic[Work, Result]):
 def claim_next_job(
     *, session: Session, kinds: Sequence[JobKind], worker_id: str, now: dt.datetime, lease: dt.timedelta
 ) -> Job | None:
-    """Take the most overdue pending job of ``kinds`` that nobody holds; the caller commits at once.
+    """Take the most overdue pending job of ``kinds`` that nobody holds; the caller commits at once."""
+    jobs = claim_due_jobs(session=session, kinds=kinds, worker_id=worker_id, now=now, lease=lease, limit=1)
+    return jobs[0] if jobs else None
 
-    One statement (``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``) finds, locks and
-    leases the job: a round trip and an ORM flush fewer than selecting it and then updating it, on every claim.
+
+def claim_due_jobs(
+    *, session: Session, kinds: Sequence[JobKind], worker_id: str, now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[Job]:
+    """Take up to ``limit`` of the most overdue pending jobs of ``kinds`` that nobody holds, most overdue first;
+    the caller commits at once.
+
+    One statement (``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) RETURNING``) finds, locks
+    and leases them: a claim of several jobs costs what a claim of one does. Each job gets its own lease, so a
+    worker that dies holding some of them loses nothing: they are claimed again when the lease runs out.
     """
     values = {
         "kinds": [JobKind(kind) for kind in kinds],
         "now": now,
         "lease_owner": worker_id[:100],
         "lease_expires_at": now + lease,
+        "limit": limit,
     }
     if not session.get_bind().dialect.update_returning:
         # SQLite before 3.35 has no UPDATE ... RETURNING (SQLAlchemy knows which version it talks to).
         return _claim_by_select(session, values)
-    return session.scalars(_CLAIM, values).first()
+    # RETURNING gives the rows in no particular order.
+    return sorted(session.scalars(_CLAIM, values), key=lambda job: (job.due_at, job.id))
 
 
 def _next_due(job: Any) -> sa.Select[Any]:
-    """The most overdue pending job of the bound ``kinds`` that nobody holds at ``now`` (``job``: Job or an alias)."""
+    """The most overdue pending jobs of the bound ``kinds`` that nobody holds at ``now`` (``job``: Job or an alias),
+    at most the bound ``limit``."""
     return (
         sa.select(job)
         .where(
@@ -119,19 +132,16 @@ def _next_due(job: Any) -> sa.Select[Any]:
             sa.or_(job.lease_expires_at.is_(None), job.lease_expires_at <= sa.bindparam("now")),
         )
         .order_by(job.due_at, job.id)
-        .limit(1)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
 
 
-# Built once: each claim only binds its values. The candidate is chosen from an alias of the table, so that the
+# Built once: each claim only binds its values. The candidates are chosen from an alias of the table, so that the
 # subquery is not correlated with the UPDATE's own table.
 _candidate = orm.aliased(Job)
 _CLAIM = (
     sa.update(Job)
-    .where(
-        Job.id
-        == _next_due(_candidate).with_only_columns(_candidate.id).with_for_update(skip_locked=True).scalar_subquery()
-    )
+    .where(Job.id.in_(_next_due(_candidate).with_only_columns(_candidate.id).with_for_update(skip_locked=True)))
     .values(
         lease_owner=sa.bindparam("lease_owner"),
         lease_expires_at=sa.bindparam("lease_expires_at"),
@@ -143,16 +153,17 @@ _CLAIM = (
 _CANDIDATES = _next_due(Job).execution_options(populate_existing=True)
 
 
-def _claim_by_select(session: Session, values: dict[str, Any]) -> Job | None:
+def _claim_by_select(session: Session, values: dict[str, Any]) -> list[Job]:
     """The same claim in two statements, for SQLite without RETURNING (one writer at a time: BEGIN IMMEDIATE)."""
-    job = session.scalars(_CANDIDATES, {"kinds": values["kinds"], "now": values["now"]}).first()
-    if job is None:
-        return None
-    job.lease_owner = values["lease_owner"]
-    job.lease_expires_at = values["lease_expires_at"]
-    job.attempts += 1
+    jobs = list(
+        session.scalars(_CANDIDATES, {"kinds": values["kinds"], "now": values["now"], "limit": values["limit"]})
+    )
+    for job in jobs:
+        job.lease_owner = values["lease_owner"]
+        job.lease_expires_at = values["lease_expires_at"]
+        job.attempts += 1
     session.flush()
-    return job
+    return jobs
 
 
 def lock_owned_job(*, session: Session, job_id: int, worker_id: str) -> Job | None:
@@ -166,6 +177,13 @@ def lock_owned_job(*, session: Session, job_id: int, worker_id: str) -> Job | No
 def still_owned(job: Job, worker_id: str) -> bool:
     """Whether ``worker_id``'s lease on the (locked) job still stands: nobody took it over, nobody finished it."""
     return job.lease_owner == worker_id[:100] and job.state is JobState.PENDING
+
+
+def give_back(job: Job) -> None:
+    """Let go of a claimed job that was never worked (its call never started): due as it was, the attempt
+    not counted."""
+    job.attempts = max(job.attempts - 1, 0)
+    _release(job)
 
 
 def reschedule(job: Job, *, due_at: dt.datetime) -> None:

@@ -1,8 +1,10 @@
-"""The worker loop behind ``biller-server worker``: N threads, each claiming and carrying out one job at a time.
+"""The worker loop behind ``biller-server worker``: N threads, each carrying out one job at a time.
 
+The threads claim confirmations N at a time and record their answers together (``engine.ConfirmationBatch``).
 SIGTERM or SIGINT asks it to stop: every thread finishes the job it holds (its calls are bounded by the partner
-timeouts), records the answer, and exits. Nothing is held in memory between jobs, so even SIGKILL loses nothing:
-the held job's lease runs out and another worker takes it.
+timeouts), the answers are recorded and the claimed jobs nobody started are given back, and it exits. What is held
+in memory between transactions (claimed jobs, answers) is held under a lease, so even SIGKILL loses nothing: the
+leases run out and another worker takes the jobs (and asks again what an unrecorded answer said).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 from biller_server.jobs import heartbeats
 from biller_server.jobs.clock import Clock, SystemClock
 from biller_server.jobs.deliveries import DeliveryEngine
-from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationEngine
+from biller_server.jobs.engine import DEFAULT_LEASE, ConfirmationBatch, ConfirmationEngine
 from biller_server.jobs.queue import PartnerClientSource
 
 logger = logging.getLogger("biller_server.jobs")
@@ -95,8 +97,10 @@ class Worker:
         ``failed_turns`` says afterwards how many turns failed: with ``once``, a thread stops at its first failed
         turn, so "0 jobs done" may mean an outage as well as "nothing was due".
         """
+        # Shared by the threads: they claim as many confirmations at a time as there are threads.
+        batch = ConfirmationBatch(self.concurrency)
         threads = [
-            threading.Thread(target=self._loop, args=(index, once), name=f"worker-{index}", daemon=True)
+            threading.Thread(target=self._loop, args=(index, once, batch), name=f"worker-{index}", daemon=True)
             for index in range(self.concurrency)
         ]
         logger.info("worker %s started with %d thread(s)", self.name, len(threads))
@@ -148,7 +152,7 @@ class Worker:
         except Exception:
             logger.exception("worker %s: could not remove its heartbeat", self.name)
 
-    def _loop(self, index: int, once: bool) -> None:
+    def _loop(self, index: int, once: bool, batch: ConfirmationBatch) -> None:
         clients = self.clients()
         engine = ConfirmationEngine(
             sessions=self.sessions,
@@ -156,6 +160,7 @@ class Worker:
             clock=self.clock,
             worker_id=f"{self.name}/{index}",
             lease=self.lease,
+            batch=batch,
         )
         deliveries = DeliveryEngine(
             sessions=self.sessions,
@@ -199,6 +204,14 @@ class Worker:
                     break
                 self.stopping.wait(self.poll_interval_seconds)
         finally:
+            try:
+                # Every thread on its way out: the last one records what the others handed in after they left.
+                engine.settle()
+            except Exception:
+                # The answers are lost, not the work: their calls are written down and their leases run out.
+                logger.exception("worker %s: could not record the last answers", engine.worker_id)
+                with self._count_lock:
+                    self._failed_turns += 1
             with self._count_lock:
                 self._failed_attempts += engine.failed_attempts + deliveries.failed_attempts
             clients.close()

@@ -17,7 +17,7 @@ from biller_server.clients.registry import PartnerClients
 from biller_server.domain.payments.confirmations import enqueue_payment_confirmation
 from biller_server.jobs import queue
 from biller_server.jobs.clock import FakeClock
-from biller_server.jobs.engine import KINDS, ConfirmationEngine
+from biller_server.jobs.engine import KINDS, ConfirmationBatch, ConfirmationEngine
 from biller_server.persistence.models import Base, Job, Payment
 from tests import factories
 from tests.factories import PaymentFactory, ReceiptFactory
@@ -34,7 +34,11 @@ def clock() -> FakeClock:
 @pytest.fixture
 def make_engine(bound_sessionmaker: sessionmaker[Session], clock: FakeClock) -> Callable[..., ConfirmationEngine]:
     def make(
-        clients: dict[str, PartnerClient], *, worker_id: str = "test-worker", lease_seconds: float = 60
+        clients: dict[str, PartnerClient],
+        *,
+        worker_id: str = "test-worker",
+        lease_seconds: float = 60,
+        batch: ConfirmationBatch | None = None,
     ) -> ConfirmationEngine:
         return ConfirmationEngine(
             sessions=bound_sessionmaker,
@@ -42,6 +46,7 @@ def make_engine(bound_sessionmaker: sessionmaker[Session], clock: FakeClock) -> 
             clock=clock,
             worker_id=worker_id,
             lease=dt.timedelta(seconds=lease_seconds),
+            batch=batch,
         )
 
     return make

@@ -8,6 +8,7 @@ from biller_server.clients.http import Timeouts
 from biller_server.clients.kaleidofin import KaleidofinClient
 from biller_server.domain.payments.offline import record_offline_payment
 from biller_server.domain.payments.recording import PaymentRequest, record_payment
+from biller_server.jobs.engine import ConfirmationBatch
 from biller_server.persistence.models import AmountExactness, BillStatus, Channel, JobState, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory
 from tests.fakes import payloads
@@ -411,3 +412,23 @@ def test_a_post_that_may_have_reached_kaleidofin_is_never_repeated(
     job = job_of(session, payment)
     assert job.payload["post_attempted_at"] == (START + dt.timedelta(seconds=5)).isoformat()
     assert len(fake_partner.received("GET", "/status/19")) > 1
+
+
+def test_a_post_claimed_in_a_batch_and_given_back_unsent_is_posted_once_by_the_next_worker(
+    session, make_engine, clock, kaleidofin, fake_partner
+):
+    payment = _offline_payment(session)
+    fake_partner.reply("POST", "/payment", Reply(body=payloads.KALEIDOFIN_PAYMENT))
+    batch = ConfirmationBatch(4)
+    stopping = make_engine({"kaleidofin": kaleidofin}, worker_id="stopping", batch=batch)
+    clock.set(START + dt.timedelta(seconds=5))
+    batch.claimed.extend(stopping.claim_many(4))  # "post attempted" committed with the claim ...
+    assert job_of(session, payment).payload.get("post_attempted_at")
+
+    stopping.settle()  # ... and taken back: the worker stopped before any thread called
+
+    assert not job_of(session, payment).payload.get("post_attempted_at")
+    run_until_idle(make_engine({"kaleidofin": kaleidofin}, worker_id="next"), clock, until=A_DAY)
+    assert len(fake_partner.received("POST", "/payment")) == 1
+    session.refresh(payment)
+    assert payment.status is PaymentStatus.CONFIRMED
