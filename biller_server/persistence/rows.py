@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,8 +32,13 @@ def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any]
         for column, attribute in columns:
             set_committed_value(existing, attribute, row[column])
         return existing  # type: ignore[no-any-return]
-    instance = entity(**{attribute: row[column] for column, attribute in columns})
-    make_transient_to_detached(instance)  # its values become its committed state: nothing to flush
+    # As the ORM's loading does: a new instance whose attributes are filled in directly (no constructor, no
+    # attribute events), whose values then become its committed state. Nothing is left to flush.
+    instance: Entity = sa.inspect(entity).class_manager.new_instance()
+    values = instance.__dict__
+    for column, attribute in columns:
+        values[attribute] = row[column]
+    make_transient_to_detached(instance)
     session.add(instance)
     return instance
 
@@ -40,6 +46,7 @@ def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any]
 @functools.cache
 def _attribute_names(entity: type[Any]) -> tuple[tuple[str, str], ...]:
     """(column name, attribute name) for every column of the entity's table."""
+    orm.configure_mappers()  # what an ORM statement or constructor would have done first
     mapper = sa.inspect(entity)
     return tuple((column.name, mapper.get_property_by_column(column).key) for column in mapper.local_table.columns)
 

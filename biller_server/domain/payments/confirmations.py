@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from biller_server.persistence.models import Job, JobKind, Payment
+from biller_server.persistence.models import Job, JobKind, JobState, Payment
+from biller_server.persistence.types import utcnow
 
 FIRST_CHECK_DELAY = dt.timedelta(seconds=5)
 
@@ -26,12 +26,20 @@ def enqueue_payment_confirmation(*, session: Session, payment: Payment, confirm_
     return job
 
 
-def write_payment_confirmation(
-    *, connection: sa.Connection, payment_id: int, confirm_with: str, now: dt.datetime, payload: dict[str, Any]
-) -> None:
-    """The same job as ``enqueue_payment_confirmation``, written at once by one Core INSERT, for a caller that needs
-    no ``Job`` object (``record_payment``: a unit-of-work flush costs several times the INSERT's own Python)."""
-    connection.execute(_INSERT_JOB, _confirmation_job(payment_id, confirm_with, now, payload))
+def confirmation_job_row(
+    *, payment_id: int, confirm_with: str, now: dt.datetime, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The same job as ``enqueue_payment_confirmation``, as a whole row for a caller that writes it with a Core
+    statement (``record_payment``: a unit-of-work flush costs several times the INSERT's own Python). Every column
+    with a default is given, as the ORM would give it."""
+    written = utcnow()
+    return {
+        **_confirmation_job(payment_id, confirm_with, now, payload),
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "created_at": written,
+        "updated_at": written,
+    }
 
 
 def _confirmation_job(payment_id: int, confirm_with: str, now: dt.datetime, payload: dict[str, Any]) -> dict[str, Any]:
@@ -46,5 +54,7 @@ def _confirmation_job(payment_id: int, confirm_with: str, now: dt.datetime, payl
     }
 
 
-# The columns left out (state, attempts, timestamps) take their defaults, as the ORM would give them.
-_INSERT_JOB = sa.insert(Job.__table__)
+CONFIRMATION_JOB_COLUMNS = (
+    "kind", "partner", "payment_id", "payload", "dedupe_key", "anchor_at", "due_at", "state", "attempts",
+    "created_at", "updated_at",
+)  # fmt: skip
