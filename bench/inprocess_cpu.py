@@ -28,9 +28,17 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+if "--code" in sys.argv:
+    # Before anything imports biller_server (bench/common.py does): the editable install's finder would otherwise
+    # find this checkout's package first.
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__module__]
+    sys.path.insert(0, sys.argv[sys.argv.index("--code") + 1])
+
 from common import KALEIDOFIN_KEY, loaded_database, production_env
 
 ENDPOINTS = ("healthz", "fetch_bills", "fetch_receipt")
@@ -59,6 +67,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="one more sample per endpoint under cProfile")
     parser.add_argument("--top", type=int, default=45, help="functions shown per profile")
     parser.add_argument("--fresh", action="store_true", help="load the database anew")
+    parser.add_argument(
+        "--code",
+        help="serve the biller_server package found in this folder instead (an export of another commit, with "
+        "config/ and migrations/ copied into its biller_server/), for before/after samples in one sitting",
+    )
     arguments = parser.parse_args()
     names = arguments.only or list(ENDPOINTS)
 
@@ -66,7 +79,10 @@ def main() -> None:
         arguments.customers, arguments.bills_per_customer, fresh=arguments.fresh, name=arguments.database
     )
     os.environ.update(production_env(url, BILLER_LOG_LEVEL="INFO"))
+    import biller_server
     from biller_server.app import create_app
+
+    print(f"code: {Path(biller_server.__file__).parent}", flush=True)
     from biller_server.extensions import DB_KEY
 
     app = create_app()

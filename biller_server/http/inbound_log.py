@@ -29,7 +29,8 @@ from biller_server.persistence.types import utcnow
 logger = logging.getLogger(__name__)
 
 MAX_LOGGED_BODY_BYTES = 256 * 1024
-_INSERT_INBOUND = sa.insert(InboundMessage.__table__)
+# inline(): no RETURNING of the new id, which nobody reads (SQLAlchemy asks for it by default on PostgreSQL)
+_INSERT_INBOUND = sa.insert(InboundMessage.__table__).inline()
 INBOUND_LOG_KEY = "biller_server.inbound_log"
 
 

@@ -20,15 +20,19 @@ from sqlalchemy.orm.attributes import set_committed_value
 Entity = TypeVar("Entity")
 
 
-def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any]) -> Entity:
+def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any], *, refresh: bool = True) -> Entity:
     """The session's ``entity`` for ``row`` (every column of its table, keyed by column name), with no history.
 
     Every column must be in the row: an attribute left out would be expired, and reading it would cost a SELECT.
+    An object already in the session is refreshed from the row (``populate_existing``), or with ``refresh=False``
+    kept as it is (what an ORM query without that option returns).
     """
     columns = _attribute_names(entity)
     identity = sa.inspect(entity).identity_key_from_primary_key([row[name] for name in _primary_key(entity)])
     existing = session.identity_map.get(identity)
     if existing is not None:
+        if not refresh:
+            return existing  # type: ignore[no-any-return]
         for column, attribute in columns:
             set_committed_value(existing, attribute, row[column])
         return existing  # type: ignore[no-any-return]
