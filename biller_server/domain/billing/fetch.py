@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import CustomerNotFound, InsufficientIdentifiers
 from biller_server.persistence.models import Bill, BillStatus, Customer, CustomerIdentifier, IdentifierKind
-from biller_server.persistence.rows import as_persistent
+from biller_server.persistence.rows import as_detached
 
 NAME_CHECK = "name"
 
@@ -52,13 +52,9 @@ def fetch_customer_bills(*, session: Session, identifiers: Mapping[str, str]) ->
     for row in rows:
         customer_id = row[_CUSTOMER_COLUMNS.index("id")]
         if customer_id not in customers:
-            customers[customer_id] = as_persistent(
-                session, Customer, dict(zip(_CUSTOMER_COLUMNS, row[:split], strict=True)), refresh=False
-            )
+            customers[customer_id] = as_detached(Customer, dict(zip(_CUSTOMER_COLUMNS, row[:split], strict=True)))
         if row[split + _BILL_COLUMNS.index("id")] is not None:  # the outer join found a payable bill
-            bills.append(
-                as_persistent(session, Bill, dict(zip(_BILL_COLUMNS, row[split:], strict=True)), refresh=False)
-            )
+            bills.append(as_detached(Bill, dict(zip(_BILL_COLUMNS, row[split:], strict=True))))
     if len(customers) > 1:
         raise InsufficientIdentifiers("These identifiers match more than one customer; add another identifier.")
     customer = next(iter(customers.values()), None)
