@@ -161,7 +161,8 @@ def _requests(name: str, url: str, customers: int, needed: int) -> Any:
         ).all()
     engine.dispose()
     if len(bills) < needed:
-        raise SystemExit(f"only {len(bills)} open EXACT bills left for {needed} receipts: run with --fresh")
+        print(f"only {len(bills)} open EXACT bills left for {needed} receipts: run with --fresh", flush=True)
+        raise SystemExit(1)
     tag = f"INPROC{int(time.time()) % 10**8:08d}"
     system_bill_base = int(time.time()) * 10**6
     numbers = itertools.count(1)
