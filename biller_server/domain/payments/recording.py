@@ -175,7 +175,7 @@ def record_payment(
             "created_at": utcnow(),
         }
     if confirm_with is not None:
-        # With what the partner's status client asks with.
+        # Its payload: what the partner's status client asks with.
         writes["job"] = confirmation_job_row(
             payment_id=payment.id, confirm_with=confirm_with, now=now, payload=dict(request.confirmation_payload)
         )
