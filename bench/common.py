@@ -71,26 +71,28 @@ def bill_count(url: str) -> int:
         engine.dispose()
 
 
-def loaded_database(customers: int, bills_per_customer: int, *, fresh: bool) -> tuple[str, dict[str, float]]:
-    """The benchmark database with ``customers`` x ``bills_per_customer`` bills, loaded by ``bills upload``.
+def loaded_database(
+    customers: int, bills_per_customer: int, *, fresh: bool, name: str = SERVE_DATABASE
+) -> tuple[str, dict[str, float]]:
+    """The benchmark database ``name`` with ``customers`` x ``bills_per_customer`` bills, loaded by ``bills upload``.
 
     Reused when it already holds that many bills and ``fresh`` is not asked for (payments made by earlier runs
     stay; every script picks bills that are still open). Returns the URL and what the load took.
     """
-    url = database_url()
+    url = database_url(name)
     rows = customers * bills_per_customer
-    if not fresh and database_exists(SERVE_DATABASE) and bill_count(url) == rows:
-        print(f"reusing database {SERVE_DATABASE} ({rows:,} bills)", flush=True)
+    if not fresh and database_exists(name) and bill_count(url) == rows:
+        print(f"reusing database {name} ({rows:,} bills)", flush=True)
         return url, {}
     path = DATA / f"bills-{customers}x{bills_per_customer}.csv"
     if not path.exists():
         print(f"generating {path} ({rows:,} rows)", flush=True)
         generate(path, customers, bills_per_customer)
-    recreate_database(SERVE_DATABASE)
+    recreate_database(name)
     env = {**os.environ, "BILLER_DATABASE_URL": url, "BILLER_LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
     subprocess.run([str(BILLER), "db", "upgrade"], env=env, check=True, capture_output=True)
-    print(f"uploading {path.name} into a fresh database {SERVE_DATABASE}", flush=True)
+    print(f"uploading {path.name} into a fresh database {name}", flush=True)
     subprocess.run([str(BILLER), "bills", "upload", str(path)], env=env, check=True, capture_output=True)
     seconds = time.perf_counter() - started
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")

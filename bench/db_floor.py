@@ -28,7 +28,7 @@ SQL = ROOT / "bench" / "sql"
 SCRIPTS = {
     "fetch_bills": "POST /bills/fetchBills: the customer and payable bills, the inbound log row, COMMIT",
     "fetch_bills_select_only": "the same SELECT alone, not logged (for comparison: the log row is required)",
-    "fetch_receipt": "POST /bills/fetchReceipt: a new payment and its receipt (13 statements), COMMIT",
+    "fetch_receipt": "POST /bills/fetchReceipt: a new payment and its receipt (6 statements), COMMIT",
     "notification": "POST /digiledge/payment-notification: 80 % confirm a payment (8 statements), 20 % name no payment "
     "(5 statements)",
 }

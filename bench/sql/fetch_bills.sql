@@ -1,11 +1,14 @@
 -- The database work of one POST /bills/fetchBills, as the server sends it (traced with SQLAlchemy's
--- before_cursor_execute on commit 0bf33d2), for pgbench: the customer and payable bills by customer id in one
--- statement, the inbound log row, one commit. bench/db_floor.py runs it; see bench/README.md.
+-- before_cursor_execute on the hotpath branch, issue 20), for pgbench: the customer and payable bills (every
+-- column of each) by customer id in one statement, the inbound log row, one commit. bench/db_floor.py runs it;
+-- see bench/README.md.
 \set cid random(1, 200000)
 BEGIN;
-SELECT customers.id, customers.lender_customer_id, customers.name, customers.mobile, bills.id, bills.partner_bill_id,
-       bills.name, bills.amount_paise, bills.paid_paise, bills.exactness, bills.min_amount_paise,
-       bills.max_amount_paise, bills.due_date, bills.generated_date, bills.status
+SELECT customers.id, customers.lender_customer_id, customers.name, customers.mobile, customers.created_at,
+       customers.updated_at, bills.id, bills.customer_id, bills.partner_bill_id, bills.loan_account_number, bills.name,
+       bills.amount_paise, bills.paid_paise, bills.exactness, bills.min_amount_paise, bills.max_amount_paise,
+       bills.due_date, bills.generated_date, bills.status, bills.closed_at, bills.closed_reason, bills.created_at,
+       bills.updated_at
   FROM customers
   JOIN (SELECT DISTINCT customer_identifiers.customer_id AS customer_id FROM customer_identifiers
          WHERE customer_identifiers.kind = 'customer_id' AND customer_identifiers.value = 'CUST' || lpad(:cid::text, 8, '0')

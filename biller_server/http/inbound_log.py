@@ -29,7 +29,8 @@ from biller_server.persistence.types import utcnow
 logger = logging.getLogger(__name__)
 
 MAX_LOGGED_BODY_BYTES = 256 * 1024
-_INSERT_INBOUND = sa.insert(InboundMessage.__table__)
+# inline(): no RETURNING of the new id, which nobody reads (SQLAlchemy asks for it by default on PostgreSQL)
+_INSERT_INBOUND = sa.insert(InboundMessage.__table__).inline()
 INBOUND_LOG_KEY = "biller_server.inbound_log"
 
 
@@ -64,7 +65,7 @@ def commit_with_inbound_log(session: Session, outcome: str, partner_ref: str | N
     log: InboundLog = current_app.extensions[INBOUND_LOG_KEY]
     channel = log.channel_for_path(request.path)
     if channel is not None:
-        session.execute(_INSERT_INBOUND, _inbound_message(channel, LOGGED_WITH_WORK_STATUS, log.redactor))
+        session.connection().execute(_INSERT_INBOUND, _inbound_message(channel, LOGGED_WITH_WORK_STATUS, log.redactor))
     session.commit()
     if channel is not None:
         request_state()["inbound_logged"] = True
@@ -165,7 +166,7 @@ def _log_in_read_only_transaction(values: dict[str, object]) -> bool:
     if session.info.get(_FLUSHED) or session.new or session.dirty or session.deleted:
         return False
     try:
-        session.execute(_INSERT_INBOUND, values)
+        session.connection().execute(_INSERT_INBOUND, values)
         session.commit()
     except Exception:
         session.rollback()  # e.g. the request's transaction had failed: log in a transaction of its own

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import CustomerNotFound, InsufficientIdentifiers
 from biller_server.persistence.models import Bill, BillStatus, Customer, CustomerIdentifier, IdentifierKind
+from biller_server.persistence.rows import as_detached
 
 NAME_CHECK = "name"
 
@@ -40,43 +42,61 @@ def fetch_customer_bills(*, session: Session, identifiers: Mapping[str, str]) ->
     parameters: dict[str, object] = {f"value_{index}": keys[kind] for index, kind in enumerate(kinds)}
     if loan_account_number is not None:
         parameters["loan_account_number"] = loan_account_number
-    # One round trip: the (at most two) customers every key points at, each with its payable bills.
-    rows = session.execute(_customer_bills_query(kinds, loan_account_number is not None), parameters).all()
-    customers = {customer.id: customer for customer, _ in rows}
+    session.flush()  # what the ORM's autoflush did: customers and bills added in this session are found
+    # One round trip: the (at most two) customers every key points at, each with its payable bills. A Core
+    # statement whose rows become the session's objects: the ORM's own execution cost about a third more CPU.
+    rows = session.connection().execute(_customer_bills_query(kinds, loan_account_number is not None), parameters)
+    customers: dict[int, Customer] = {}
+    bills: list[Bill] = []
+    split = len(_CUSTOMER_COLUMNS)
+    for row in rows:
+        customer_id = row[_CUSTOMER_COLUMNS.index("id")]
+        if customer_id not in customers:
+            customers[customer_id] = as_detached(Customer, dict(zip(_CUSTOMER_COLUMNS, row[:split], strict=True)))
+        if row[split + _BILL_COLUMNS.index("id")] is not None:  # the outer join found a payable bill
+            bills.append(as_detached(Bill, dict(zip(_BILL_COLUMNS, row[split:], strict=True))))
     if len(customers) > 1:
         raise InsufficientIdentifiers("These identifiers match more than one customer; add another identifier.")
     customer = next(iter(customers.values()), None)
     name = identifiers.get(NAME_CHECK)
     if customer is None or (name is not None and normalise_name(name) != normalise_name(customer.name)):
         raise CustomerNotFound("No customer matches these identifiers.")
-    return CustomerBills(customer, [bill for _, bill in rows if bill is not None])
+    return CustomerBills(customer, bills)
+
+
+_CUSTOMERS = Customer.__table__
+_BILLS = Bill.__table__
+_CUSTOMER_COLUMNS = tuple(column.name for column in _CUSTOMERS.columns)
+_BILL_COLUMNS = tuple(column.name for column in _BILLS.columns)
 
 
 @functools.cache
-def _customer_bills_query(kinds: tuple[IdentifierKind, ...], by_loan: bool) -> sa.Select[tuple[Customer, Bill]]:
+def _customer_bills_query(kinds: tuple[IdentifierKind, ...], by_loan: bool) -> sa.Select[Any]:
     """The statement for one combination of identifier kinds, built once: values are bound parameters.
 
     Built once per combination, the statement also keeps its cache key, so SQLAlchemy finds its compiled form
-    without walking the statement again on every request.
+    without walking the statement again on every request. Every column of the customer, then of the bill (NULL
+    when the customer has none payable).
     """
+    identifiers = CustomerIdentifier.__table__
     selects = [
-        sa.select(CustomerIdentifier.customer_id).where(
-            CustomerIdentifier.kind == kind, CustomerIdentifier.value == sa.bindparam(f"value_{index}")
+        sa.select(identifiers.c.customer_id).where(
+            identifiers.c.kind == kind, identifiers.c.value == sa.bindparam(f"value_{index}")
         )
         for index, kind in enumerate(kinds)
     ]
     matching = (selects[0].distinct() if len(selects) == 1 else sa.intersect(*selects)).limit(2).subquery()
     # Overdue instalments stay payable: the due date does not filter. Bills come in the order the lender issued them.
     payable = [
-        Bill.customer_id == Customer.id,
-        Bill.status.in_([BillStatus.OPEN, BillStatus.PARTIALLY_PAID]),
-        Bill.paid_paise < Bill.amount_paise,
+        _BILLS.c.customer_id == _CUSTOMERS.c.id,
+        _BILLS.c.status.in_([BillStatus.OPEN, BillStatus.PARTIALLY_PAID]),
+        _BILLS.c.paid_paise < _BILLS.c.amount_paise,
     ]
     if by_loan:
-        payable.append(Bill.loan_account_number == sa.bindparam("loan_account_number"))
+        payable.append(_BILLS.c.loan_account_number == sa.bindparam("loan_account_number"))
     return (
-        sa.select(Customer, Bill)
-        .join(matching, Customer.id == matching.c.customer_id)
-        .outerjoin(Bill, sa.and_(*payable))
-        .order_by(Customer.id, Bill.generated_date, Bill.id)
+        sa.select(*_CUSTOMERS.columns, *_BILLS.columns)
+        .join(matching, _CUSTOMERS.c.id == matching.c.customer_id)
+        .outerjoin(_BILLS, sa.and_(*payable))
+        .order_by(_CUSTOMERS.c.id, _BILLS.c.generated_date, _BILLS.c.id)
     )
