@@ -123,9 +123,27 @@ class ConfirmationBatch:
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
         self.lock = threading.Lock()
+        # Idle threads wait on this between polls; jobs just claimed wake them, so that a batch is called by as
+        # many threads as it has jobs instead of one after the other by the thread that claimed it.
+        self.arrived = threading.Condition(self.lock)
         self.dispatching = threading.Lock()
         self.claimed: deque[ClaimedWork] = deque()
         self.answered: list[tuple[ClaimedWork, CallOutcome]] = []
+
+    def add_claimed(self, claimed: list[ClaimedWork]) -> None:
+        with self.lock:
+            self.claimed.extend(claimed)
+            self.arrived.notify(len(claimed))
+
+    def wait_for_work(self, timeout: float) -> None:
+        """An idle thread's pause: until jobs are claimed, ``wake_all``, or ``timeout`` seconds."""
+        with self.lock:
+            if not self.claimed:
+                self.arrived.wait(timeout)
+
+    def wake_all(self) -> None:
+        with self.lock:
+            self.arrived.notify_all()
 
     def take(self) -> ClaimedWork | None:
         with self.lock:
@@ -316,7 +334,7 @@ class ConfirmationEngine(queue.LeasedWorkEngine["ClaimedWork", "CallOutcome"]):
         """Record what the batch's threads handed in and claim the next jobs, in one transaction (called under
         ``dispatching``)."""
         assert self.batch is not None
-        self.batch.claimed.extend(self._record_answered(self.batch.take_answered(), claim=self.batch.size))
+        self.batch.add_claimed(self._record_answered(self.batch.take_answered(), claim=self.batch.size))
 
     def _record_answered(self, answered: list[tuple[ClaimedWork, CallOutcome]], *, claim: int) -> list[ClaimedWork]:
         """Record ``answered`` and claim up to ``claim`` jobs in one transaction; report the failed attempts.

@@ -112,6 +112,8 @@ class Worker:
             # Join in slices so the main thread keeps handling signals (and writes the heartbeat).
             while thread.is_alive():
                 thread.join(0.2)
+                if self.stopping.is_set():
+                    batch.wake_all()  # idle threads wait on the batch, not on ``stopping``: end their pause
                 self._beat_if_due()
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
                     self.request_stop()  # the serve process that started us is gone
@@ -202,7 +204,7 @@ class Worker:
                     continue
                 if once:
                     break
-                self.stopping.wait(self.poll_interval_seconds)
+                batch.wait_for_work(self.poll_interval_seconds)
         finally:
             try:
                 # Every thread on its way out: the last one records what the others handed in after they left.

@@ -2,6 +2,8 @@
 outcomes as one job at a time, and nothing stuck or lost when a process dies or stops holding a batch."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -122,3 +124,35 @@ def test_an_answer_the_books_refuse_holds_back_no_other_answer_of_its_batch(sess
     assert _statuses(session, payments) == [PaymentStatus.RECEIVED, PaymentStatus.CONFIRMED]
     job = job_of(session, payments[0])
     assert (job.state, job.lease_owner) == (JobState.PENDING, "test-worker")  # asked again when the lease runs out
+
+
+def test_jobs_claimed_for_the_batch_wake_an_idle_thread_before_its_poll_interval_ends():
+    """Otherwise the thread that claimed them would call them one after the other while its siblings sleep."""
+    batch = ConfirmationBatch(2)
+    woken = threading.Event()
+
+    def idle_thread():
+        batch.wait_for_work(timeout=60)
+        woken.set()
+
+    waiting = threading.Thread(target=idle_thread, daemon=True)
+    waiting.start()
+    while not batch.arrived._waiters:  # the thread is waiting on the batch
+        time.sleep(0.001)
+    batch.add_claimed([object(), object()])
+
+    assert woken.wait(timeout=30), "the idle thread slept through jobs claimed for it"
+    assert len(batch.claimed) == 2  # waking takes nothing: the woken thread takes its job itself
+
+
+def test_a_stop_ends_an_idle_threads_wait_for_work():
+    batch = ConfirmationBatch(2)
+    woken = threading.Event()
+    waiting = threading.Thread(target=lambda: (batch.wait_for_work(timeout=60), woken.set()), daemon=True)
+    waiting.start()
+    while not batch.arrived._waiters:
+        time.sleep(0.001)
+
+    batch.wake_all()
+
+    assert woken.wait(timeout=30)
