@@ -11,20 +11,18 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biller_server.domain.health import FORGET_AFTER
 from biller_server.persistence.models import WorkerHeartbeat
-
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+from biller_server.persistence.upsert import insert_for
 
 
 def beat(
     *, session: Session, name: str, host: str, pid: int, started_at: dt.datetime, last_poll_at: dt.datetime
 ) -> None:
     """Record the worker's last poll (one upsert); the caller commits."""
-    insert = _INSERTS[session.get_bind().dialect.name](WorkerHeartbeat).values(
+    insert = insert_for(session, WorkerHeartbeat).values(
         name=name[:100], host=host[:255], pid=pid, started_at=started_at, last_poll_at=last_poll_at
     )
     session.execute(

@@ -9,7 +9,7 @@ the mapped object they expect: the one already in the session's identity map, re
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -18,6 +18,12 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 Entity = TypeVar("Entity")
+
+
+def bound_columns(table: sa.Table, columns: Iterable[str], *, prefix: str = "") -> dict[str, Any]:
+    """``{column: bind parameter}`` for the VALUES or SET of a statement built once: each parameter named
+    ``prefix`` + the column and typed as the column, so a call binds plain values by name."""
+    return {column: sa.bindparam(f"{prefix}{column}", type_=table.c[column].type) for column in columns}
 
 
 def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any]) -> Entity:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biller_server.domain.errors import DomainError
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.outcomes import AppliedOutcome, apply_payment_outcome
 from biller_server.persistence.models import Channel, Payment, PaymentNotification
+from biller_server.persistence.rows import bound_columns
+from biller_server.persistence.upsert import dialect_insert
 
 
 class NotificationResult(enum.StrEnum):
@@ -236,10 +237,9 @@ _SET_OUTCOME = (
     sa.update(_NOTIFICATIONS)
     .where(_NOTIFICATIONS.c.id == sa.bindparam("notification_id"))
     .values(
-        {
-            name: sa.bindparam(f"new_{name}", type_=_NOTIFICATIONS.c[name].type)
-            for name in ("outcome", "needs_reconciliation", "ack_code", "ack_status", "ack_reason")
-        }
+        bound_columns(
+            _NOTIFICATIONS, ("outcome", "needs_reconciliation", "ack_code", "ack_status", "ack_reason"), prefix="new_"
+        )
     )
 )
 
@@ -250,10 +250,10 @@ def _insert_statement(insert: Any) -> Any:
              "ack_reason")  # fmt: skip
     return (
         insert(_NOTIFICATIONS)
-        .values({name: sa.bindparam(name, type_=_NOTIFICATIONS.c[name].type) for name in names})
+        .values(bound_columns(_NOTIFICATIONS, names))
         .on_conflict_do_nothing(index_elements=["channel", "fingerprint"])
         .returning(_NOTIFICATIONS.c.id)
     )
 
 
-_INSERT = {"postgresql": _insert_statement(postgresql.insert), "sqlite": _insert_statement(sqlite.insert)}
+_INSERT = {dialect: _insert_statement(dialect_insert(dialect)) for dialect in ("postgresql", "sqlite")}

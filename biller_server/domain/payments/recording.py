@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,8 +43,9 @@ from biller_server.persistence.models import (
     PaymentStatus,
     Receipt,
 )
-from biller_server.persistence.rows import as_persistent
+from biller_server.persistence.rows import as_persistent, bound_columns
 from biller_server.persistence.types import utcnow
+from biller_server.persistence.upsert import dialect_insert
 
 # A payment larger than this many times what is still due on its bill is refused unless the bill's max amount allows
 # it (BILLER_MAX_PAYMENT_MULTIPLE): the mark of an amount read in the wrong unit (paise as rupees is 100x) or a typo.
@@ -274,7 +274,7 @@ def _insert_payment_statement(insert: Any) -> Any:
         insert(table)
         .values(
             {
-                **{name: sa.bindparam(name, type_=table.c[name].type) for name in names},
+                **bound_columns(table, names),
                 "status": PaymentStatus.RECEIVED,
                 "applied_to_bill": True,
             }
@@ -284,10 +284,7 @@ def _insert_payment_statement(insert: Any) -> Any:
     )
 
 
-_INSERT_PAYMENT = {
-    "postgresql": _insert_payment_statement(postgresql.insert),
-    "sqlite": _insert_payment_statement(sqlite.insert),
-}
+_INSERT_PAYMENT = {dialect: _insert_payment_statement(dialect_insert(dialect)) for dialect in ("postgresql", "sqlite")}
 
 
 def _lock_bill(session: Session, partner_bill_id: str) -> Bill | None:
@@ -412,9 +409,9 @@ def _writes(dialect: str) -> dict[str, Any]:
     """Each write as a statement built once, its values bound by name (``<write>_<column>``)."""
 
     def bound(table: sa.Table, write: str, columns: Sequence[str]) -> dict[str, Any]:
-        return {column: sa.bindparam(f"{write}_{column}", type_=table.c[column].type) for column in columns}
+        return bound_columns(table, columns, prefix=f"{write}_")
 
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     references = ChannelBillReference.__table__
     receipts = Receipt.__table__
     events = PaymentEvent.__table__
