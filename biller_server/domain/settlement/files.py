@@ -37,6 +37,7 @@ from biller_server.domain.settlement.lines import (
 from biller_server.domain.upload.formats import Refused, Vocabulary, cell_text, date_from_cell, match_columns
 from biller_server.domain.upload.reader import open_source
 from biller_server.domain.upload.source import UploadFileError
+from biller_server.persistence.chunks import in_chunks
 from biller_server.persistence.models import BankEntry, Channel, Payment
 
 AmountUnit = Literal["paise", "rupees"]
@@ -359,8 +360,7 @@ def import_bank_statement(
         return result
     existing = set()
     fingerprints = [entry["fingerprint"] for entry in parsed]
-    for start in range(0, len(fingerprints), 500):
-        chunk = fingerprints[start : start + 500]
+    for chunk in in_chunks(fingerprints):
         existing.update(session.scalars(sa.select(BankEntry.fingerprint).where(BankEntry.fingerprint.in_(chunk))))
     for count, entry in enumerate(parsed, start=1):
         if entry["fingerprint"] in existing:

@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from biller_server.domain.errors import DomainError
 from biller_server.domain.payments.outcomes import note_payment_event
+from biller_server.persistence.chunks import in_chunks
 from biller_server.persistence.models import (
     Channel,
     Payment,
@@ -94,10 +95,6 @@ def record_partner_settlement(
     return record_partner_settlements(
         session=session, partner=partner, settlements=[settlement], source=source, now=now
     )[0]
-
-
-# Values per IN list and rows per statement: well below SQLite's limit on bound parameters.
-_CHUNK = 500
 
 
 def record_partner_settlements(
@@ -262,8 +259,7 @@ def _settled_event(payment: _PaymentRow, line: SettlementLine, source: str, now:
 def _lock_lines(session: Session, partner: str, references: list[str]) -> dict[str, SettlementLine]:
     found: dict[str, SettlementLine] = {}
     wanted = list(dict.fromkeys(references))
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk in in_chunks(wanted):
         query = (
             sa.select(SettlementLine)
             .where(SettlementLine.partner == partner, SettlementLine.settlement_ref.in_(chunk))
@@ -279,8 +275,7 @@ def _items_of(session: Session, line_ids: list[int]) -> dict[int, dict[str, dict
     """The lines' items as rows: line id -> payment reference -> item."""
     found: dict[int, dict[str, dict[str, Any]]] = {}
     table = SettlementItem.__table__
-    for start in range(0, len(line_ids), _CHUNK):
-        chunk = line_ids[start : start + _CHUNK]
+    for chunk in in_chunks(line_ids):
         query = sa.select(table.c.id, table.c.line_id, table.c.payment_ref, table.c.payment_id, table.c.amount_paise)
         for row in session.execute(query.where(table.c.line_id.in_(chunk)).order_by(table.c.id)).mappings():
             found.setdefault(row["line_id"], {})[row["payment_ref"]] = dict(row)
@@ -292,8 +287,7 @@ def _payments_by_ref(session: Session, partner: str, refs: list[str]) -> dict[st
     customer_txn_ref."""
     wanted = list(dict.fromkeys(refs))
     rows: dict[int, _PaymentRow] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk in in_chunks(wanted):
         query = sa.select(
             Payment.id,
             Payment.partner_txn_ref,
@@ -327,8 +321,8 @@ def _write(
 ) -> None:
     """The items, the payments' settlement state and their events, a statement per batch of rows."""
     items = SettlementItem.__table__
-    for start in range(0, len(new_items), _CHUNK):
-        session.execute(items.insert(), new_items[start : start + _CHUNK])
+    for chunk in in_chunks(new_items):
+        session.execute(items.insert(), chunk)
     if changed_items:
         session.execute(
             items.update()
@@ -346,10 +340,10 @@ def _write(
     updated_at = utcnow()  # what the ORM's onupdate writes
     payments = Payment.__table__
     for (reference, day), ids in by_line.items():
-        for start in range(0, len(ids), _CHUNK):
+        for chunk in in_chunks(ids):
             session.execute(
                 payments.update()
-                .where(payments.c.id.in_(ids[start : start + _CHUNK]))
+                .where(payments.c.id.in_(chunk))
                 .values(
                     settlement_state=SettlementState.SETTLED,
                     settlement_ref=reference,
@@ -367,5 +361,5 @@ def _write(
             set_committed_value(loaded, "updated_at", updated_at)
             session.expire(loaded, ["events"])
     events_table = PaymentEvent.__table__
-    for start in range(0, len(events), _CHUNK):
-        session.execute(events_table.insert(), events[start : start + _CHUNK])
+    for chunk in in_chunks(events):
+        session.execute(events_table.insert(), chunk)

@@ -31,6 +31,7 @@ from biller_server.domain.errors import DomainError
 from biller_server.domain.india import IST
 from biller_server.domain.reports.daily import india_day_bounds
 from biller_server.domain.staff.audit import NO_ORIGIN, AuditOrigin, record_audit
+from biller_server.persistence.chunks import in_chunks
 from biller_server.persistence.models import (
     BankEntry,
     Channel,
@@ -46,7 +47,6 @@ from biller_server.persistence.models import (
 # credited the next working day (a weekend in between: three days).
 BANK_DAYS_LATE = 3
 _FALLBACK_DAYS_LATE = 1  # matching without a UTR is stricter: the same day or the next
-_CHUNK = 500  # values per IN list: well below SQLite's limit on bound parameters
 
 
 class BreakKind(enum.StrEnum):
@@ -483,8 +483,7 @@ def _credits_by_utr(session: Session, utrs: list[str]) -> dict[str, sa.Row[Any]]
     """The first credit (by id) under each UTR, wherever the bank dated it."""
     found: dict[str, sa.Row[Any]] = {}
     wanted = sorted(set(utrs))
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk in in_chunks(wanted):
         query = sa.select(*_CREDIT).where(BankEntry.credit.is_(True), BankEntry.utr.in_(chunk)).order_by(BankEntry.id)
         for entry in session.execute(query):
             found.setdefault(entry.utr, entry)
@@ -505,10 +504,10 @@ class _Item(NamedTuple):
 def _payments_per_line(session: Session, line_ids: list[int]) -> dict[int, int]:
     """How many payments each line covers."""
     counts: dict[int, int] = {}
-    for start in range(0, len(line_ids), _CHUNK):
+    for chunk in in_chunks(line_ids):
         query = (
             sa.select(SettlementItem.line_id, sa.func.count())
-            .where(SettlementItem.line_id.in_(line_ids[start : start + _CHUNK]))
+            .where(SettlementItem.line_id.in_(chunk))
             .group_by(SettlementItem.line_id)
         )
         counts.update((line_id, int(count)) for line_id, count in session.execute(query))
@@ -523,7 +522,7 @@ def _items_making_breaks(session: Session, line_ids: list[int]) -> dict[int, lis
     statistics say, and right after an import they say the tables are as empty as before it (a join by day was
     planned as a nested loop over every pair of items and lines: minutes, past the statement timeout)."""
     found: dict[int, list[_Item]] = {}
-    for start in range(0, len(line_ids), _CHUNK):
+    for chunk in in_chunks(line_ids):
         rows = session.execute(
             sa.select(
                 SettlementItem.line_id,
@@ -536,7 +535,7 @@ def _items_making_breaks(session: Session, line_ids: list[int]) -> dict[int, lis
             )
             .outerjoin(Payment, Payment.id == SettlementItem.payment_id)
             .where(
-                SettlementItem.line_id.in_(line_ids[start : start + _CHUNK]),
+                SettlementItem.line_id.in_(chunk),
                 sa.or_(
                     Payment.id.is_(None),
                     sa.and_(
@@ -621,8 +620,7 @@ def _never_settled(session: Session, day: dt.date, after_days: int) -> Iterable[
 
 def _acks(session: Session, keys: list[str]) -> dict[str, ReconciliationAck]:
     found: dict[str, ReconciliationAck] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for chunk in in_chunks(keys):
         for ack in session.scalars(sa.select(ReconciliationAck).where(ReconciliationAck.break_key.in_(chunk))):
             found[ack.break_key] = ack
     return found

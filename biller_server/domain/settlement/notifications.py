@@ -24,13 +24,12 @@ from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.notifications import fingerprint_of
 from biller_server.domain.payments.outcomes import apply_payment_outcome
 from biller_server.domain.settlement.lines import record_partner_settlement
+from biller_server.persistence.chunks import in_chunks
 from biller_server.persistence.models import Channel, Payment, SettlementEvent, SettlementEventBill
 from biller_server.persistence.upsert import insert_for
 
 SETTLEMENT_TYPE = "BILL_SETTLEMENT_STATUS"
 SETTLED = "SETTLEMENT_SUCCESSFUL"
-# Bill ids per statement when matching: well below SQLite's limit on bound parameters.
-_CHUNK = 500
 
 
 class SettlementOutcome(enum.StrEnum):
@@ -163,8 +162,7 @@ def _lock_payments(session: Session, channel: Channel, bill_ids: list[str]) -> d
     """The channel's payments carrying these bill ids, locked in id order (concurrent events cannot deadlock);
     the first payment per id when several carry one."""
     found: dict[str, Payment] = {}
-    for start in range(0, len(bill_ids), _CHUNK):
-        chunk = bill_ids[start : start + _CHUNK]
+    for chunk in in_chunks(bill_ids):
         rows = session.scalars(
             sa.select(Payment)
             .where(Payment.channel == channel, Payment.partner_bill_ref.in_(chunk))
