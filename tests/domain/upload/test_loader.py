@@ -276,6 +276,35 @@ def test_bill_moved_to_another_customer_takes_its_loan_identifier_along(session,
     assert ("loan_account_number", "LN1") in identifiers(session, "C2")
 
 
+def test_customer_keeps_a_loan_identifier_a_moved_bill_took_while_the_file_gives_it_a_new_bill_on_that_loan(
+    session, upload
+):
+    upload(bill_row())
+
+    upload(
+        bill_row(customer_id="C2", customer_name="Ravi Kumar", mobile=""),
+        bill_row(partner_bill_id="B5"),
+    )
+
+    assert bills(session)["B1"].customer.lender_customer_id == "C2"
+    assert bills(session)["B5"].customer.lender_customer_id == "C1"
+    assert ("loan_account_number", "LN1") in identifiers(session, "C1")
+    assert ("loan_account_number", "LN1") in identifiers(session, "C2")
+
+
+def test_reupload_gives_back_identifiers_lost_since_while_changing_an_amount(session, upload):
+    upload(bill_row(), bill_row(partner_bill_id="B2"))
+    session.execute(sa.delete(CustomerIdentifier).where(CustomerIdentifier.kind.in_(["mobile", "loan_account_number"])))
+
+    upload(bill_row(amount="1100"), bill_row(partner_bill_id="B2"))
+
+    assert identifiers(session, "C1") == {
+        ("customer_id", "C1"),
+        ("mobile", "9876543210"),
+        ("loan_account_number", "LN1"),
+    }
+
+
 def test_dry_run_reports_what_would_change_and_writes_nothing(session, upload):
     upload(bill_row(), bill_row(partner_bill_id="B2"), bill_row(partner_bill_id="B3"))
     PaymentFactory(bill=bills(session)["B3"])
