@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.outcomes import AppliedOutcome, apply_payment_outcome, mark_payment_unresolved
-from biller_server.persistence.models import BillStatus, PaymentEvent, PaymentStatus
+from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
 from tests.factories import BillFactory, PaymentFactory, ReceiptFactory
 
 NOW = dt.datetime(2026, 11, 2, 10, 5, tzinfo=dt.UTC)
@@ -66,6 +66,28 @@ def test_failed_reverses_the_payment_on_its_bill_and_keeps_the_receipt_and_reaso
     assert (bill.paid_paise, bill.status) == (0, BillStatus.OPEN)
     [event] = _events(session, payment)
     assert event.detail == {"reason": "Amount mismatch", "reason_codes": codes}
+
+
+def test_the_outcome_is_in_the_database_and_nothing_is_left_pending_in_the_session(session, paid_bill):
+    bill, payment = paid_bill
+    codes = [{"errorCd": "BFR004", "errorDtl": "Payment amount mismatch"}]
+
+    apply_payment_outcome(
+        session=session, payment=payment, outcome="failed", source="digiledge:notification", reason="Mismatch",
+        reason_codes=codes, now=NOW,
+    )  # fmt: skip
+
+    assert not session.dirty and not session.new
+    payments = Payment.__table__
+    stored = session.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+    assert (stored.status, stored.status_reason, stored.reason_codes, stored.applied_to_bill) == (
+        "FAILED",
+        "Mismatch",
+        codes,
+        False,
+    )
+    assert session.execute(sa.select(Bill.__table__.c.paid_paise).where(Bill.id == bill.id)).scalar_one() == 0
+    assert [event.kind for event in payment.events] == ["failed"]
 
 
 def test_failed_payment_on_a_bill_with_other_payments_leaves_it_partially_paid(session):
