@@ -14,12 +14,29 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.events import announce_final_state
 from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
+from biller_server.persistence.rows import bound_columns
+from biller_server.persistence.types import utcnow
 
 _FINAL_STATUS = {Outcome.SUCCEEDED: PaymentStatus.CONFIRMED, Outcome.FAILED: PaymentStatus.FAILED}
+
+# Every notification and every confirmation ends here: its two writes are Core statements built once, which cost
+# a fraction of a unit-of-work flush (bench/RESULTS.md, "Payment outcomes without a flush").
+_PAYMENTS = Payment.__table__
+_TRANSITION_COLUMNS = ("status", "status_reason", "reason_codes", "applied_to_bill", "updated_at")
+_SET_TRANSITION = (
+    _PAYMENTS.update()
+    .where(_PAYMENTS.c.id == sa.bindparam("payment_id"))
+    .values(bound_columns(_PAYMENTS, _TRANSITION_COLUMNS, prefix="new_"))
+)
+_EVENTS = PaymentEvent.__table__
+_INSERT_EVENT = _EVENTS.insert().values(
+    bound_columns(_EVENTS, ("payment_id", "occurred_at", "kind", "from_status", "to_status", "source", "detail"))
+)
 
 
 class AppliedOutcome(enum.StrEnum):
@@ -60,22 +77,31 @@ def apply_payment_outcome(
 
     if outcome is Outcome.FAILED:
         _reverse_bill_effect(session, payment)
-        payment.reason_codes = list(reason_codes) if reason_codes else None
-    payment.status = target
-    payment.status_reason = _short(reason)
-    session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            occurred_at=now,
-            kind=target.value.lower(),
-            from_status=current.value,
-            to_status=target.value,
-            source=source,
-            detail={**_detail(reason, reason_codes), **(detail or {})},
-        )
+    _set_transition(
+        session,
+        payment,
+        status=target,
+        status_reason=_short(reason),
+        reason_codes=(list(reason_codes) if reason_codes else None)
+        if outcome is Outcome.FAILED
+        else payment.reason_codes,
+        applied_to_bill=payment.applied_to_bill,
     )
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "payment_id": payment.id,
+            "occurred_at": now,
+            "kind": target.value.lower(),
+            "from_status": current.value,
+            "to_status": target.value,
+            "source": source,
+            "detail": {**_detail(reason, reason_codes), **(detail or {})},
+        },
+    )
+    session.expire(payment, ["events"])  # read afresh, with this one, if anyone asks
     announce_final_state(session=session, payment=payment, previous=current, now=now)  # the lender's webhook
-    session.flush()
+    session.flush()  # what the ORM still holds: the failed payment's bill, the webhook's delivery job
     return AppliedOutcome.CONFIRMED if outcome is Outcome.SUCCEEDED else AppliedOutcome.FAILED
 
 
@@ -159,6 +185,17 @@ def note_payment_event(
     )
     session.add(event)
     return event
+
+
+def _set_transition(session: Session, payment: Payment, **values: Any) -> None:
+    """Write the payment's new state in one Core UPDATE, and make the session's object hold it as committed (no
+    history: the unit of work has nothing left to write for it)."""
+    values["updated_at"] = utcnow()  # what the ORM's onupdate would write
+    session.execute(
+        _SET_TRANSITION, {"payment_id": payment.id, **{f"new_{name}": value for name, value in values.items()}}
+    )
+    for name, value in values.items():
+        set_committed_value(payment, name, value)
 
 
 def _reverse_bill_effect(session: Session, payment: Payment) -> None:
