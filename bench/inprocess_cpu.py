@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=ENDPOINTS, help="measure only these (repeatable)")
     parser.add_argument("--profile", action="store_true", help="one more sample per endpoint under cProfile")
     parser.add_argument("--top", type=int, default=45, help="functions shown per profile")
+    parser.add_argument("--profile-out", metavar="PREFIX", help="also write each profile to PREFIX.ENDPOINT (pstats)")
     parser.add_argument("--fresh", action="store_true", help="load the database anew")
     parser.add_argument(
         "--code",
@@ -121,6 +122,8 @@ def main() -> None:
             profile.disable()
             out = io.StringIO()
             pstats.Stats(profile, stream=out).strip_dirs().sort_stats("cumulative").print_stats(arguments.top)
+            if arguments.profile_out:
+                profile.dump_stats(f"{arguments.profile_out}.{name}")
             print(f"\n## cProfile: {name}, {arguments.requests} requests\n{out.getvalue()}")
 
 
