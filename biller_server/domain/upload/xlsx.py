@@ -197,6 +197,10 @@ class XlsxSource:
             row_number = 0
             while True:
                 chunk = self._read(stream, _CHUNK)
+                if not chunk and not patterns.sheet_end.search(buffer):
+                    # A sheet whose XML stops part-way (its archive intact: a writer cut it short). Its last row
+                    # would be read without the cells after the cut, or not at all: refused instead.
+                    raise _sheet_cut_short(self._path)
                 buffer += chunk
                 position += len(chunk)
                 end = buffer.rfind(patterns.row_end) + len(patterns.row_end) if chunk else len(buffer)
@@ -496,6 +500,13 @@ def _not_a_workbook(path: Path, exc: BaseException) -> UploadFileError:
     )
 
 
+def _sheet_cut_short(path: Path) -> UploadFileError:
+    return UploadFileError(
+        f"{path.name} is not an Excel workbook (.xlsx) that can be read (its sheet ends part-way through): "
+        "save it again from Excel as 'Excel Workbook (*.xlsx)'"
+    )
+
+
 def _attributes(tag: bytes) -> dict[bytes, bytes]:
     return dict(_ATTRIBUTE.findall(tag))
 
@@ -561,6 +572,9 @@ class _Patterns:
         self.general = _cells_pattern(prefix)
         self.cell_tag, self.row_tag = b"<" + prefix + b"c", b"<" + prefix + b"row"
         self.row_end = b"</" + prefix + b"row>"
+        # The end of the sheet's rows: ``</sheetData>``, or an empty ``<sheetData/>``.
+        data = re.escape(prefix + b"sheetData")
+        self.sheet_end = re.compile(rb"</" + data + rb"\s*>|<" + data + rb"\b[^>]*/>")
 
 
 def _rows_pattern(prefix: bytes) -> re.Pattern[bytes]:

@@ -199,6 +199,35 @@ def test_a_workbook_cut_short_is_refused_in_one_line_when_opened(tmp_path, reade
         XlsxSource(path, reader_process=reader_process)
 
 
+def sheet_cut_short(path: Path) -> Path:
+    """The workbook rewritten with its sheet's XML stopped in the middle of its last row's cells: the archive is
+    intact (checksums right), only the sheet's text ends early, as a writer that died would leave it."""
+    target = path.with_name("cut.xlsx")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                last_row = data.rindex(b"<row")
+                data = data[: data.index(b"</c>", last_row) + len(b"</c>")]
+            out.writestr(item.filename, data)
+    return target
+
+
+@pytest.mark.parametrize("reader_process", [False, True], ids=["this process", "reader process"])
+def test_a_workbook_whose_sheet_stops_part_way_through_a_row_is_refused_in_one_line(tmp_path, reader_process):
+    source = XlsxSource(sheet_cut_short(many_rows(tmp_path / "book.xlsx", 3000)), reader_process=reader_process)
+    try:
+        with pytest.raises(UploadFileError) as refused:
+            list(source.records())
+    finally:
+        source.close()
+
+    assert str(refused.value) == (
+        "cut.xlsx is not an Excel workbook (.xlsx) that can be read (its sheet ends part-way through): "
+        "save it again from Excel as 'Excel Workbook (*.xlsx)'"
+    )
+
+
 def reader_that_dies(after_rows: int) -> str:
     """A reader process that sends ``after_rows`` rows, says why on standard error, and is killed."""
     return (
