@@ -334,7 +334,7 @@ def _write(
         # The next batch is sized by this one's pace, changing by at most 4x at a time.
         pace = batch_rows * transaction_seconds / max(elapsed, 1e-4)
         rows_per_batch = max(1, int(min(max(pace, batch_rows / 4), batch_rows * 4)))
-        if staging.dialect == "sqlite":
+        if staging.dialect == "sqlite" and last < total:  # not after the last batch: nothing waits on it
             time.sleep(SQLITE_PAUSE_SECONDS)
 
 
