@@ -191,9 +191,11 @@ def _set_transition(session: Session, payment: Payment, **values: Any) -> None:
     """Write the payment's new state in one Core UPDATE, and make the session's object hold it as committed (no
     history: the unit of work has nothing left to write for it)."""
     values["updated_at"] = utcnow()  # what the ORM's onupdate would write
-    session.execute(
-        _SET_TRANSITION, {"payment_id": payment.id, **{f"new_{name}": value for name, value in values.items()}}
-    )
+    parameters = {f"new_{name}": value for name, value in values.items()}
+    if values["reason_codes"] is None:
+        # A JSON column binds None as JSON's null; the ORM (and every other writer) leaves SQL NULL there.
+        parameters["new_reason_codes"] = sa.null()
+    session.execute(_SET_TRANSITION, {"payment_id": payment.id, **parameters})
     for name, value in values.items():
         set_committed_value(payment, name, value)
 

@@ -90,6 +90,17 @@ def test_the_outcome_is_in_the_database_and_nothing_is_left_pending_in_the_sessi
     assert [event.kind for event in payment.events] == ["failed"]
 
 
+def test_a_confirmation_without_reason_codes_leaves_them_sql_null(session, paid_bill):
+    _, payment = paid_bill
+
+    apply_payment_outcome(session=session, payment=payment, outcome="succeeded", source="kaleidofin:check", now=NOW)
+
+    payments = Payment.__table__
+    query = sa.select(payments.c.reason_codes.is_(None)).where(payments.c.id == payment.id)
+    assert session.execute(query).scalar_one() is True
+    assert payment.reason_codes is None
+
+
 def test_failed_payment_on_a_bill_with_other_payments_leaves_it_partially_paid(session):
     bill = BillFactory(amount_paise=100_000, paid_paise=100_000, status=BillStatus.PAID)
     first = PaymentFactory(bill=bill, amount_paise=40_000)
