@@ -44,6 +44,13 @@ def as_persistent(session: Session, entity: type[Entity], row: Mapping[str, Any]
     return instance
 
 
+def hold_committed(instance: object, values: Mapping[str, Any]) -> None:
+    """Give ``instance`` the ``values`` (attribute names) that a Core statement has just written to its row, as
+    committed: no history, so the unit of work has nothing to write for them."""
+    for attribute, value in values.items():
+        set_committed_value(instance, attribute, value)
+
+
 def as_detached(entity: type[Entity], row: Mapping[str, Any]) -> Entity:
     """``entity`` holding ``row`` (every column of its table, keyed by column name), in no session: for values that
     are only read (a bill fetch's customer and bills), a fraction of the cost of adding it to the session.

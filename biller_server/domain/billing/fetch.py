@@ -50,10 +50,10 @@ def fetch_customer_bills(*, session: Session, identifiers: Mapping[str, str]) ->
     bills: list[Bill] = []
     split = len(_CUSTOMER_COLUMNS)
     for row in rows:
-        customer_id = row[_CUSTOMER_COLUMNS.index("id")]
+        customer_id = row[_CUSTOMER_ID]
         if customer_id not in customers:
             customers[customer_id] = as_detached(Customer, dict(zip(_CUSTOMER_COLUMNS, row[:split], strict=True)))
-        if row[split + _BILL_COLUMNS.index("id")] is not None:  # the outer join found a payable bill
+        if row[split + _BILL_ID] is not None:  # the outer join found a payable bill
             bills.append(as_detached(Bill, dict(zip(_BILL_COLUMNS, row[split:], strict=True))))
     if len(customers) > 1:
         raise InsufficientIdentifiers("These identifiers match more than one customer; add another identifier.")
@@ -68,6 +68,7 @@ _CUSTOMERS = Customer.__table__
 _BILLS = Bill.__table__
 _CUSTOMER_COLUMNS = tuple(column.name for column in _CUSTOMERS.columns)
 _BILL_COLUMNS = tuple(column.name for column in _BILLS.columns)
+_CUSTOMER_ID, _BILL_ID = _CUSTOMER_COLUMNS.index("id"), _BILL_COLUMNS.index("id")
 
 
 @functools.cache

@@ -14,12 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from biller_server.domain.outcomes import Outcome
 from biller_server.domain.payments.events import announce_final_state
 from biller_server.persistence.models import Bill, BillStatus, Payment, PaymentEvent, PaymentStatus
-from biller_server.persistence.rows import bound_columns
+from biller_server.persistence.rows import bound_columns, hold_committed
 from biller_server.persistence.types import utcnow
 
 _FINAL_STATUS = {Outcome.SUCCEEDED: PaymentStatus.CONFIRMED, Outcome.FAILED: PaymentStatus.FAILED}
@@ -33,10 +32,8 @@ _SET_TRANSITION = (
     .where(_PAYMENTS.c.id == sa.bindparam("payment_id"))
     .values(bound_columns(_PAYMENTS, _TRANSITION_COLUMNS, prefix="new_"))
 )
-_EVENTS = PaymentEvent.__table__
-_INSERT_EVENT = _EVENTS.insert().values(
-    bound_columns(_EVENTS, ("payment_id", "occurred_at", "kind", "from_status", "to_status", "source", "detail"))
-)
+# inline(): no RETURNING of the event's id, which nobody reads. Its values are bound by column name.
+_INSERT_EVENT = PaymentEvent.__table__.insert().inline()
 
 
 class AppliedOutcome(enum.StrEnum):
@@ -196,8 +193,7 @@ def _set_transition(session: Session, payment: Payment, **values: Any) -> None:
         # A JSON column binds None as JSON's null; the ORM (and every other writer) leaves SQL NULL there.
         parameters["new_reason_codes"] = sa.null()
     session.execute(_SET_TRANSITION, {"payment_id": payment.id, **parameters})
-    for name, value in values.items():
-        set_committed_value(payment, name, value)
+    hold_committed(payment, values)
 
 
 def _reverse_bill_effect(session: Session, payment: Payment) -> None:

@@ -43,7 +43,7 @@ from biller_server.persistence.models import (
     PaymentStatus,
     Receipt,
 )
-from biller_server.persistence.rows import as_persistent, bound_columns
+from biller_server.persistence.rows import as_persistent, bound_columns, hold_committed
 from biller_server.persistence.types import utcnow
 from biller_server.persistence.upsert import dialect_insert
 
@@ -180,8 +180,7 @@ def record_payment(
             payment_id=payment.id, confirm_with=confirm_with, now=now, payload=dict(request.confirmation_payload)
         )
     receipt_id = _write(session.connection(), writes)
-    for name, value in bill_values.items():
-        set_committed_value(bill, name, value)
+    hold_committed(bill, bill_values)
     receipt = receipt_issued(session=session, payment=payment, receipt_id=receipt_id, values=receipt_values)
     return RecordedPayment(payment, receipt, replayed=False)
 

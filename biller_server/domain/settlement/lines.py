@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from biller_server.domain.errors import DomainError
 from biller_server.domain.payments.outcomes import note_payment_event
@@ -29,6 +28,7 @@ from biller_server.persistence.models import (
     SettlementLine,
     SettlementState,
 )
+from biller_server.persistence.rows import hold_committed
 from biller_server.persistence.types import utcnow
 
 # The partners' status words (Setu's platformBillStatus; Kaleidofin's billStatus mirrors them) that speak of
@@ -355,10 +355,15 @@ def _write(
         # A payment this session holds as an object: keep it true to the row (and its events read afresh).
         loaded = session.identity_map.get(session.identity_key(Payment, payment.id))
         if loaded is not None:
-            set_committed_value(loaded, "settlement_state", SettlementState.SETTLED)
-            set_committed_value(loaded, "settlement_ref", payment.settlement_ref)
-            set_committed_value(loaded, "settled_on", payment.settled_on)
-            set_committed_value(loaded, "updated_at", updated_at)
+            hold_committed(
+                loaded,
+                {
+                    "settlement_state": SettlementState.SETTLED,
+                    "settlement_ref": payment.settlement_ref,
+                    "settled_on": payment.settled_on,
+                    "updated_at": updated_at,
+                },
+            )
             session.expire(loaded, ["events"])
     events_table = PaymentEvent.__table__
     for chunk in in_chunks(events):
