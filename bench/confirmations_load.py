@@ -30,6 +30,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +184,20 @@ def timings(url: str, payment_ids: list[int]) -> tuple[float, list[float], int]:
     return ((last - first).total_seconds() if first and last else 0.0), lateness, calls or 0
 
 
+@contextmanager
+def worker_processes(
+    count: int, concurrency: int, env: dict[str, str], log_name: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` ``biller-server worker`` processes, each logging to ``WORK/<log_name>-<n>.log``; stopped (SIGTERM,
+    then SIGKILL after 30 s) on the way out, as ``common.running`` stops any process."""
+    command = [str(BILLER), "worker", "--concurrency", str(concurrency)]
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(running(command, env=env, log=WORK / f"{log_name}-{index}.log"))
+            for index in range(count)
+        ]
+
+
 def run(url: str, env: dict[str, str], payment_ids: list[int], workers: int, concurrency: int,
         rate: float | None, timeout: float, profile: Path | None = None) -> Run:  # fmt: skip
     if rate is None:
@@ -191,21 +207,7 @@ def run(url: str, env: dict[str, str], payment_ids: list[int], workers: int, con
         reset(
             url, payment_ids, "to_timestamp(:start) + n * interval '1 second' / :rate", {"start": PARKED, "rate": rate}
         )
-    processes = []
-    logs = []
-    try:
-        for index in range(workers):
-            log = open(WORK / f"worker-{index}.log", "wb")  # noqa: SIM115 (closed below)
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    [str(BILLER), "worker", "--concurrency", str(concurrency)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+    with worker_processes(workers, concurrency, env, "worker") as processes:
         time.sleep(4)  # started and idle: imports and pools are not what is measured
         cpu_before = sum(cpu_seconds(p.pid) for p in processes)
         busy_before = machine_busy_seconds()
@@ -237,17 +239,6 @@ def run(url: str, env: dict[str, str], payment_ids: list[int], workers: int, con
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled so far
             profiler.wait(60)
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
     seconds, lateness, calls = timings(url, payment_ids)
     done = len(payment_ids) - left
     result = Run(workers, concurrency, done, seconds, done / seconds if seconds else 0.0, worker_cpu, machine_cpu,
@@ -369,18 +360,9 @@ def soak(url: str, env: dict[str, str], payment_ids: list[int], workers: int, co
                anchor_at = to_timestamp(:t) - interval '5 seconds'
            FROM chosen WHERE jobs.id = chosen.id"""
     )
-    processes = []
-    logs = []
     samples: list[tuple[float, list[float | None]]] = []
     fed = 0
-    try:
-        for index in range(workers):
-            log = open(WORK / f"soak-worker-{index}.log", "wb")  # noqa: SIM115 (closed below)
-            logs.append(log)
-            command = [str(BILLER), "worker", "--concurrency", str(concurrency)]
-            processes.append(
-                subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            )
+    with worker_processes(workers, concurrency, env, "soak-worker") as processes:
         time.sleep(4)
         cpu_before = sum(cpu_seconds(p.pid) for p in processes)
         started = time.time()
@@ -411,17 +393,6 @@ def soak(url: str, env: dict[str, str], payment_ids: list[int], workers: int, co
         worker_cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_before
         if any(p.poll() is not None for p in processes):
             raise SystemExit("a worker process exited during the soak: see bench/data/engine/soak-worker-*.log")
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
     with engine.connect() as connection:
         due_unfinished = connection.scalar(
             sa.text("SELECT count(*) FROM jobs WHERE payment_id = ANY(:ids) AND state = 'pending' AND due_at < now()"),
