@@ -52,11 +52,13 @@ def database_exists(name: str) -> bool:
     return bool(found)
 
 
-def recreate_database(name: str) -> None:
+def recreate_database(name: str, *, template: str | None = None) -> None:
+    """Drop ``name`` and create it again: empty, or a copy of ``template``."""
     engine = admin_engine()
     with engine.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
     engine.dispose()
 
 

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from common import database_url, recreate_database
 
-ADMIN_URL = os.environ.get("BILLER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BATCH_STATEMENTS = (
     "_LOCK_BATCH_BILLS",
     "_MARK_LATE_CONFLICTS",
@@ -47,15 +47,6 @@ BATCH_STATEMENTS = (
 )
 
 
-def fresh_copy(template: str, name: str) -> str:
-    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    engine.dispose()
-    return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("file")
@@ -64,7 +55,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--explain", type=int, default=0, metavar="N", help="print the batch plans of batch N")
     arguments = parser.parse_args()
-    os.environ["BILLER_DATABASE_URL"] = fresh_copy(arguments.template, arguments.database)
+    recreate_database(arguments.database, template=arguments.template)
+    os.environ["BILLER_DATABASE_URL"] = database_url(arguments.database)
     os.environ.setdefault("BILLER_LOG_LEVEL", "WARNING")
 
     from biller_server.cli import cli
