@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from biller_server.clients.base import CallRecord
 from biller_server.clients.outbound import CallJournal
 from biller_server.jobs.clock import Clock
+from biller_server.persistence.database import statements_commit_alone
 from biller_server.persistence.models import OutboundCall
 
 
@@ -25,11 +26,9 @@ def call_journal(*, sessions: Callable[[], Session], job_id: int, clock: Clock) 
 
     def before_send(record: CallRecord) -> int:
         with sessions() as session:
-            bind = session.get_bind()
-            if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
-                # One statement that commits by itself: the same row, durable as soon as the INSERT returns,
-                # without a BEGIN and a COMMIT of its own (two round trips of the three, on every call).
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            # One statement that commits by itself on PostgreSQL: the same row, durable as soon as the INSERT
+            # returns, without a BEGIN and a COMMIT of its own (two round trips of the three, on every call).
+            statements_commit_alone(session)
             values = {"job_id": job_id, "created_at": clock.now(), **dataclasses.asdict(record)}
             row_id: int = session.connection().execute(_WRITE_DOWN, values).scalar_one()
             session.commit()
