@@ -46,15 +46,21 @@ ENDPOINTS = ("healthz", "fetch_bills", "fetch_receipt")
 
 
 class Counter:
-    """Statements sent through one engine: every cursor execution, and each BEGIN, COMMIT and ROLLBACK."""
+    """Statements sent through one engine: every cursor execution, and each BEGIN, COMMIT and ROLLBACK that reaches
+    the server (none on a connection in autocommit, where each statement commits by itself)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.statements = 0
-        for name in ("before_cursor_execute", "begin", "commit", "rollback"):
-            sa.event.listen(engine, name, self._count)
+        sa.event.listen(engine, "before_cursor_execute", self._count)
+        for name in ("begin", "commit", "rollback"):
+            sa.event.listen(engine, name, self._count_unless_autocommit)
 
     def _count(self, *_args: Any, **_kwargs: Any) -> None:
         self.statements += 1
+
+    def _count_unless_autocommit(self, connection: sa.Connection) -> None:
+        if not getattr(connection.connection.dbapi_connection, "autocommit", False):
+            self.statements += 1
 
 
 def main() -> None:

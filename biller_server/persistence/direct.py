@@ -37,6 +37,7 @@ class _Compiled:
     defaults: Mapping[str, Any]  # the values bound when the statement was built, as the driver takes them
     bind_processors: Mapping[str, Callable[[Any], Any]]
     result_types: tuple[sa.types.TypeEngine[Any], ...]
+    keys: tuple[str, ...]  # the result columns' names
 
 
 class DirectStatement:
@@ -48,9 +49,9 @@ class DirectStatement:
         # Per dialect: (column index, result processor) for the columns whose driver values SQLAlchemy converts.
         self._conversions: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
 
-    def rows(self, session: Session, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement returns, with its values converted as SQLAlchemy would have."""
-        connection = session.connection()
+        connection = _connection(on)
         compiled = self._compiled(connection.dialect)
         cursor = self._execute(connection, compiled, parameters)
         try:
@@ -67,15 +68,16 @@ class DirectStatement:
         finally:
             cursor.close()
 
-    def one_or_none(self, session: Session, parameters: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        rows = self.rows(session, parameters)
+    def one_or_none(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The one row (keyed by its columns' names), or None; more than one is an error."""
+        rows = self.rows(on, parameters)
         if len(rows) > 1:
             raise sa.exc.MultipleResultsFound("Multiple rows were found when one or none was required")
-        return rows[0] if rows else None
+        return None if not rows else dict(zip(self._compiled(_connection(on).dialect).keys, rows[0], strict=True))
 
-    def run(self, session: Session, parameters: Mapping[str, Any]) -> None:
+    def run(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> None:
         """Run a statement that returns nothing (an INSERT or UPDATE without RETURNING)."""
-        connection = session.connection()
+        connection = _connection(on)
         self._execute(connection, self._compiled(connection.dialect), parameters).close()
 
     def _execute(self, connection: sa.Connection, compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
@@ -124,6 +126,11 @@ class DirectStatement:
         return conversions
 
 
+def _connection(on: Session | sa.Connection) -> sa.Connection:
+    """The connection a session holds for its transaction (begun if need be), or the connection given."""
+    return on.connection() if isinstance(on, Session) else on
+
+
 def _converted(row: Sequence[Any], conversions: tuple[tuple[int, Callable[[Any], Any]], ...]) -> tuple[Any, ...]:
     values = list(row)
     for index, convert in conversions:
@@ -154,4 +161,5 @@ def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
         defaults=defaults,
         bind_processors=processors,
         result_types=tuple(column[3] for column in compiled._result_columns),
+        keys=tuple(column[0] for column in compiled._result_columns),
     )

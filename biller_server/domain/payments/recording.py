@@ -32,6 +32,7 @@ from biller_server.domain.money import rupees_text
 from biller_server.domain.payments.confirmations import CONFIRMATION_JOB_COLUMNS, confirmation_job_row
 from biller_server.domain.payments.receipts import receipt_issued, receipt_row
 from biller_server.domain.settlement.notifications import link_waiting_settlements
+from biller_server.persistence.direct import DirectStatement
 from biller_server.persistence.models import (
     Bill,
     BillStatus,
@@ -229,7 +230,9 @@ def record_posted_payment(
 # Built once: each call only binds its values (and SQLAlchemy finds the compiled form by the kept cache key).
 _BILLS = Bill.__table__
 # Core, not ORM: the row becomes the session's Bill (refreshed if it was there: the lock's values are the truth).
-_LOCK_BILL = sa.select(_BILLS).where(_BILLS.c.partner_bill_id == sa.bindparam("partner_bill_id")).with_for_update()
+_LOCK_BILL = DirectStatement(
+    sa.select(_BILLS).where(_BILLS.c.partner_bill_id == sa.bindparam("partner_bill_id")).with_for_update()
+)
 _PAYMENT_BY_REFERENCE = (
     sa.select(Payment)
     .where(Payment.channel == sa.bindparam("channel"), Payment.partner_txn_ref == sa.bindparam("partner_txn_ref"))
@@ -259,9 +262,8 @@ def _insert_payment(
         "created_at": now,
         "updated_at": now,
     }
-    statement = _INSERT_PAYMENT[session.get_bind().dialect.name]
-    row = session.connection().execute(statement, values).one_or_none()
-    return None if row is None else as_persistent(session, Payment, row._mapping)
+    row = _INSERT_PAYMENT[session.get_bind().dialect.name].one_or_none(session, values)
+    return None if row is None else as_persistent(session, Payment, row)
 
 
 def _insert_payment_statement(insert: Any) -> Any:
@@ -283,13 +285,15 @@ def _insert_payment_statement(insert: Any) -> Any:
     )
 
 
-_INSERT_PAYMENT = {dialect: _insert_payment_statement(dialect_insert(dialect)) for dialect in ("postgresql", "sqlite")}
+_INSERT_PAYMENT = {
+    dialect: DirectStatement(_insert_payment_statement(dialect_insert(dialect))) for dialect in ("postgresql", "sqlite")
+}
 
 
 def _lock_bill(session: Session, partner_bill_id: str) -> Bill | None:
     session.flush()  # what the ORM's autoflush did: a bill added in this session (a test's, an ad-hoc one) is found
-    row = session.connection().execute(_LOCK_BILL, {"partner_bill_id": partner_bill_id}).one_or_none()
-    return None if row is None else as_persistent(session, Bill, row._mapping)
+    row = _LOCK_BILL.one_or_none(session, {"partner_bill_id": partner_bill_id})
+    return None if row is None else as_persistent(session, Bill, row)
 
 
 def _payment_by_reference(session: Session, channel: Channel, partner_txn_ref: str) -> Payment | None:
@@ -391,12 +395,12 @@ def _write(connection: sa.Connection, writes: dict[str, dict[str, Any]]) -> int:
     names = tuple(name for name in _WRITE_ORDER if name in writes)
     parameters = {f"{name}_{column}": value for name in names for column, value in writes[name].items()}
     if connection.dialect.name == "postgresql":
-        return connection.execute(_all_writes(names), parameters).scalar_one()  # type: ignore[no-any-return]
+        return _all_writes(names).rows(connection, parameters)[0][0]  # type: ignore[no-any-return]
     receipt_id = 0
     for name in names:
-        result = connection.execute(_writes(connection.dialect.name)[name], parameters)
+        rows = _writes(connection.dialect.name)[name].rows(connection, parameters)
         if name == "receipt":
-            receipt_id = result.scalar_one()
+            receipt_id = rows[0][0]
     return receipt_id
 
 
@@ -404,8 +408,13 @@ _WRITE_ORDER = ("reference", "bill", "receipt", "event", "job")
 
 
 @functools.cache
-def _writes(dialect: str) -> dict[str, Any]:
+def _writes(dialect: str) -> dict[str, DirectStatement]:
     """Each write as a statement built once, its values bound by name (``<write>_<column>``)."""
+    return {name: DirectStatement(statement) for name, statement in _write_statements(dialect).items()}
+
+
+@functools.cache
+def _write_statements(dialect: str) -> dict[str, Any]:
 
     def bound(table: sa.Table, write: str, columns: Sequence[str]) -> dict[str, Any]:
         return bound_columns(table, columns, prefix=f"{write}_")
@@ -435,9 +444,11 @@ def _writes(dialect: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _all_writes(names: tuple[str, ...]) -> sa.Select[tuple[int]]:
+def _all_writes(names: tuple[str, ...]) -> DirectStatement:
     """PostgreSQL: the writes ``names`` in one statement, that returns the receipt's id (a data-modifying CTE runs
     to completion whether or not the statement reads it)."""
-    statements = _writes("postgresql")
+    statements = _write_statements("postgresql")
     receipt = statements["receipt"].cte("receipt")
-    return sa.select(receipt.c.id).add_cte(*(statements[name].cte(name) for name in names if name != "receipt"))
+    return DirectStatement(
+        sa.select(receipt.c.id).add_cte(*(statements[name].cte(name) for name in names if name != "receipt"))
+    )
