@@ -18,10 +18,12 @@ Every label is bounded, whoever sends the request (unauthenticated ones are coun
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, request
@@ -77,11 +79,23 @@ def _count_request(response: Response) -> Response:
     # The URL rule, never the raw path: a path carrying ids would make a new series per request.
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
     method = method_label(request.method)
-    HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
+    _requests(method, endpoint, response.status_code).inc()
     started = request_state().get("metrics_started")
     if started is not None:
-        HTTP_LATENCY.labels(method, endpoint).observe(time.perf_counter() - started)
+        _latency(method, endpoint).observe(time.perf_counter() - started)
     return response
+
+
+# Each series' child, found once: labels() takes a lock and builds its key on every call. The label values are
+# bounded (known methods, the app's routes, HTTP statuses), and so are these caches.
+@functools.cache
+def _requests(method: str, endpoint: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(method, endpoint, str(status))
+
+
+@functools.cache
+def _latency(method: str, endpoint: str) -> Any:
+    return HTTP_LATENCY.labels(method, endpoint)
 
 
 def method_label(method: str) -> str:

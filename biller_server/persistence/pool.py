@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -40,6 +42,10 @@ class InstrumentedQueuePool(QueuePool):
         self.limit = pool_size + max_overflow if max_overflow >= 0 and pool_size > 0 else None
         # Nothing is reported until the first checkout: a pool built but never used (serve's parent process, which
         # forks gunicorn's workers) must not count in the host's figures.
+        self._gauges: tuple[Any, ...] | None = None
+        self._reported: tuple[int, ...] | None = None  # the values last written, by the process that wrote them
+        self._reported_pid = 0
+        self._report_lock = threading.Lock()
 
     def _do_get(self) -> ConnectionPoolEntry:
         full = self.limit is not None and self.checkedout() >= self.limit
@@ -62,12 +68,25 @@ class InstrumentedQueuePool(QueuePool):
             self._report()
 
     def _report(self) -> None:
-        # checkedout() counts connections handed out; checkedin() those waiting in the pool.
+        # checkedout() counts connections handed out; checkedin() those waiting in the pool. Each gauge is written
+        # when its value changed (a write locks and touches the metrics file), through children found once.
         try:
-            DB_POOL_MAX.labels(self.dialect_label).set(self.limit or 0)
-            DB_POOL_CONNECTIONS.labels(self.dialect_label, "in_use").set(max(self.checkedout(), 0))
-            DB_POOL_CONNECTIONS.labels(self.dialect_label, "idle").set(self.checkedin())
-            DB_POOL_OVERFLOW.labels(self.dialect_label).set(max(self.overflow(), 0))
+            gauges = self._gauges
+            if gauges is None:
+                gauges = self._gauges = (
+                    DB_POOL_MAX.labels(self.dialect_label),
+                    DB_POOL_CONNECTIONS.labels(self.dialect_label, "in_use"),
+                    DB_POOL_CONNECTIONS.labels(self.dialect_label, "idle"),
+                    DB_POOL_OVERFLOW.labels(self.dialect_label),
+                )
+            with self._report_lock:  # the last values read are the last written, whichever thread reads them
+                values = (self.limit or 0, max(self.checkedout(), 0), self.checkedin(), max(self.overflow(), 0))
+                # After a fork (serve's workers) the figures are another process's: written anew.
+                reported = self._reported if self._reported_pid == os.getpid() else None
+                for index, (gauge, value) in enumerate(zip(gauges, values, strict=True)):
+                    if reported is None or reported[index] != value:
+                        gauge.set(value)
+                self._reported, self._reported_pid = values, os.getpid()
         except Exception:
             # A figure must never cost a checkout (e.g. the metrics directory went away at shutdown): say it once.
             global _report_failed
