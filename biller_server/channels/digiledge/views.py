@@ -44,7 +44,8 @@ _document_errors = blueprint.document_errors(
 @blueprint.route("/payment-notification")
 class PaymentNotification(MethodView):
     @blueprint.arguments(
-        # An instance: webargs makes a new schema from a class (and a new nested one for "ack") for every request.
+        # Instances, here and on every channel: webargs makes a new schema from a class (and a new nested one for
+        # each Nested field) for every request.
         PaymentNotificationSchema(),
         example={
             "refId": "HENSVVR4QOS7X1UGPY7JGUV444P10102202",
@@ -145,7 +146,7 @@ def _acknowledge(answer: protocol.Acknowledged, kind: str, ref_id: str) -> Any:
 @blueprint.route("/fetch")
 class BillFetch(MethodView):
     @blueprint.arguments(
-        s.BillFetchRequestSchema,
+        s.BillFetchRequestSchema(),
         example={
             "refId": EXAMPLE_REF_ID,
             "billerId": "LENDER000NAT01",
@@ -176,7 +177,7 @@ class BillFetch(MethodView):
 @blueprint.route("/validation")
 class BillValidation(MethodView):
     @blueprint.arguments(
-        s.BillValidationRequestSchema,
+        s.BillValidationRequestSchema(),
         example={
             "refId": EXAMPLE_REF_ID,
             "billerId": "LENDER000NAT01",
@@ -207,7 +208,7 @@ class BillValidation(MethodView):
 @blueprint.route("/payment")
 class BillPayment(MethodView):
     @blueprint.arguments(
-        s.BillPaymentRequestSchema,
+        s.BillPaymentRequestSchema(),
         example={
             "refId": EXAMPLE_REF_ID,
             "txn": {"txnReferenceId": "CC014110BAAA00036525", "ts": "2026-11-23T10:15:00+05:30", "type": "FORWARD"},
@@ -262,7 +263,7 @@ class BillPayment(MethodView):
 @blueprint.route("/TxnStatus402")
 class TxnStatus402(MethodView):
     @blueprint.arguments(
-        s.TxnStatusRequestSchema,
+        s.TxnStatusRequestSchema(),
         example={
             "refId": EXAMPLE_REF_ID,
             "txn": {"ts": "2026-11-23T11:00:00+05:30", "xchange": "402"},

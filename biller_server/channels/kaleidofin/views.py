@@ -94,7 +94,7 @@ class FetchBills(MethodView):
 @blueprint.route("/fetchReceipt")
 class FetchReceipt(MethodView):
     @blueprint.arguments(
-        s.FetchReceiptRequestSchema,
+        s.FetchReceiptRequestSchema(),
         example={
             "systemBillId": 14,
             "partnerBillId": "SAMPLE_ID",

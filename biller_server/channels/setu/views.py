@@ -69,7 +69,7 @@ def _resolve(body: dict[str, Any]) -> dict[str, str]:
 
 @blueprint.route("/bills/fetch")
 class FetchBills(MethodView):
-    @blueprint.arguments(s.SetuFetchBillsRequestSchema, example=s.FETCH_BILLS_EXAMPLE)
+    @blueprint.arguments(s.SetuFetchBillsRequestSchema(), example=s.FETCH_BILLS_EXAMPLE)
     @blueprint.response(200, s.SetuFetchBillsResponseSchema)
     @_document_errors
     def post(self, body: dict[str, Any]) -> Any:
@@ -88,7 +88,7 @@ flask.Blueprint.add_url_rule(blueprint, "/bills/fetch/", view_func=FetchBills.as
 
 @blueprint.route("/customer/validate")
 class ValidateCustomer(MethodView):
-    @blueprint.arguments(s.SetuValidateCustomerRequestSchema, example=s.VALIDATE_CUSTOMER_EXAMPLE)
+    @blueprint.arguments(s.SetuValidateCustomerRequestSchema(), example=s.VALIDATE_CUSTOMER_EXAMPLE)
     @blueprint.response(200, s.SetuValidateCustomerResponseSchema)
     @_document_errors
     def post(self, body: dict[str, Any]) -> Any:
@@ -116,7 +116,7 @@ class ValidateCustomer(MethodView):
 
 @blueprint.route("/bills/fetchReceipt")
 class FetchReceipt(MethodView):
-    @blueprint.arguments(s.SetuFetchReceiptRequestSchema, example=s.FETCH_RECEIPT_EXAMPLE)
+    @blueprint.arguments(s.SetuFetchReceiptRequestSchema(), example=s.FETCH_RECEIPT_EXAMPLE)
     @blueprint.response(200, s.SetuFetchReceiptResponseSchema)
     @_document_errors
     def post(self, body: dict[str, Any]) -> Any:
@@ -162,7 +162,7 @@ def _setu_context(body: dict[str, Any]) -> dict[str, str]:
 
 @blueprint.route("/notifications")
 class Notifications(MethodView):
-    @blueprint.arguments(s.SetuNotificationRequestSchema, example=s.NOTIFICATION_EXAMPLE)
+    @blueprint.arguments(s.SetuNotificationRequestSchema(), example=s.NOTIFICATION_EXAMPLE)
     @blueprint.response(200, s.SetuNotificationResponseSchema)
     @_document_errors
     def post(self, body: dict[str, Any]) -> Any:

@@ -201,6 +201,9 @@ def _set_transition(session: Session, payment: Payment, **values: Any) -> None:
     if values["reason_codes"] is None:
         # A JSON column binds None as JSON's null; the ORM (and every other writer) leaves SQL NULL there.
         parameters["new_reason_codes"] = sa.null()
+    # What Session.execute's autoflush did: rows the ORM holds (an event noted before, a failed payment's bill) are
+    # written first, so the payment's events keep the order in which they happened.
+    session.flush()
     _SET_TRANSITION.run(session, {"payment_id": payment.id, **parameters})
     hold_committed(payment, values)
 
