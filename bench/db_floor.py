@@ -26,7 +26,7 @@ from common import DATA, ROOT, loaded_database, machine, machine_busy_seconds, w
 
 SQL = ROOT / "bench" / "sql"
 SCRIPTS = {
-    "fetch_bills": "POST /bills/fetchBills: the customer and payable bills, the inbound log row, COMMIT",
+    "fetch_bills": "POST /bills/fetchBills: the customer and payable bills, then the inbound log row (autocommit)",
     "fetch_bills_select_only": "the same SELECT alone, not logged (for comparison: the log row is required)",
     "fetch_receipt": "POST /bills/fetchReceipt: a new payment and its receipt (6 statements), COMMIT",
     "notification": "POST /digiledge/payment-notification: 80 % confirm a payment (8 statements), 20 % name no payment "
