@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from biller_server.config import Settings
 from biller_server.http.state import request_state
-from biller_server.persistence.database import Database
+from biller_server.persistence.database import Database, statements_commit_alone
 
 DB_KEY = "biller_server.db"
 SETTINGS_KEY = "biller_server.settings"
@@ -41,6 +41,8 @@ def request_session() -> Session:
     session: Session | None = state.get("db_session")
     if session is None:
         session = state["db_session"] = get_db().new_session()
+        if state.get("read_only"):  # a bill fetch (http.inbound_log.note_read_only_request)
+            statements_commit_alone(session)
     return session
 
 

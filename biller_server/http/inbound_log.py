@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from biller_server.extensions import SETTINGS_KEY, close_request_session, get_db, request_session
+from biller_server.extensions import SETTINGS_KEY, close_request_session, get_db
 from biller_server.http.logging import current_request_id, note_access_fields
 from biller_server.http.redaction import REDACTED, SecretRedactor
 from biller_server.http.state import request_state
@@ -38,7 +38,7 @@ _INBOUND_COLUMNS = (
 )  # fmt: skip
 # On the driver's cursor (every partner call writes one), without RETURNING the new id, which nobody reads.
 _INSERT_INBOUND = DirectStatement(
-    sa.insert(InboundMessage.__table__).values(bound_columns(InboundMessage.__table__, _INBOUND_COLUMNS))
+    sa.insert(InboundMessage.__table__).values(bound_columns(InboundMessage.__table__, _INBOUND_COLUMNS)).inline()
 )
 INBOUND_LOG_KEY = "biller_server.inbound_log"
 
@@ -166,8 +166,13 @@ def note_read_only_request() -> None:
     On PostgreSQL the reads and the row need no transaction around them at all: each statement commits by itself
     (two round trips fewer, the BEGIN and the COMMIT), and the row is committed when its INSERT returns.
     """
-    request_state()["read_only"] = True
-    statements_commit_alone(request_session())
+    state = request_state()
+    state["read_only"] = True
+    session: Session | None = state.get("db_session")
+    if session is not None:
+        statements_commit_alone(session)
+    # Otherwise request_session() does it when the view first asks for its session: a request refused before it
+    # reads anything (its identifiers) takes no connection for it.
 
 
 def _log_in_read_only_transaction(values: dict[str, object]) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -63,8 +63,8 @@ class DirectStatement:
             if conversions and rows:
                 rows = [_converted(row, conversions) for row in rows]
             return rows
-        except connection.dialect.loaded_dbapi.Error as error:
-            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
+        except BaseException as error:
+            self._failed(connection, compiled, parameters, cursor, error)
         finally:
             cursor.close()
 
@@ -83,30 +83,39 @@ class DirectStatement:
     def _execute(self, connection: sa.Connection, compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
         if not compiled.required <= parameters.keys():
             raise sa.exc.InvalidRequestError(f"values missing for {sorted(compiled.required - parameters.keys())}")
-        processors = compiled.bind_processors
-        values = {
-            **compiled.defaults,
-            **{name: processors[name](value) if name in processors else value for name, value in parameters.items()},
-        }
-        bound: Any = values if compiled.positional is None else tuple(values[name] for name in compiled.positional)
+        if not connection.in_transaction():
+            connection.begin()  # what SQLAlchemy's autobegin does (on SQLite the engine's BEGIN IMMEDIATE)
         cursor = None
+        bound: Any = parameters
         try:
+            processors = compiled.bind_processors
+            values = {
+                **compiled.defaults,
+                **{
+                    name: processors[name](value) if name in processors else value for name, value in parameters.items()
+                },
+            }
+            bound = values if compiled.positional is None else tuple(values[name] for name in compiled.positional)
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             sql = compiled.sql
             if connection._has_events or connection.engine._has_events:
                 for listener in connection.dispatch.before_cursor_execute:  # as Connection._execute_context
                     sql, bound = listener(connection, cursor, sql, bound, None, False)
             cursor.execute(sql, bound)
-        except connection.dialect.loaded_dbapi.Error as error:
+        except BaseException as error:
             if cursor is not None:
                 cursor.close()
-            # SQLAlchemy's own handling: its exception class, and a lost connection invalidated with its pool.
-            connection._handle_dbapi_exception(error, compiled.sql, bound, cursor, None)
-        except BaseException:
-            if cursor is not None:
-                cursor.close()
-            raise
+            self._failed(connection, compiled, bound, cursor, error)
         return cursor
+
+    @staticmethod
+    def _failed(
+        connection: sa.Connection, compiled: _Compiled, bound: Any, cursor: Any, error: BaseException
+    ) -> NoReturn:
+        # SQLAlchemy's own handling, as for any statement it runs: a driver error becomes its exception class (any
+        # other one a StatementError), and a lost connection, or an exit (a worker's timeout), is invalidated with
+        # its pool.
+        connection._handle_dbapi_exception(error, compiled.sql, bound, cursor, None)
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
@@ -144,6 +153,11 @@ def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
     if compiled.post_compile_params or compiled.literal_execute_params:
         # SQLAlchemy renders these anew on every call (an IN list): write it as comparisons joined by OR.
         raise ValueError("a statement whose SQL is rendered per call cannot be run directly")
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # Columns SQLAlchemy fills in from Python (a default, an onupdate) that the statement leaves out: they would
+        # be written NULL here. Give them in the statement's values.
+        names = sorted(column.name for column in [*compiled.insert_prefetch, *compiled.update_prefetch])
+        raise ValueError(f"columns filled in by SQLAlchemy's defaults must be given values: {names}")
     if compiled.escaped_bind_names:
         raise ValueError(f"bind names that need escaping are not supported: {sorted(compiled.escaped_bind_names)}")
     required = frozenset(name for bind, name in compiled.bind_names.items() if bind.required)

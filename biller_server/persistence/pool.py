@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import threading
 import time
 from typing import Any
 
@@ -43,9 +41,6 @@ class InstrumentedQueuePool(QueuePool):
         # Nothing is reported until the first checkout: a pool built but never used (serve's parent process, which
         # forks gunicorn's workers) must not count in the host's figures.
         self._gauges: tuple[Any, ...] | None = None
-        self._reported: tuple[int, ...] | None = None  # the values last written, by the process that wrote them
-        self._reported_pid = 0
-        self._report_lock = threading.Lock()
 
     def _do_get(self) -> ConnectionPoolEntry:
         full = self.limit is not None and self.checkedout() >= self.limit
@@ -68,8 +63,9 @@ class InstrumentedQueuePool(QueuePool):
             self._report()
 
     def _report(self) -> None:
-        # checkedout() counts connections handed out; checkedin() those waiting in the pool. Each gauge is written
-        # when its value changed (a write locks and touches the metrics file), through children found once.
+        # checkedout() counts connections handed out; checkedin() those waiting in the pool. Each gauge is written on
+        # every report (no lock, no memory of the last values: a connection returned by the garbage collector may
+        # report from inside a report), through children found once (labels() locks and builds a key per call).
         try:
             gauges = self._gauges
             if gauges is None:
@@ -79,14 +75,9 @@ class InstrumentedQueuePool(QueuePool):
                     DB_POOL_CONNECTIONS.labels(self.dialect_label, "idle"),
                     DB_POOL_OVERFLOW.labels(self.dialect_label),
                 )
-            with self._report_lock:  # the last values read are the last written, whichever thread reads them
-                values = (self.limit or 0, max(self.checkedout(), 0), self.checkedin(), max(self.overflow(), 0))
-                # After a fork (serve's workers) the figures are another process's: written anew.
-                reported = self._reported if self._reported_pid == os.getpid() else None
-                for index, (gauge, value) in enumerate(zip(gauges, values, strict=True)):
-                    if reported is None or reported[index] != value:
-                        gauge.set(value)
-                self._reported, self._reported_pid = values, os.getpid()
+            values = (self.limit or 0, max(self.checkedout(), 0), self.checkedin(), max(self.overflow(), 0))
+            for gauge, value in zip(gauges, values, strict=True):
+                gauge.set(value)
         except Exception:
             # A figure must never cost a checkout (e.g. the metrics directory went away at shutdown): say it once.
             global _report_failed

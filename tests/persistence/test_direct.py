@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from biller_server.persistence.direct import DirectStatement
-from biller_server.persistence.models import Bill, BillStatus
+from biller_server.persistence.models import Bill, BillStatus, Channel, ChannelBillReference
 from biller_server.persistence.rows import bound_columns
 from tests.factories import BillFactory
 
@@ -14,6 +14,10 @@ _BILLS = Bill.__table__
 _BILL_BY_PARTNER_ID = sa.select(*_BILLS.columns).where(
     _BILLS.c.partner_bill_id == sa.bindparam("partner_bill_id"),
     sa.or_(_BILLS.c.status == BillStatus.OPEN, _BILLS.c.status == BillStatus.PARTIALLY_PAID),
+)
+_REFERENCES = ChannelBillReference.__table__
+_INSERT_REFERENCE = DirectStatement(
+    sa.insert(_REFERENCES).values(bound_columns(_REFERENCES, ["channel", "partner_bill_ref", "bill_id", "created_at"]))
 )
 
 
@@ -51,12 +55,28 @@ def test_an_in_list_is_refused_when_the_statement_is_first_run(session):
 
 
 def test_a_driver_error_is_sqlalchemys_exception_and_the_session_can_roll_back(session):
-    BillFactory(partner_bill_id="DIRECT-DUP")
+    bill = BillFactory(partner_bill_id="DIRECT-DUP")
     session.flush()
-    insert = DirectStatement(sa.insert(_BILLS).values(bound_columns(_BILLS, ["partner_bill_id"])))
+    values = {
+        "channel": Channel.SETU,
+        "partner_bill_ref": "REF-1",
+        "bill_id": bill.id,
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+    _INSERT_REFERENCE.run(session, values)
 
     with pytest.raises(sa.exc.IntegrityError):
-        insert.run(session, {"partner_bill_id": "DIRECT-DUP"})
+        _INSERT_REFERENCE.run(session, values)
+
+    session.rollback()
+    assert DirectStatement(_BILL_BY_PARTNER_ID).rows(session, {"partner_bill_id": "DIRECT-DUP"}) == []  # rolled back
+
+
+def test_a_column_sqlalchemy_would_fill_in_is_refused_rather_than_written_null(session):
+    statement = DirectStatement(sa.insert(_BILLS).values(bound_columns(_BILLS, ["partner_bill_id"])))
+
+    with pytest.raises(ValueError, match="created_at"):
+        statement.run(session, {"partner_bill_id": "DIRECT-DEFAULTS"})
 
 
 def test_statement_listeners_see_the_statement(session):

@@ -34,14 +34,16 @@ _SET_TRANSITION = DirectStatement(
     .where(_PAYMENTS.c.id == sa.bindparam("payment_id"))
     .values(bound_columns(_PAYMENTS, _TRANSITION_COLUMNS, prefix="new_"))
 )
-# No RETURNING of the event's id, which nobody reads. Its values are bound by column name.
+# inline(): no RETURNING of the event's id, which nobody reads. Its values are bound by column name.
 _INSERT_EVENT = DirectStatement(
-    PaymentEvent.__table__.insert().values(
+    PaymentEvent.__table__.insert()
+    .values(
         bound_columns(
             PaymentEvent.__table__,
             ("payment_id", "occurred_at", "kind", "from_status", "to_status", "source", "detail"),
         )
     )
+    .inline()
 )
 
 

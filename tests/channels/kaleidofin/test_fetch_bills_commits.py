@@ -1,6 +1,7 @@
 """A bill fetch's reads and its inbound log row, with real commits: on PostgreSQL no transaction is opened around
 them (each statement commits by itself, two round trips fewer), and the row is committed before the answer."""
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -20,15 +21,20 @@ def _seed_customer(engine) -> None:
             bind(None)
 
 
-def _fetch_watching_statements(app, identifier: str) -> tuple[int, list[tuple[str, bool]]]:
-    """The answer's status, and each statement the app sent with whether its connection was in autocommit."""
+def _fetch_watching_statements(app, identifier: str, before_select=None) -> tuple[int, list[tuple[str, bool]], object]:
+    """The answer's status, each statement the app sent with whether its connection was in autocommit, and the
+    driver's connection they went through. ``before_select(dbapi_connection)`` runs just before the SELECT."""
     engine = app.extensions[DB_KEY].engine
     seen: list[tuple[str, bool]] = []
+    used = []
 
     def watch(connection, _cursor, statement, *_rest):
         dbapi_connection = connection.connection.dbapi_connection
         autocommit = bool(getattr(dbapi_connection, "autocommit", False)) if backend_is_postgresql(engine) else False
         seen.append((statement.split(None, 1)[0], autocommit))
+        used.append(dbapi_connection)
+        if before_select is not None and statement.startswith("SELECT"):
+            before_select(dbapi_connection)
 
     sa.event.listen(engine, "before_cursor_execute", watch)
     try:
@@ -39,7 +45,7 @@ def _fetch_watching_statements(app, identifier: str) -> tuple[int, list[tuple[st
         )
     finally:
         sa.event.remove(engine, "before_cursor_execute", watch)
-    return response.status_code, seen
+    return response.status_code, seen, used[0] if used else None
 
 
 def backend_is_postgresql(engine) -> bool:
@@ -49,7 +55,7 @@ def backend_is_postgresql(engine) -> bool:
 def test_a_fetch_and_its_log_row_commit_without_a_transaction_of_their_own_on_postgresql(committing_app, engine):
     _seed_customer(engine)
 
-    status, statements = _fetch_watching_statements(committing_app, "COMMITS-1")
+    status, statements, _ = _fetch_watching_statements(committing_app, "COMMITS-1")
 
     assert status == 200
     if backend_is_postgresql(engine):
@@ -62,19 +68,46 @@ def test_a_fetch_and_its_log_row_commit_without_a_transaction_of_their_own_on_po
 
 
 def test_a_refused_fetch_is_logged_the_same_way(committing_app, engine):
-    status, statements = _fetch_watching_statements(committing_app, "NOBODY")
+    status, statements, _ = _fetch_watching_statements(committing_app, "NOBODY")
 
     assert status == 400
-    assert [kind for kind, _ in statements if kind != "BEGIN"] == ["SELECT", "INSERT"]
+    if backend_is_postgresql(engine):
+        assert statements == [("SELECT", True), ("INSERT", True)]
+    else:
+        assert statements == [("BEGIN", False), ("SELECT", False), ("INSERT", False)]
     with Session(engine) as session:
         logged = session.scalars(sa.select(InboundMessage)).one()
     assert (logged.status_code, logged.outcome) == (400, "refused:customer-not-found")
 
 
-def test_the_connection_goes_back_to_the_pool_in_transactions_again(committing_app, engine):
+def test_on_postgresql_the_connection_goes_back_to_the_pool_out_of_autocommit(committing_app, engine):
+    if not backend_is_postgresql(engine):
+        pytest.skip("SQLite's connections are never put in autocommit")
     _seed_customer(engine)
-    _fetch_watching_statements(committing_app, "COMMITS-1")
+    _, _, used = _fetch_watching_statements(committing_app, "COMMITS-1")
 
     with committing_app.extensions[DB_KEY].transaction() as session:
         dbapi_connection = session.connection().connection.dbapi_connection
-        assert not getattr(dbapi_connection, "autocommit", False)
+        assert dbapi_connection is used  # the pool's last-used connection, handed out again
+        assert dbapi_connection.autocommit is False
+
+
+def test_on_postgresql_a_connection_lost_during_the_fetch_is_a_503_and_the_pool_recovers(committing_app, engine):
+    if not backend_is_postgresql(engine):
+        pytest.skip("a lost server connection is PostgreSQL's case")
+    _seed_customer(engine)
+
+    def terminate(dbapi_connection):
+        with engine.connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": dbapi_connection.info.backend_pid})
+
+    status, _, lost = _fetch_watching_statements(committing_app, "COMMITS-1", before_select=terminate)
+
+    assert status == 503
+    database = committing_app.extensions[DB_KEY]
+    assert database.engine.pool.checkedout() == 0
+    status, statements, used = _fetch_watching_statements(committing_app, "COMMITS-1")
+    assert status == 200 and used is not lost
+    assert statements == [("SELECT", True), ("INSERT", True)]
+    with database.transaction() as session:
+        assert session.connection().connection.dbapi_connection.autocommit is False
