@@ -30,7 +30,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 class _Compiled:
     """One statement's SQL for one dialect, and what a call needs to bind and to read."""
 
-    compiled: SQLCompiler
     sql: str
     required: frozenset[str]  # the names a call must give a value for
     positional: tuple[str, ...] | None  # the bind names in order, for a driver with positional parameters
@@ -52,7 +51,25 @@ class DirectStatement:
     def rows(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement returns, with its values converted as SQLAlchemy would have."""
         connection = _connection(on)
+        return self._rows(connection, self._compiled(connection.dialect), parameters)
+
+    def one_or_none(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The one row (keyed by its columns' names), or None; more than one is an error."""
+        connection = _connection(on)
         compiled = self._compiled(connection.dialect)
+        rows = self._rows(connection, compiled, parameters)
+        if len(rows) > 1:
+            raise sa.exc.MultipleResultsFound("Multiple rows were found when one or none was required")
+        return None if not rows else dict(zip(compiled.keys, rows[0], strict=True))
+
+    def run(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> None:
+        """Run a statement that returns nothing (an INSERT or UPDATE without RETURNING)."""
+        connection = _connection(on)
+        self._execute(connection, self._compiled(connection.dialect), parameters).close()
+
+    def _rows(
+        self, connection: sa.Connection, compiled: _Compiled, parameters: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         cursor = self._execute(connection, compiled, parameters)
         try:
             # cursor.description is not read on every call: psycopg builds an object per column each time it is.
@@ -67,18 +84,6 @@ class DirectStatement:
             self._failed(connection, compiled, parameters, cursor, error)
         finally:
             cursor.close()
-
-    def one_or_none(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The one row (keyed by its columns' names), or None; more than one is an error."""
-        rows = self.rows(on, parameters)
-        if len(rows) > 1:
-            raise sa.exc.MultipleResultsFound("Multiple rows were found when one or none was required")
-        return None if not rows else dict(zip(self._compiled(_connection(on).dialect).keys, rows[0], strict=True))
-
-    def run(self, on: Session | sa.Connection, parameters: Mapping[str, Any]) -> None:
-        """Run a statement that returns nothing (an INSERT or UPDATE without RETURNING)."""
-        connection = _connection(on)
-        self._execute(connection, self._compiled(connection.dialect), parameters).close()
 
     def _execute(self, connection: sa.Connection, compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
         if not compiled.required <= parameters.keys():
@@ -168,7 +173,6 @@ def _compile(statement: sa.Executable, dialect: Dialect) -> _Compiled:
         if name not in required
     }
     return _Compiled(
-        compiled=compiled,
         sql=compiled.string,
         required=required,
         positional=tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None,

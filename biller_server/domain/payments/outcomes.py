@@ -109,7 +109,7 @@ def apply_payment_outcome(
     )
     session.expire(payment, ["events"])  # read afresh, with this one, if anyone asks
     announce_final_state(session=session, payment=payment, previous=current, now=now)  # the lender's webhook
-    session.flush()  # what the ORM still holds: the failed payment's bill, the webhook's delivery job
+    session.flush()  # what the ORM still holds: the webhook's delivery job
     return AppliedOutcome.CONFIRMED if outcome is Outcome.SUCCEEDED else AppliedOutcome.FAILED
 
 

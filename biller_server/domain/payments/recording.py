@@ -227,7 +227,7 @@ def record_posted_payment(
     return recorded
 
 
-# Built once: each call only binds its values (and SQLAlchemy finds the compiled form by the kept cache key).
+# Built once: each call only binds its values.
 _BILLS = Bill.__table__
 # Core, not ORM: the row becomes the session's Bill (refreshed if it was there: the lock's values are the truth).
 _LOCK_BILL = DirectStatement(
@@ -409,12 +409,13 @@ _WRITE_ORDER = ("reference", "bill", "receipt", "event", "job")
 
 @functools.cache
 def _writes(dialect: str) -> dict[str, DirectStatement]:
-    """Each write as a statement built once, its values bound by name (``<write>_<column>``)."""
+    """SQLite: each of ``_write_statements`` run on its own."""
     return {name: DirectStatement(statement) for name, statement in _write_statements(dialect).items()}
 
 
 @functools.cache
 def _write_statements(dialect: str) -> dict[str, Any]:
+    """Each write as a statement built once, its values bound by name (``<write>_<column>``)."""
 
     def bound(table: sa.Table, write: str, columns: Sequence[str]) -> dict[str, Any]:
         return bound_columns(table, columns, prefix=f"{write}_")
