@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 
 class Environment(enum.StrEnum):
@@ -320,6 +322,22 @@ class Settings(BaseSettings):
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value  # as for a channel's variables (ChannelSettings)
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_we_can_open(cls, value: str | None) -> str | None:
+        """A misspelt URL is one line at start (never the engine's traceback later). The URL itself is not
+        repeated: it may hold a password."""
+        if value is None:
+            return value
+        example = "e.g. sqlite:///instance/biller.sqlite3 or postgresql://biller@db.example/biller"
+        try:
+            backend = make_url(value).get_backend_name()
+        except sa_exc.ArgumentError:
+            raise ValueError(f"expected a database URL: {example}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"expected a sqlite or postgresql URL, not {backend!r}: {example}")
+        return value
+
     @field_validator("channels_enabled", mode="before")
     @classmethod
     def _channels_by_name(cls, value: object) -> object:
@@ -591,6 +609,7 @@ def _error_line(error: Any) -> str:
     else:
         accepts = _ACCEPTS.get(kind) or str(error.get("msg", "")).removeprefix("Value error, ")
     given = error.get("input")
-    secret = any(word in variable.lower() for word in _SECRET_WORDS)
+    # A URL may carry a password (postgresql://user:password@host/db): its value is never repeated either.
+    secret = any(word in variable.lower() for word in _SECRET_WORDS) or variable.endswith("_URL")
     shown = "" if secret or not isinstance(given, str | int | float) else f"={str(given)[:60]!r}"
     return f"{variable}{shown}: {accepts}"

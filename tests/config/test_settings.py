@@ -1,4 +1,7 @@
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from biller_server.app import create_app
 from biller_server.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent / "biller-server"
 
 
 def test_default_database_is_a_sqlite_file_under_the_instance_folder(monkeypatch):
@@ -283,6 +287,26 @@ class TestOneLinePerBadValue:
         assert "s3cret-value" not in str(refused.value)
         assert str(refused.value).startswith("BILLER_KALEIDOFIN_CONFIRMED_BY='nobody': 'nobody' is not a partner")
 
+    @pytest.mark.parametrize(
+        ("url", "accepts"),
+        [
+            ("postgresq://biller:pa55word@db.example/biller", "expected a sqlite or postgresql URL, not 'postgresq'"),
+            ("mysql://biller:pa55word@db.example/biller", "expected a sqlite or postgresql URL, not 'mysql'"),
+            ("biller:pa55word@db.example", "expected a database URL"),
+        ],
+    )
+    def test_a_database_url_that_cannot_be_opened_is_one_line_without_its_password(self, monkeypatch, url, accepts):
+        monkeypatch.setenv("BILLER_DATABASE_URL", url)
+
+        with pytest.raises(SettingsError) as refused:
+            load_settings()
+
+        assert refused.value.lines == [
+            f"BILLER_DATABASE_URL: {accepts}: "
+            "e.g. sqlite:///instance/biller.sqlite3 or postgresql://biller@db.example/biller"
+        ]
+        assert "pa55word" not in str(refused.value)
+
     def test_an_unknown_biller_variable_is_found(self):
         environ = {"BILLER_KALEDOFIN_API_KEY": "x", "BILLER_ENV": "test", "BILLER_TEST_POSTGRES_URL": "x", "HOME": "/"}
 
@@ -299,6 +323,21 @@ class TestCommandLine:
         assert result.exit_code == 78
         assert result.output.count("\n") == 1, result.output
         assert result.output.startswith(f"Error: {variable}='{value}': expected ")
+
+    def test_a_misspelt_database_url_stops_a_command_run_from_another_folder_with_one_line(self, tmp_path):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("BILLER_")}
+        env["BILLER_DATABASE_URL"] = "postgresq://biller:pa55word@db.example/biller"
+
+        result = subprocess.run(
+            [str(BIN), "payments", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+        assert result.returncode == 78
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith(
+            "Error: BILLER_DATABASE_URL: expected a sqlite or postgresql URL, not 'postgresq'"
+        )
+        assert "pa55word" not in result.stderr
 
     def test_an_unknown_variable_is_warned_about_in_one_line(self, monkeypatch, tmp_path):
         monkeypatch.setenv("BILLER_KALEDOFIN_API_KEY", "x")
