@@ -37,6 +37,7 @@ from common import (
     tree_cpu_seconds,
     wait_for_http,
     write_section,
+    wrk_report,
 )
 
 LUA = ROOT / "bench" / "lua"
@@ -201,10 +202,9 @@ def main() -> None:
 def _wrk(port: int, script: Path, seconds: int, args: list[str]) -> float:
     command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}", *args]
     process = subprocess.run(command, capture_output=True, text=True, check=False)
-    line = next((line for line in process.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
-    if process.returncode != 0 or line is None:
+    data = wrk_report(process.stdout)
+    if process.returncode != 0 or data is None:
         sys.exit(f"wrk failed: {process.stdout[-1000:]} {process.stderr[-1000:]}")
-    data = json.loads(line.removeprefix("WRK_JSON "))
     if data["non_2xx_3xx"] > data["requests"] * 0.2:
         sys.exit(f"the bare app answered {data['codes']}: see {WORK / 'gunicorn.log'}")
     return data["requests"] / (data["duration_us"] / 1e6)

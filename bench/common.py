@@ -7,6 +7,7 @@ Not a test helper: these scripts are run by hand (bench/README.md).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -18,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -124,6 +126,13 @@ def production_env(url: str, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def wrk_report(stdout: str) -> dict[str, Any] | None:
+    """The figures bench/lua/report.lua prints at the end of a wrk run (its ``WRK_JSON`` line), or None if wrk
+    printed none (it failed, or was stopped before its summary)."""
+    line = next((line for line in stdout.splitlines() if line.startswith("WRK_JSON ")), None)
+    return None if line is None else json.loads(line.removeprefix("WRK_JSON "))  # type: ignore[no-any-return]
 
 
 def wait_for_http(url: str, timeout: float = 60.0) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -48,6 +47,7 @@ from common import (
     vacuum,
     wait_for_http,
     write_section,
+    wrk_report,
 )
 from db_floor import FloorRun, delete_floor_rows, driver_cpu_us_per_statement, pgbench, statements
 
@@ -237,10 +237,9 @@ class Load:
         elapsed = time.perf_counter() - started
         server_cpu = (tree_cpu_seconds(self.master) - server_before) / elapsed
         postgres_cpu = (machine_busy_seconds() - postgres_before) / elapsed
-        line = next((line for line in process.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
-        if process.returncode != 0 or line is None:
+        data = wrk_report(process.stdout)
+        if process.returncode != 0 or data is None:
             raise RuntimeError(f"wrk failed ({process.returncode}): {process.stdout[-2000:]} {process.stderr[-2000:]}")
-        data = json.loads(line.removeprefix("WRK_JSON "))
         duration = data["duration_us"] / 1e6
         errors = data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"]
         result = WrkResult(
@@ -364,8 +363,7 @@ def memory_run(load: Load, master: int, connections: int, minutes: float) -> dic
                 samples.setdefault(pid, []).append((now, value))
         time.sleep(5)
     stdout, _ = process.communicate()
-    line = next((line for line in stdout.splitlines() if line.startswith("WRK_JSON ")), "WRK_JSON {}")
-    data = json.loads(line.removeprefix("WRK_JSON "))
+    data = wrk_report(stdout) or {}
     load.memory_summary = data  # type: ignore[attr-defined]
     if data:
         load.consumed("mixed", WrkResult(connections, 0, data["requests"], 0, 0, 0, 0, 0, 0, 0, {}))
